@@ -1,0 +1,5 @@
+import sys
+
+from recs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,463 @@
+"""Articles: find and parse article files (read only).
+
+An article file is YAML front matter between two `---` lines, then an optional body
+(kept, never embedded). A `.jsonl` file holds one article object per line with the same
+field names. `title` and `excerpt` are required, every other field is optional; a file
+that cannot be used becomes a `Problem` (path, line, reason) and the rest still loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recs.errors import InvalidInput
+from recs.frontmatter import ArticleError, check_shape, find_front_matter, load_yaml
+from recs.urls import canonical_url
+
+ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yaml", ".yml"})
+JSONL_SUFFIX = ".jsonl"
+MAX_FILE_BYTES = 1_000_000
+TEMP_PREFIX = ".recs-tmp-"
+
+# Field order of a related entry, as in the seed article.
+ENTRY_FIELDS = (
+    "title",
+    "excerpt",
+    "publishedDateTime",
+    "webUrl",
+    "type",
+    "provider",
+    "quality",
+    "images",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one file (or one line of a .jsonl file) was not used."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+def embed_text(title: str, excerpt: str) -> str:
+    """The text that is embedded: "<title>. <excerpt>", or the title alone.
+
+    Runs of whitespace in each part collapse to one space and both parts are stripped,
+    so re-wrapping a line in a file does not change the vector.
+    """
+    title = " ".join(title.split())
+    excerpt = " ".join(excerpt.split())
+    return f"{title}. {excerpt}" if excerpt else title
+
+
+def text_hash(text: str) -> str:
+    """The embedding cache key of a text (with the model id)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def parse_datetime(value: str) -> float:
+    """Seconds since the epoch of an ISO 8601 date or date-time; naive values are UTC."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article, as read from a file. `url` is its canonical identity."""
+
+    url: str
+    title: str
+    excerpt: str
+    fields: Mapping[str, Any]
+    source: str
+    line: int | None = None
+    original_url: str | None = None
+    published_ts: float | None = None
+    pinned: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    body: str = field(default="", repr=False)
+
+    @property
+    def text(self) -> str:
+        return embed_text(self.title, self.excerpt)
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.text)
+
+    @property
+    def location(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+    def entry(self) -> dict[str, Any]:
+        """The article's short copy for other articles' related lists (seed key order).
+
+        Fields the article lacks are left out, never invented.
+        """
+        return {key: self.fields[key] for key in ENTRY_FIELDS if key in self.fields}
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _line_of(key: str, text: str | None, first_line: int) -> int | None:
+    if text is None:
+        return None
+    match = re.search(rf"^{re.escape(key)}\s*:", text, re.MULTILINE)
+    return first_line + text.count("\n", 0, match.start()) if match else None
+
+
+def _url_list(data: Mapping[str, Any], key: str, fail: Any) -> tuple[str, ...]:
+    value = data.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        fail(key, "must be a list of URLs")
+    urls: list[str] = []
+    for item in value:
+        try:
+            urls.append(canonical_url(item))
+        except InvalidInput as error:
+            fail(key, str(error))
+    return tuple(urls)
+
+
+def article_from_data(
+    data: Any,
+    source: str,
+    line: int | None = None,
+    yaml_text: str | None = None,
+    first_line: int = 1,
+    body: str = "",
+    pinned_key: str = "relatedPinned",
+    excluded_key: str = "relatedExclude",
+    fallback_url: str | None = None,
+) -> Article:
+    """Validate one article's fields and build the Article, or raise ArticleError."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise ArticleError(f"front matter must be a mapping of fields, not {kind}", line)
+
+    def fail(key: str, reason: str) -> None:
+        where = line if line is not None else _line_of(key, yaml_text, first_line)
+        raise ArticleError(f"{key}: {reason}", where)
+
+    for key in ("title", "excerpt"):
+        if key not in data or data[key] is None:
+            raise ArticleError(f"missing required field {key!r}", line)
+        if not isinstance(data[key], str):
+            fail(key, f"must be text, not {type(data[key]).__name__}")
+    title, excerpt = data["title"], data["excerpt"]
+    if not title.strip():
+        fail("title", "is empty")
+
+    for key in ("webUrl", "originalUrl", "type", "category"):
+        if key in data and data[key] is not None and not isinstance(data[key], str):
+            fail(key, f"must be text, not {type(data[key]).__name__}")
+    quality = data.get("quality")
+    if quality is not None and (isinstance(quality, bool) or not isinstance(quality, int | float)):
+        fail("quality", f"must be a number, not {type(quality).__name__}")
+    published = data.get("published")
+    if published is not None and not isinstance(published, bool):
+        fail("published", f"must be true or false, not {published!r}")
+
+    published_ts = None
+    raw_date = data.get("publishedDateTime")
+    if raw_date is not None:
+        if not isinstance(raw_date, str):
+            fail("publishedDateTime", f"must be an ISO 8601 date-time, not {raw_date!r}")
+        try:
+            published_ts = parse_datetime(raw_date)
+        except ValueError as error:
+            fail("publishedDateTime", str(error))
+
+    provider = data.get("provider")
+    if provider is not None and (
+        not isinstance(provider, dict)
+        or not all(isinstance(provider.get(k, ""), str) for k in ("name", "domain"))
+    ):
+        fail("provider", "must be a mapping with text fields 'name' and 'domain'")
+    images = data.get("images")
+    if images is not None and (
+        not isinstance(images, list)
+        or not all(isinstance(i, dict) and isinstance(i.get("url"), str) for i in images)
+    ):
+        fail("images", "must be a list of mappings, each with a text 'url'")
+    for key in ("topics",):
+        value = data.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            fail(key, "must be a list of text values")
+
+    url = original = None
+    if data.get("webUrl"):
+        try:
+            url = canonical_url(data["webUrl"])
+        except InvalidInput as error:
+            fail("webUrl", str(error))
+    if data.get("originalUrl"):
+        try:
+            original = canonical_url(data["originalUrl"])
+        except InvalidInput as error:
+            fail("originalUrl", str(error))
+    if url is None:
+        url = original or fallback_url
+    if url is None:
+        raise ArticleError("no 'webUrl' or 'originalUrl' to identify the article", line)
+
+    return Article(
+        url=url,
+        title=title,
+        excerpt=excerpt,
+        fields=data,
+        source=source,
+        line=line,
+        original_url=original if original != url else None,
+        published_ts=published_ts,
+        pinned=_url_list(data, pinned_key, fail),
+        excluded=_url_list(data, excluded_key, fail),
+        body=body,
+    )
+
+
+def _decode(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise ArticleError("binary file (contains NUL bytes), not an article")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ArticleError(
+            f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); "
+            "save the file as UTF-8",
+            line,
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def parse_article_text(
+    raw: bytes, source: str, pinned_key: str = "relatedPinned", excluded_key: str = "relatedExclude"
+) -> Article:
+    """Parse the bytes of one front-matter article file."""
+    if not raw.strip():
+        raise ArticleError("empty file")
+    text = _decode(raw)
+    fm = find_front_matter(text)
+    yaml_text = text[fm.start : fm.end]
+    data = load_yaml(yaml_text, fm.first_line)
+    return article_from_data(
+        data,
+        source,
+        yaml_text=yaml_text,
+        first_line=fm.first_line,
+        body=text[fm.body :],
+        pinned_key=pinned_key,
+        excluded_key=excluded_key,
+        fallback_url=None,
+    )
+
+
+def parse_jsonl(
+    raw: bytes, source: str, pinned_key: str = "relatedPinned", excluded_key: str = "relatedExclude"
+) -> tuple[list[Article], list[Problem]]:
+    """Parse a .jsonl file: one article per line; bad lines become problems."""
+    articles: list[Article] = []
+    problems: list[Problem] = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for number, line_bytes in enumerate(raw.splitlines(), start=1):
+        if not line_bytes.strip():
+            continue
+        try:
+            if len(line_bytes) > MAX_FILE_BYTES:
+                raise ArticleError(
+                    f"line is {len(line_bytes):,} bytes; an article may have at most "
+                    f"{MAX_FILE_BYTES:,}"
+                )
+            try:
+                data = json.loads(line_bytes.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ArticleError("not UTF-8; save the file as UTF-8") from None
+            except (json.JSONDecodeError, RecursionError) as error:
+                raise ArticleError(f"invalid JSON: {error}") from None
+            check_shape(data)
+            articles.append(
+                article_from_data(
+                    data,
+                    source,
+                    line=number,
+                    pinned_key=pinned_key,
+                    excluded_key=excluded_key,
+                )
+            )
+        except ArticleError as error:
+            problems.append(Problem(source, number, error.reason))
+    return articles, problems
+
+
+# --- corpus -----------------------------------------------------------------------------
+
+
+def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
+    """Every candidate file under root, sorted, following symlinks but never looping."""
+    seen: set[tuple[int, int]] = set()
+
+    def visit(directory: Path) -> Iterator[Path]:
+        try:
+            stat = directory.stat()
+        except OSError as error:
+            problems.append(Problem(_rel(directory, root), None, f"cannot read: {error.strerror}"))
+            return
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            problems.append(
+                Problem(_rel(directory, root), None, "symlink loop: directory already visited")
+            )
+            return
+        seen.add(key)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as error:
+            problems.append(
+                Problem(_rel(directory, root), None, f"cannot list directory: {error.strerror}")
+            )
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()
+                is_file = entry.is_file()
+            except OSError as error:
+                problems.append(Problem(_rel(path, root), None, f"cannot read: {error.strerror}"))
+                continue
+            if is_dir:
+                yield from visit(path)
+            elif is_file:
+                wanted = path.suffix.lower() in ARTICLE_SUFFIXES | {JSONL_SUFFIX}
+                if wanted and not path.name.startswith("_index."):
+                    yield path
+            elif entry.is_symlink():
+                problems.append(Problem(_rel(path, root), None, "broken or looping symlink"))
+
+    yield from visit(root)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+@dataclass
+class Corpus:
+    """Articles read from a content folder, one per canonical URL, plus what went wrong."""
+
+    root: Path
+    articles: list[Article]
+    problems: list[Problem]
+    raw_hashes: dict[str, str] = field(default_factory=dict)  # source -> sha256 of its bytes
+
+
+def read_corpus(
+    root: Path,
+    pinned_key: str = "relatedPinned",
+    excluded_key: str = "relatedExclude",
+    max_file_bytes: int = MAX_FILE_BYTES,
+) -> Corpus:
+    """Read every article under root. Never raises for a bad file: it becomes a Problem.
+
+    Two articles with the same canonical URL: the one whose source sorts first wins and the
+    other is reported. An `originalUrl` that is another article's URL is ignored (reported).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InvalidInput(f"content folder {root} does not exist or is not a folder")
+    problems: list[Problem] = []
+    found: list[Article] = []
+    raw_hashes: dict[str, str] = {}
+    for path in _walk(root, problems):
+        source = _rel(path, root)
+        try:
+            size = path.stat().st_size
+            if size > max_file_bytes and path.suffix.lower() != JSONL_SUFFIX:
+                raise ArticleError(
+                    f"file is {size:,} bytes; an article file may have at most "
+                    f"{max_file_bytes:,} (RECS_MAX_FILE_BYTES)"
+                )
+            raw = path.read_bytes()
+        except ArticleError as error:
+            problems.append(Problem(source, error.line, error.reason))
+            continue
+        except OSError as error:
+            problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
+            continue
+        raw_hashes[source] = hashlib.sha256(raw).hexdigest()
+        if path.suffix.lower() == JSONL_SUFFIX:
+            articles, bad = parse_jsonl(raw, source, pinned_key, excluded_key)
+            found.extend(articles)
+            problems.extend(bad)
+            continue
+        try:
+            found.append(parse_article_text(raw, source, pinned_key, excluded_key))
+        except ArticleError as error:
+            problems.append(Problem(source, error.line, error.reason))
+    articles, duplicate_problems = _dedupe(found)
+    problems.extend(duplicate_problems)
+    return Corpus(root=root, articles=articles, problems=problems, raw_hashes=raw_hashes)
+
+
+def _dedupe(found: list[Article]) -> tuple[list[Article], list[Problem]]:
+    problems: list[Problem] = []
+    by_url: dict[str, Article] = {}
+    for article in sorted(found, key=lambda a: (a.source, a.line or 0)):
+        kept = by_url.get(article.url)
+        if kept is not None:
+            problems.append(
+                Problem(
+                    article.source,
+                    article.line,
+                    f"same URL {article.url} as {kept.location}, which is used instead",
+                )
+            )
+            continue
+        by_url[article.url] = article
+    return sorted(by_url.values(), key=lambda a: a.url), problems
+
+
+def alias_map(articles: list[Article]) -> dict[str, str]:
+    """originalUrl -> url for every article whose originalUrl is not another article's URL."""
+    urls = {a.url for a in articles}
+    aliases: dict[str, str] = {}
+    for article in articles:
+        original = article.original_url
+        if original and original not in urls and original not in aliases:
+            aliases[original] = article.url
+    return aliases

@@ -1,0 +1,143 @@
+"""Settings: every RECS_* environment variable, read once at the edges and passed down.
+
+The CLI callback and `create_app` call `Settings.from_env()`; library functions take
+values, never `os.environ`. A bad value fails at start-up with a message naming the
+variable. Ranking options are `RECS_RANK_<OPTION>` (e.g. RECS_RANK_MMR_LAMBDA=0.8);
+docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from recs.errors import ConfigError, InvalidInput
+from recs.rank import RankSettings
+
+PREFIX = "RECS_"
+RANK_PREFIX = "RECS_RANK_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Field `x` is read from RECS_X."""
+
+    store: Path = Path("embeddings")
+    model: str | None = None
+    backend: str = "auto"
+    limit: int = 5
+    max_limit: int = 50
+    api_token: str | None = field(default=None, repr=False)
+    cache_max_age: int = 60
+    cors_origins: tuple[str, ...] = ()
+    reload_interval: float = 0.5
+    max_body_bytes: int = 1_000_000
+    max_file_bytes: int = 1_000_000
+    pinned_key: str = "relatedPinned"
+    excluded_key: str = "relatedExclude"
+    lock_wait: float = 0.0
+    rank: RankSettings = field(default_factory=RankSettings)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.max_limit <= 1000, "RECS_MAX_LIMIT", "between 1 and 1000"),
+            (
+                1 <= self.limit <= self.max_limit,
+                "RECS_LIMIT",
+                f"between 1 and RECS_MAX_LIMIT ({self.max_limit})",
+            ),
+            (self.cache_max_age >= 0, "RECS_CACHE_MAX_AGE", "0 or more seconds"),
+            (
+                0.05 <= self.reload_interval <= 3600,
+                "RECS_RELOAD_INTERVAL",
+                "between 0.05 and 3600 seconds",
+            ),
+            (self.max_body_bytes >= 1024, "RECS_MAX_BODY_BYTES", "at least 1024"),
+            (self.max_file_bytes >= 1024, "RECS_MAX_FILE_BYTES", "at least 1024"),
+            (self.lock_wait >= 0, "RECS_LOCK_WAIT", "0 or more seconds"),
+            (bool(self.pinned_key.strip()), "RECS_PINNED_KEY", "a front-matter key"),
+            (bool(self.excluded_key.strip()), "RECS_EXCLUDED_KEY", "a front-matter key"),
+            (
+                self.api_token is None or len(self.api_token) >= 16,
+                "RECS_API_TOKEN",
+                "at least 16 characters",
+            ),
+        ]
+        for ok, name, wanted in checks:
+            if not ok:
+                raise ConfigError(f"{name} must be {wanted}")
+        if self.rank.limit != self.limit:
+            object.__setattr__(self, "rank", replace(self.rank, limit=self.limit))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from RECS_* variables, then `overrides` (CLI flags; None means unset)."""
+        env = os.environ if env is None else env
+        names = {f.name for f in fields(cls)} - {"rank"}
+        rank_names = {f.name for f in fields(RankSettings)}
+        values: dict[str, Any] = {}
+        rank_values: dict[str, Any] = {}
+        hints = typing.get_type_hints(cls)
+        rank_hints = typing.get_type_hints(RankSettings)
+        for key, raw in env.items():
+            if not key.startswith(PREFIX):
+                continue
+            if key.startswith(RANK_PREFIX):
+                name = key[len(RANK_PREFIX) :].lower()
+                if name not in rank_names or name == "limit":
+                    raise ConfigError(f"unknown ranking variable {key}; see docs/configuration.md")
+                rank_values[name] = parse_value(key, raw, rank_hints[name])
+                continue
+            name = key[len(PREFIX) :].lower()
+            if name not in names:
+                raise ConfigError(f"unknown variable {key}; see docs/configuration.md")
+            values[name] = parse_value(key, raw, hints[name])
+        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
+        try:
+            rank = RankSettings(**rank_values)
+        except InvalidInput as error:
+            raise ConfigError(f"{error} (RECS_RANK_* variables)") from None
+        return cls(rank=rank, **values)
+
+
+def parse_value(name: str, raw: str, hint: Any) -> Any:
+    """Parse one variable's text by its field type, or raise ConfigError naming it."""
+    text = raw.strip()
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if text == "" or text.lower() == "none":
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    try:
+        if hint is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if hint is int:
+            return int(text)
+        if hint is float:
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError("expected a finite number")
+            return value
+        if hint is Path:
+            return Path(text).expanduser()
+        if origin is tuple:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if origin is typing.Literal:
+            if text not in args:
+                raise ValueError(f"expected one of {', '.join(map(str, args))}")
+            return text
+        return text
+    except ValueError as error:
+        raise ConfigError(f"{name}={raw!r} is not valid: {error}") from None

@@ -1,0 +1,174 @@
+"""The build: article files -> vectors (cached) -> related lists -> a published generation.
+
+`prepare` does the work in memory (the evaluation uses it as is); `build` adds reading the
+content folder, the store lock, the previous generation as a cache, and publishing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recs import store
+from recs.articles import Article, Problem, alias_map, read_corpus
+from recs.encoder import Encoder, Progress, embed_all, no_progress
+from recs.errors import CorpusError
+from recs.rank import RankSettings
+from recs.related import Lists, link_all, link_changes
+from recs.store import Snapshot
+
+API_SOURCE = "api"
+
+
+@dataclass
+class BuildReport:
+    """What a build did, for the summary line and for tests."""
+
+    articles: int = 0
+    embedded: int = 0
+    reused: int = 0
+    removed: int = 0
+    recomputed: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    generation: str = ""
+    published: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        state = (
+            f"published {self.generation}" if self.published else f"unchanged ({self.generation})"
+        )
+        return (
+            f"{self.articles} articles: {self.embedded} embedded, {self.reused} reused, "
+            f"{self.removed} removed, {len(self.problems)} skipped; "
+            f"{self.recomputed} related lists computed; store {state} in {self.seconds:.1f}s"
+        )
+
+
+def _digest(model_id: str, settings: RankSettings, articles: Sequence[Article]) -> str:
+    digest = hashlib.sha256()
+    digest.update(model_id.encode() + b"\0" + settings.fingerprint().encode() + b"\0")
+    for article in articles:
+        record = [article.url, article.source, article.line, article.text_hash, article.fields]
+        digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def vectors_for(
+    articles: Sequence[Article],
+    encoder: Encoder,
+    cache: dict[str, np.ndarray],
+    progress: Progress = no_progress,
+) -> tuple[np.ndarray, int]:
+    """Vectors of `articles`, embedding only texts not in `cache` (text hash -> vector)."""
+    vectors = np.zeros((len(articles), encoder.dim), dtype=np.float32)
+    missing: dict[str, list[int]] = {}
+    for row, article in enumerate(articles):
+        cached = cache.get(article.text_hash)
+        if cached is not None:
+            vectors[row] = cached
+        else:
+            missing.setdefault(article.text_hash, []).append(row)
+    if missing:
+        texts = [articles[rows[0]].text for rows in missing.values()]
+        fresh = embed_all(encoder, texts, progress=progress)
+        for vector, rows in zip(fresh, missing.values(), strict=True):
+            vectors[rows] = vector
+    return vectors, sum(len(rows) for rows in missing.values())
+
+
+def prepare(
+    articles: Sequence[Article],
+    encoder: Encoder,
+    settings: RankSettings,
+    previous: Snapshot | None = None,
+    progress: Progress = no_progress,
+) -> tuple[Snapshot, BuildReport]:
+    """Build a snapshot in memory, reusing the previous one's vectors and lists."""
+    articles = sorted(articles, key=lambda a: a.url)
+    report = BuildReport(articles=len(articles))
+    cache: dict[str, np.ndarray] = {}
+    if previous is not None and previous.model_id == encoder.model_id:
+        cache = {a.text_hash: previous.vectors[i] for i, a in enumerate(previous.articles)}
+        report.removed = len({a.url for a in previous.articles} - {a.url for a in articles})
+    vectors, report.embedded = vectors_for(articles, encoder, cache, progress)
+    report.reused = len(articles) - report.embedded
+    digest = _digest(encoder.model_id, settings, articles)
+    if previous is not None and previous.digest == digest:
+        report.generation = previous.generation
+        return previous, report
+
+    reusable = (
+        previous is not None
+        and previous.model_id == encoder.model_id
+        and previous.settings.fingerprint() == settings.fingerprint()
+    )
+    if reusable:
+        assert previous is not None
+        old = Lists(previous.related, previous.floors, 0)
+        lists = link_changes(
+            previous.articles, previous.vectors, old, articles, vectors, settings, progress
+        )
+    else:
+        lists = link_all(articles, vectors, settings, progress)
+    report.recomputed = lists.recomputed
+    snapshot = Snapshot(
+        model_id=encoder.model_id,
+        dim=encoder.dim,
+        settings=settings,
+        articles=list(articles),
+        vectors=vectors,
+        related=lists.related,
+        floors=lists.floors,
+        aliases=alias_map(list(articles)),
+        digest=digest,
+    )
+    return snapshot, report
+
+
+def build(
+    content_dir: Path,
+    store_dir: Path,
+    encoder: Encoder,
+    settings: RankSettings,
+    *,
+    strict: bool = False,
+    rebuild: bool = False,
+    progress: Progress = no_progress,
+    lock_wait: float = 0.0,
+    pinned_key: str = "relatedPinned",
+    excluded_key: str = "relatedExclude",
+    max_file_bytes: int | None = None,
+) -> tuple[Snapshot, BuildReport]:
+    """Read the content folder and publish a new generation when anything changed."""
+    started = time.monotonic()
+    options = {} if max_file_bytes is None else {"max_file_bytes": max_file_bytes}
+    corpus = read_corpus(content_dir, pinned_key=pinned_key, excluded_key=excluded_key, **options)
+    if strict and corpus.problems:
+        lines = "; ".join(str(p) for p in corpus.problems[:5])
+        more = f" (and {len(corpus.problems) - 5} more)" if len(corpus.problems) > 5 else ""
+        raise CorpusError(f"--strict: {len(corpus.problems)} problem(s): {lines}{more}")
+    with store.locked(store_dir, wait=lock_wait):
+        previous = None
+        if store.exists(store_dir) and not rebuild:
+            previous = store.load(store_dir, model_id=encoder.model_id)
+        articles = list(corpus.articles)
+        if previous is not None:
+            # Articles written through the API have no file; they stay until deleted.
+            urls = {a.url for a in articles}
+            articles += [
+                a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
+            ]
+        snapshot, report = prepare(articles, encoder, settings, previous, progress)
+        report.problems = corpus.problems
+        if snapshot is not previous:
+            report.generation = store.publish(store_dir, snapshot)
+            report.published = True
+    report.seconds = time.monotonic() - started
+    return snapshot, report

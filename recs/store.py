@@ -1,0 +1,436 @@
+"""The built store on disk: SQLite metadata and vectors per generation, atomic publish.
+
+Layout of a store directory (see embeddings/README.md):
+
+    CURRENT              name of the published generation, e.g. "gen-000007"
+    gen-000007/          one immutable generation
+        meta.sqlite      info, articles, aliases, vectors (the embedding cache), related lists
+    .lock                held by the one process allowed to write the store
+    .tmp-*               a generation being written (removed by the next writer if left behind)
+
+A generation is written completely in a temporary directory, flushed to disk, renamed into
+place, and only then named in CURRENT (itself replaced atomically). A process killed at any
+moment therefore leaves CURRENT naming a complete generation. Readers open generations
+read-only and never see a partial one. The last `KEEP` generations stay on disk so a reader
+that has just read CURRENT can still open the generation it names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recs.articles import Article
+from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
+from recs.rank import Catalog, RankSettings
+
+FORMAT_VERSION = 1
+KEEP = 3
+CURRENT = "CURRENT"
+LOCK = ".lock"
+TMP_PREFIX = ".tmp-"
+GEN_PREFIX = "gen-"
+DB = "meta.sqlite"
+
+SCHEMA = """
+CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE articles (
+    row INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    line INTEGER,
+    text_hash TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    original_url TEXT,
+    published_ts REAL,
+    pinned TEXT NOT NULL,
+    excluded TEXT NOT NULL
+);
+CREATE TABLE aliases (alias TEXT PRIMARY KEY, url TEXT NOT NULL);
+CREATE TABLE vectors (
+    model_id TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+);
+CREATE TABLE related (row INTEGER PRIMARY KEY, items TEXT NOT NULL, floor REAL);
+"""
+
+
+@dataclass
+class Snapshot:
+    """One generation of the store, in memory. Row i of every array is articles[i]."""
+
+    model_id: str
+    dim: int
+    settings: RankSettings
+    articles: list[Article]
+    vectors: np.ndarray
+    related: list[list[tuple[int, float]]]
+    floors: np.ndarray
+    aliases: dict[str, str]
+    generation: str = ""
+    created: str = ""
+    digest: str = ""
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.row_of = {a.url: i for i, a in enumerate(self.articles)}
+
+    def __len__(self) -> int:
+        return len(self.articles)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.from_articles(self.articles, self.vectors)
+        return self._catalog
+
+    def resolve(self, url: str) -> int | None:
+        """The row of a canonical URL (an article's own or its originalUrl), or None."""
+        row = self.row_of.get(url)
+        if row is None and url in self.aliases:
+            row = self.row_of.get(self.aliases[url])
+        return row
+
+
+# --- locking ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def locked(store_dir: Path, wait: float = 0.0, what: str = "store") -> Iterator[None]:
+    """Hold the store's write lock; after `wait` seconds without it, raise StoreLocked."""
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(store_dir / LOCK, "a+")  # noqa: SIM115 - held for the whole block
+    except OSError as error:
+        raise StoreWriteError(_write_message(store_dir, error)) from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    raise StoreLocked(
+                        f"the {what} {store_dir} is locked by {holder}: another recs build, "
+                        "regenerate or write is running; wait for it to finish and try again"
+                    ) from None
+                time.sleep(0.05)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"recs pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _write_message(store_dir: Path, error: OSError) -> str:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    if error.errno == errno.ENOSPC:
+        reason = "the disk is full"
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = "the location is read-only or not writable"
+    return (
+        f"cannot write the store {store_dir}: {reason}; the previous store is unchanged. "
+        "Free space or choose a writable --store (RECS_STORE)"
+    )
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def current_generation(store_dir: Path) -> str | None:
+    """The published generation's name, or None when the store has none."""
+    try:
+        name = (store_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StoreNotFound(f"cannot read the store {store_dir}: {error.strerror}") from None
+    if not name.startswith(GEN_PREFIX) or "/" in name:
+        raise StoreIncompatible(
+            f"{store_dir / CURRENT} names {name!r}, not a generation; rebuild with `recs build`"
+        )
+    return name
+
+
+def exists(store_dir: Path) -> bool:
+    return current_generation(store_dir) is not None
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    # immutable=1: published generations never change; no locks, works on read-only mounts.
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def load(store_dir: Path, model_id: str | None = None) -> Snapshot:
+    """Load the published generation. With model_id, refuse a store of another model."""
+    for _attempt in range(5):
+        name = current_generation(store_dir)
+        if name is None:
+            raise StoreNotFound(
+                f"no store at {store_dir}: run `recs build CONTENT_DIR --store {store_dir}` first"
+            )
+        path = store_dir / name / DB
+        if path.is_file():
+            break
+        time.sleep(0.05)  # CURRENT moved on and this generation was collected: read it again
+    else:
+        raise StoreNotFound(f"the store {store_dir} names {name} but it is missing; rebuild")
+    try:
+        snapshot = _read(path, name)
+    except sqlite3.DatabaseError as error:
+        raise StoreIncompatible(
+            f"the store {store_dir} ({name}) cannot be read ({error}); rebuild it with `recs build`"
+        ) from None
+    if model_id is not None and snapshot.model_id != model_id:
+        raise StoreIncompatible(
+            f"the store {store_dir} was built with model {snapshot.model_id}, not {model_id}: "
+            f"rebuild it with `recs build CONTENT_DIR --store {store_dir} --rebuild`, or use the "
+            "model it was built with (--model / RECS_MODEL)"
+        )
+    return snapshot
+
+
+def _read(path: Path, generation: str) -> Snapshot:
+    connection = _connect_ro(path)
+    try:
+        info = dict(connection.execute("SELECT key, value FROM info"))
+        version = int(info.get("format_version", "0"))
+        if version != FORMAT_VERSION:
+            raise StoreIncompatible(
+                f"the store at {path.parent.parent} has format {version}; this recs reads format "
+                f"{FORMAT_VERSION}: rebuild it with `recs build CONTENT_DIR --rebuild`"
+            )
+        model_id, dim = info["model_id"], int(info["dim"])
+        articles: list[Article] = []
+        hashes: list[str] = []
+        for row, (
+            url,
+            source,
+            line,
+            text_hash,
+            fields_json,
+            original,
+            ts,
+            pinned,
+            excluded,
+        ) in enumerate(
+            connection.execute(
+                "SELECT url, source, line, text_hash, fields, original_url, published_ts, "
+                "pinned, excluded FROM articles ORDER BY row"
+            )
+        ):
+            fields_ = json.loads(fields_json)
+            articles.append(
+                Article(
+                    url=url,
+                    title=fields_["title"],
+                    excerpt=fields_["excerpt"],
+                    fields=fields_,
+                    source=source,
+                    line=line,
+                    original_url=original,
+                    published_ts=ts,
+                    pinned=tuple(json.loads(pinned)),
+                    excluded=tuple(json.loads(excluded)),
+                )
+            )
+            hashes.append(text_hash)
+            assert row == len(articles) - 1
+        blobs = dict(
+            connection.execute(
+                "SELECT text_hash, vector FROM vectors WHERE model_id = ?", (model_id,)
+            )
+        )
+        vectors = np.zeros((len(articles), dim), dtype=np.float32)
+        for row, text_hash in enumerate(hashes):
+            vectors[row] = np.frombuffer(blobs[text_hash], dtype=np.float32)
+        related: list[list[tuple[int, float]]] = [[] for _ in articles]
+        floors = np.full(len(articles), -np.inf)
+        for row, items, floor in connection.execute("SELECT row, items, floor FROM related"):
+            related[row] = [(int(r), float(s)) for r, s in json.loads(items)]
+            floors[row] = -np.inf if floor is None else floor
+        aliases = dict(connection.execute("SELECT alias, url FROM aliases"))
+    finally:
+        connection.close()
+    return Snapshot(
+        model_id=model_id,
+        dim=dim,
+        settings=RankSettings(**json.loads(info["settings"])),
+        articles=articles,
+        vectors=vectors,
+        related=related,
+        floors=floors,
+        aliases=aliases,
+        generation=generation,
+        created=info.get("created", ""),
+        digest=info.get("digest", ""),
+    )
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_db(path: Path, snapshot: Snapshot) -> None:
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.executescript(SCHEMA)
+        settings = {k: v for k, v in json.loads(snapshot.settings.fingerprint()).items()}
+        info = {
+            "format_version": str(FORMAT_VERSION),
+            "model_id": snapshot.model_id,
+            "dim": str(snapshot.dim),
+            "settings": json.dumps(settings, sort_keys=True),
+            "created": snapshot.created,
+            "generation": snapshot.generation,
+            "digest": snapshot.digest,
+            "article_count": str(len(snapshot)),
+        }
+        connection.executemany("INSERT INTO info VALUES (?, ?)", sorted(info.items()))
+        connection.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    row,
+                    a.url,
+                    a.source,
+                    a.line,
+                    a.text_hash,
+                    json.dumps(a.fields, ensure_ascii=False),
+                    a.original_url,
+                    a.published_ts,
+                    json.dumps(list(a.pinned)),
+                    json.dumps(list(a.excluded)),
+                )
+                for row, a in enumerate(snapshot.articles)
+            ),
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+            (
+                (snapshot.model_id, a.text_hash, snapshot.vectors[row].astype(np.float32).tobytes())
+                for row, a in enumerate(snapshot.articles)
+            ),
+        )
+        connection.executemany(
+            "INSERT INTO related VALUES (?, ?, ?)",
+            (
+                (
+                    row,
+                    json.dumps([[r, s] for r, s in items]),
+                    None if not np.isfinite(floor) or floor < -1e300 else float(floor),
+                )
+                for row, (items, floor) in enumerate(
+                    zip(snapshot.related, snapshot.floors, strict=True)
+                )
+            ),
+        )
+        connection.executemany(
+            "INSERT INTO aliases VALUES (?, ?)", sorted(snapshot.aliases.items())
+        )
+        connection.commit()
+    finally:
+        connection.close()
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _generations(store_dir: Path) -> list[str]:
+    return sorted(
+        p.name for p in store_dir.iterdir() if p.is_dir() and p.name.startswith(GEN_PREFIX)
+    )
+
+
+def clean_leftovers(store_dir: Path) -> int:
+    """Remove temporary directories of writers that died. Call with the lock held."""
+    removed = 0
+    for path in store_dir.glob(TMP_PREFIX + "*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def publish(store_dir: Path, snapshot: Snapshot) -> str:
+    """Write `snapshot` as the next generation and make it current. Call with the lock held.
+
+    Returns the new generation's name. On an OSError (full or read-only disk) the previous
+    generation stays current and StoreWriteError says so.
+    """
+    try:
+        store_dir.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(store_dir)
+        existing = _generations(store_dir)
+        number = int(existing[-1][len(GEN_PREFIX) :]) + 1 if existing else 1
+        name = f"{GEN_PREFIX}{number:06d}"
+        snapshot.generation = name
+        snapshot.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        temp = store_dir / f"{TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
+        temp.mkdir()
+        _write_db(temp / DB, snapshot)
+        _fsync_dir(temp)
+        os.replace(temp, store_dir / name)
+        pointer = store_dir / f"{TMP_PREFIX}{CURRENT}-{uuid.uuid4().hex[:8]}"
+        with open(pointer, "w", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(pointer, store_dir / CURRENT)
+        _fsync_dir(store_dir)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            clean_leftovers(store_dir)
+        raise StoreWriteError(_write_message(store_dir, error)) from None
+    for old in _generations(store_dir)[:-KEEP]:
+        shutil.rmtree(store_dir / old, ignore_errors=True)
+    return name
+
+
+def store_info(store_dir: Path) -> dict[str, Any]:
+    """The info table of the published generation, without loading articles or vectors."""
+    name = current_generation(store_dir)
+    if name is None:
+        raise StoreNotFound(f"no store at {store_dir}: run `recs build CONTENT_DIR` first")
+    connection = _connect_ro(store_dir / name / DB)
+    try:
+        info: dict[str, Any] = dict(connection.execute("SELECT key, value FROM info"))
+    except sqlite3.DatabaseError as error:
+        raise StoreIncompatible(
+            f"the store {store_dir} cannot be read ({error}); rebuild it"
+        ) from None
+    finally:
+        connection.close()
+    info["generation"] = name
+    return info

@@ -1,0 +1,142 @@
+"""Shared fixtures: the seed, a fake encoder, article files written on disk."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "seeds" / "000_957447c83a5266ed.txt"
+DATA = SHARED / "data"
+EXAMPLES = ROOT / "examples" / "content"
+BIN = Path(sys.executable).parent
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def encoder():
+    from recs.encoder import HashingEncoder
+
+    return HashingEncoder()
+
+
+def article_text(
+    title: str,
+    excerpt: str,
+    url: str,
+    date: str = "2023-01-01T00:00:00Z",
+    provider: str = "Example News",
+    extra: str = "",
+) -> str:
+    """One article file in the seed's format."""
+    title_q = title.replace('"', '\\"')
+    excerpt_q = excerpt.replace('"', '\\"')
+    return (
+        "---\n"
+        "category: news\n"
+        f'title: "{title_q}"\n'
+        f'excerpt: "{excerpt_q}"\n'
+        f"publishedDateTime: {date}\n"
+        f'webUrl: "{url}"\n'
+        "type: article\n"
+        "quality: 50\n"
+        "\n"
+        "provider:\n"
+        f"  name: {provider}\n"
+        "  domain: example.com\n"
+        f"{extra}"
+        "---\n"
+        "Body text.\n"
+    )
+
+
+@pytest.fixture
+def write_article(tmp_path: Path) -> Callable[..., Path]:
+    content = tmp_path / "content"
+    content.mkdir()
+
+    def write(name: str, title: str, excerpt: str, **kwargs: str) -> Path:
+        url = kwargs.pop("url", f"https://example.com/{Path(name).stem}")
+        path = content / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(article_text(title, excerpt, url, **kwargs), encoding="utf-8")
+        return path
+
+    write.content = content  # type: ignore[attr-defined]
+    return write
+
+
+TOPICS = {
+    "space": [
+        (
+            "Rocket launch to space station delayed",
+            "The crewed space rocket launch moved to next week.",
+        ),
+        (
+            "Mars rover finds lake on the planet",
+            "The space agency rover drilled rock on the planet Mars.",
+        ),
+        (
+            "Space telescope images distant galaxy",
+            "The space telescope captured light from a galaxy.",
+        ),
+        (
+            "Astronauts return from space station",
+            "Three astronauts landed after months in space orbit.",
+        ),
+    ],
+    "football": [
+        (
+            "Football striker scores twice in derby",
+            "The football club won the derby match with two goals.",
+        ),
+        (
+            "Football coach sacked after defeat",
+            "The football club dismissed its coach after a league match.",
+        ),
+        (
+            "Football cup final goes to penalties",
+            "The football cup final match was decided by penalties.",
+        ),
+        (
+            "Football goalkeeper signs new contract",
+            "The football club goalkeeper signed until 2027.",
+        ),
+    ],
+    "cooking": [
+        (
+            "Easy bread recipe for home cooking",
+            "A recipe to bake crusty bread at home with flour and yeast.",
+        ),
+        (
+            "Recipe: how to cook perfect rice",
+            "A rice recipe for home cooking: rinse, then cook in a pot.",
+        ),
+        (
+            "Soup recipe for cooking on cold evenings",
+            "A warming vegetable soup recipe with lentils.",
+        ),
+        (
+            "Chocolate cake recipe without eggs",
+            "A chocolate cake recipe for home cooking without eggs.",
+        ),
+    ],
+}
+
+
+@pytest.fixture
+def topic_corpus(write_article) -> Path:
+    """Twelve articles in three clearly separate topics."""
+    for topic, items in TOPICS.items():
+        for number, (title, excerpt) in enumerate(items):
+            write_article(
+                f"{topic}/{number}.md", title, excerpt, url=f"https://example.com/{topic}/{number}"
+            )
+    return write_article.content

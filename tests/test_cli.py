@@ -1,0 +1,106 @@
+"""The `recs` command as users run it: help, build, related, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from recs.cli import main
+from tests.conftest import BIN
+
+
+def run(*args: str, env=None, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "recs"), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+@pytest.mark.parametrize("command", [[], ["build"], ["related"]])
+def test_help_never_imports_torch(command):
+    code = (
+        "import sys; from recs.cli import main\n"
+        f"code = main({[*command, '--help']!r})\n"
+        "heavy = ('torch', 'sentence_transformers', 'faiss', 'transformers')\n"
+        "heavy = [m for m in heavy if m in sys.modules]\n"
+        "assert code == 0 and not heavy, (code, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_build_and_related_through_the_real_command(topic_corpus, tmp_path, monkeypatch):
+    store_dir = tmp_path / "store"
+    env = {"RECS_MODEL": "hashing", "PATH": "/usr/bin:/bin"}
+    result = run("build", str(topic_corpus), "--store", str(store_dir), "--limit", "3", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("12 articles: 12 embedded, 0 reused, 0 removed, 0 skipped;")
+    url = "HTTP://example.com/football/0/?utm_source=newsletter"
+    result = run("related", url, "--store", str(store_dir), env=env)
+    assert result.returncode == 0, result.stderr
+    items = json.loads(result.stdout)
+    assert len(items) == 3
+    assert list(items[0]) == [
+        "title",
+        "excerpt",
+        "publishedDateTime",
+        "webUrl",
+        "type",
+        "provider",
+        "quality",
+        "score",
+    ]
+    assert all("/football/" in item["webUrl"] for item in items)
+    result = run(
+        "related", url, "--store", str(store_dir), "--format", "yaml", "--limit", "1", env=env
+    )
+    assert yaml.safe_load(result.stdout)[0]["webUrl"] == items[0]["webUrl"]
+
+
+def test_unknown_url_is_one_line_and_non_zero(topic_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["related", "https://example.com/nope", "--store", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: no stored article has the URL https://example.com/nope\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["related", "not a url"], "error: 'not a url' is not an article URL"),
+        (["related", "https://a.com/x"], "error: no store at"),
+        (["build", "/does/not/exist"], "error: content folder /does/not/exist does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_setting_names_the_variable(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_LIMIT", "many")
+    assert main(["related", "https://a.com/x", "--store", str(tmp_path)]) == 2
+    assert "RECS_LIMIT='many' is not valid" in capsys.readouterr().err
+    monkeypatch.delenv("RECS_LIMIT")
+    monkeypatch.setenv("RECS_LIMMIT", "3")
+    assert main(["related", "https://a.com/x"]) == 2
+    assert "unknown variable RECS_LIMMIT" in capsys.readouterr().err
+
+
+def test_strict_exits_non_zero(topic_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    (topic_corpus / "bad.md").write_text("---\ntitle: 3\nexcerpt: x\n---\n")
+    assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "--strict"]) == 1
+    assert "bad.md:2: title: must be text" in capsys.readouterr().err

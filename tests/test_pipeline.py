@@ -1,0 +1,91 @@
+"""Builds: the embedding cache, removals, publishing, and the model check."""
+
+from __future__ import annotations
+
+import pytest
+
+from recs import store
+from recs.encoder import HashingEncoder
+from recs.errors import CorpusError, StoreIncompatible
+from recs.pipeline import build
+from recs.rank import RankSettings
+
+
+class CountingEncoder(HashingEncoder):
+    """The hashing encoder, counting the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def encode(self, texts):
+        self.texts.extend(texts)
+        return super().encode(texts)
+
+
+def test_cache_embeds_only_what_changed(topic_corpus, tmp_path):
+    store_dir = tmp_path / "store"
+    encoder = CountingEncoder()
+    _, first = build(topic_corpus, store_dir, encoder, RankSettings())
+    assert (first.embedded, first.reused, first.removed) == (12, 0, 0)
+    assert first.published and first.generation == "gen-000001"
+
+    encoder.texts.clear()
+    _, again = build(topic_corpus, store_dir, encoder, RankSettings())
+    assert (again.embedded, again.reused, again.removed) == (0, 12, 0)
+    assert encoder.texts == []
+    assert not again.published and store.current_generation(store_dir) == "gen-000001"
+
+    edited = topic_corpus / "space" / "1.md"
+    edited.write_text(edited.read_text().replace("drilled rock", "found a frozen sea"))
+    (topic_corpus / "cooking" / "3.md").unlink()
+    _, third = build(topic_corpus, store_dir, encoder, RankSettings())
+    assert (third.embedded, third.reused, third.removed) == (1, 10, 1)
+    assert len(encoder.texts) == 1 and "frozen sea" in encoder.texts[0]
+    snapshot = store.load(store_dir)
+    assert len(snapshot) == 11
+    assert "https://example.com/cooking/3" not in snapshot.row_of
+    assert all(
+        snapshot.articles[r].url != "https://example.com/cooking/3"
+        for items in snapshot.related
+        for r, _ in items
+    )
+
+
+def test_summary_line_counts(topic_corpus, tmp_path):
+    (topic_corpus / "broken.md").write_text("---\ntitle: [x]\n---\n")
+    _, report = build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
+    assert report.summary().startswith("12 articles: 12 embedded, 0 reused, 0 removed, 1 skipped;")
+
+
+def test_related_lists_stay_on_topic(topic_corpus, tmp_path):
+    snapshot, _ = build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2))
+    for row, items in enumerate(snapshot.related):
+        topic = snapshot.articles[row].url.split("/")[3]
+        assert len(items) == 2
+        assert snapshot.articles[items[0][0]].url.split("/")[3] == topic
+
+
+def test_strict_fails_on_any_problem(topic_corpus, tmp_path):
+    (topic_corpus / "broken.md").write_text("not an article")
+    with pytest.raises(CorpusError, match=r"broken\.md:1: no front matter"):
+        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(), strict=True)
+    assert not store.exists(tmp_path / "s")
+
+
+def test_store_of_another_model_is_refused(topic_corpus, tmp_path):
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
+    other = HashingEncoder(dim=128)
+    with pytest.raises(StoreIncompatible, match="--rebuild"):
+        build(topic_corpus, tmp_path / "s", other, RankSettings())
+    snapshot, report = build(topic_corpus, tmp_path / "s", other, RankSettings(), rebuild=True)
+    assert report.embedded == 12 and snapshot.model_id == other.model_id
+
+
+def test_changed_settings_recompute_lists_without_embedding(topic_corpus, tmp_path):
+    encoder = CountingEncoder()
+    build(topic_corpus, tmp_path / "s", encoder, RankSettings(limit=2))
+    encoder.texts.clear()
+    snapshot, report = build(topic_corpus, tmp_path / "s", encoder, RankSettings(limit=3))
+    assert encoder.texts == [] and report.published and report.recomputed == 12
+    assert all(len(items) == 3 for items in snapshot.related)

@@ -1,0 +1,265 @@
+"""Ranking: invariants (Hypothesis) and each option's documented behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recs.articles import Article
+from recs.encoder import normalise
+from recs.errors import InvalidInput
+from recs.index import VectorIndex
+from recs.rank import Catalog, Query, RankSettings, rank, title_key
+
+DAY = 86_400.0
+
+
+def make_articles(n: int, providers: int = 3, **overrides) -> list[Article]:
+    articles = []
+    for i in range(n):
+        fields = {
+            "title": f"Title {i}",
+            "excerpt": f"Excerpt {i}",
+            "webUrl": f"https://a.com/{i:03d}",
+            "provider": {"name": f"P{i % providers}", "domain": "a.com"},
+            "quality": i,
+            "type": "article" if i % 4 else "video",
+            "published": bool(i % 5),
+        }
+        fields.update(overrides.get(i, {}))
+        articles.append(
+            Article(
+                url=fields["webUrl"],
+                title=fields["title"],
+                excerpt=fields["excerpt"],
+                fields=fields,
+                source=f"{i}.md",
+                published_ts=1_600_000_000.0 + i * DAY,
+            )
+        )
+    return articles
+
+
+def ranked(articles, vectors, row, **options):
+    catalog = Catalog.from_articles(articles, vectors)
+    index = VectorIndex(vectors)
+    query = Query.for_article(articles[row], vectors[row])
+    settings = RankSettings().with_options(**options)
+    return rank(query, catalog, lambda k: index.search(vectors[row : row + 1], k)[0][0], settings)
+
+
+def random_vectors(n: int, seed: int = 0, dim: int = 16) -> np.ndarray:
+    return normalise(np.random.default_rng(seed).normal(size=(n, dim)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    limit=st.integers(1, 12),
+    seed=st.integers(0, 10_000),
+    row=st.integers(0, 39),
+)
+def test_never_itself_at_most_limit_and_full_when_possible(n, limit, seed, row):
+    row = row % n
+    articles = make_articles(n)
+    vectors = random_vectors(n, seed)
+    result = ranked(
+        articles, vectors, row, limit=limit, dedup_threshold=None, dedup_titles=False, pool=3
+    )
+    rows = [r for r, _ in result.items]
+    assert row not in rows
+    assert len(rows) == len(set(rows)) == min(limit, n - 1)
+    scores = [s for _, s in result.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_order_is_score_then_url_on_ties():
+    articles = make_articles(4)
+    vectors = normalise(np.array([[1, 0], [1, 0], [1, 0], [0, 1]], dtype=np.float32))
+    result = ranked(articles, vectors, 0, limit=3, dedup_threshold=None, dedup_titles=False)
+    assert [r for r, _ in result.items] == [1, 2, 3]
+
+
+def test_near_duplicates_of_the_article_itself_are_dropped():
+    articles = make_articles(4)
+    vectors = normalise(
+        np.array([[1, 0, 0], [1, 0.01, 0], [1, 0.5, 0], [0, 0, 1]], dtype=np.float32)
+    )
+    result = ranked(articles, vectors, 0, limit=2)
+    assert [r for r, _ in result.items] == [2, 3]
+
+
+def test_same_normalised_title_is_a_duplicate():
+    articles = make_articles(3)
+    articles[1] = Article(**{**articles[1].__dict__, "title": "TITLE   0!"})
+    vectors = normalise(np.array([[1, 0], [0.6, 0.8], [0.5, -0.86]], dtype=np.float32))
+    assert title_key("TITLE   0!") == title_key("Title 0")
+    assert [r for r, _ in ranked(articles, vectors, 0, limit=2).items] == [2]
+    assert [r for r, _ in ranked(articles, vectors, 0, limit=2, dedup_titles=False).items] == [1, 2]
+
+
+def test_duplicates_among_chosen_collapse_keeping_the_earliest():
+    articles = make_articles(5)
+    # 1 and 2 are the same story (cosine ~0.9999); 2 was published earlier.
+    articles[2] = Article(**{**articles[2].__dict__, "published_ts": 1_000.0})
+    vectors = normalise(
+        np.array(
+            [[1, 0, 0], [0.8, 0.6, 0], [0.8, 0.6001, 0], [0.5, 0, 0.86], [0, 0, 1]],
+            dtype=np.float32,
+        )
+    )
+    rows = [r for r, _ in ranked(articles, vectors, 0, limit=3).items]
+    assert 1 not in rows and rows[0] == 2
+    assert rows == [2, 3, 4]
+    rows_quality = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_keep="quality").items]
+    assert rows_quality[0] == 2  # quality 2 > quality 1
+
+
+def test_hard_filters():
+    articles = make_articles(20)
+    vectors = random_vectors(20, 1)
+    result = ranked(
+        articles,
+        vectors,
+        0,
+        limit=10,
+        min_quality=5,
+        types=("article",),
+        published_only=True,
+        exclude_providers=("p1",),
+    )
+    for row, _ in result.items:
+        a = articles[row].fields
+        assert (
+            a["quality"] >= 5
+            and a["type"] == "article"
+            and a["published"]
+            and a["provider"]["name"] != "P1"
+        )
+    required = ranked(articles, vectors, 0, limit=10, require_providers=("P2",))
+    assert {articles[r].fields["provider"]["name"] for r, _ in required.items} == {"P2"}
+    since = 1_600_000_000.0 + 5 * DAY
+    windowed = ranked(articles, vectors, 0, limit=10, since=since, until=since + 3 * DAY)
+    assert sorted(r for r, _ in windowed.items) == [5, 6, 7, 8]
+
+
+def test_excluded_urls_and_pins():
+    articles = make_articles(10)
+    articles[0] = Article(
+        **{
+            **articles[0].__dict__,
+            "pinned": ("https://a.com/009", "https://a.com/unknown"),
+            "excluded": ("https://a.com/001",),
+        }
+    )
+    vectors = normalise(np.array([[1.0, i / 10] for i in range(10)], dtype=np.float32))
+    rows = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
+    assert rows[0] == 9
+    assert 1 not in rows and len(rows) == 3
+
+
+def test_provider_cap_and_fallback_ladder():
+    articles = make_articles(10, providers=1)
+    vectors = random_vectors(10, 2)
+    capped = ranked(articles, vectors, 0, limit=4, provider_cap=2, dedup_threshold=None)
+    # One provider only: the cap cannot be met, the ladder drops it, the list is still full.
+    assert len(capped.items) == 4
+    articles = make_articles(12, providers=3)
+    capped = ranked(
+        articles, vectors := random_vectors(12, 3), 0, limit=4, provider_cap=1, dedup_threshold=None
+    )
+    providers = [articles[r].fields["provider"]["name"] for r, _ in capped.items]
+    assert len(set(providers[:3])) == 3  # one per provider first...
+    assert len(capped.items) == 4  # ...then the ladder drops the cap to fill the 4th
+
+
+def test_window_and_no_newer():
+    articles = make_articles(20)
+    vectors = random_vectors(20, 4)
+    result = ranked(
+        articles, vectors, 10, limit=3, window_days=2.5, allow_newer=False, dedup_threshold=None
+    )
+    # Only 8 and 9 fit the window without being newer; they come first, the ladder fills the third.
+    assert sorted(r for r, _ in result.items[:2]) == [8, 9]
+    assert len(result.items) == 3
+
+
+def test_mmr_trades_relevance_for_diversity():
+    articles = make_articles(5)
+    vectors = normalise(
+        np.array(
+            [[1, 0, 0], [0.9, 0.43, 0], [0.89, 0.45, 0.05], [0.8, 0, 0.6], [0, 1, 0]],
+            dtype=np.float32,
+        )
+    )
+    plain = [r for r, _ in ranked(articles, vectors, 0, limit=2, dedup_threshold=None).items]
+    diverse = [
+        r
+        for r, _ in ranked(
+            articles, vectors, 0, limit=2, dedup_threshold=None, mmr_lambda=0.5
+        ).items
+    ]
+    assert plain == [1, 2]
+    assert diverse == [1, 3]
+
+
+def test_taxonomy_boost_reorders_but_score_stays_cosine():
+    articles = make_articles(3)
+    articles[2] = Article(
+        **{**articles[2].__dict__, "fields": {**articles[2].fields, "topics": ["AI"]}}
+    )
+    articles[0] = Article(
+        **{**articles[0].__dict__, "fields": {**articles[0].fields, "topics": ["AI"]}}
+    )
+    vectors = normalise(np.array([[1, 0], [0.9, 0.43], [0.88, 0.47]], dtype=np.float32))
+    boosted = ranked(articles, vectors, 0, limit=2, dedup_threshold=None, taxonomy_boost=0.1).items
+    assert [r for r, _ in boosted] == [2, 1]
+    assert boosted[0][1] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-6)
+
+
+def test_freshness_decay_prefers_close_dates():
+    articles = make_articles(3)
+    articles[1] = Article(
+        **{**articles[1].__dict__, "published_ts": articles[0].published_ts + 400 * DAY}
+    )
+    vectors = normalise(np.array([[1, 0], [0.9, 0.43], [0.88, 0.47]], dtype=np.float32))
+    assert [
+        r
+        for r, _ in ranked(
+            articles, vectors, 0, limit=2, dedup_threshold=None, half_life_days=30
+        ).items
+    ] == [2, 1]
+
+
+def test_floor_is_minus_infinity_when_everything_was_seen():
+    articles = make_articles(5)
+    vectors = random_vectors(5)
+    assert ranked(articles, vectors, 0, limit=2).floor == -math.inf
+    big = make_articles(200)
+    floor = ranked(big, random_vectors(200), 0, limit=2, pool=10).floor
+    assert -1.0 <= floor <= 1.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"limit": 0},
+        {"mmr_lambda": 2},
+        {"dedup_threshold": 0},
+        {"provider_cap": 0},
+        {"window_days": -1},
+        {"dedup_keep": "latest"},
+    ],
+)
+def test_bad_settings_are_refused(options):
+    with pytest.raises(InvalidInput):
+        RankSettings().with_options(**options)
+
+
+def test_unknown_option_is_refused():
+    with pytest.raises(InvalidInput, match="unknown ranking option"):
+        RankSettings().with_options(colour="blue")

@@ -1,0 +1,91 @@
+"""The store on disk: round trip, atomic publish, locking, old generations."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from recs import store
+from recs.encoder import HashingEncoder
+from recs.errors import StoreLocked, StoreNotFound, StoreWriteError
+from recs.pipeline import build
+from recs.rank import RankSettings
+
+
+def test_round_trip_keeps_everything(topic_corpus, tmp_path):
+    built, _ = build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
+    loaded = store.load(tmp_path / "s")
+    assert [a.url for a in loaded.articles] == [a.url for a in built.articles]
+    assert [dict(a.fields) for a in loaded.articles] == [dict(a.fields) for a in built.articles]
+    assert np.array_equal(loaded.vectors, built.vectors)
+    assert loaded.related == built.related
+    assert np.array_equal(loaded.floors, built.floors)
+    assert loaded.settings == built.settings
+    assert store.store_info(tmp_path / "s")["article_count"] == "12"
+
+
+def test_missing_store_says_how_to_build(tmp_path):
+    with pytest.raises(StoreNotFound, match="run `recs build"):
+        store.load(tmp_path / "nothing")
+
+
+def test_only_the_last_generations_are_kept(topic_corpus, tmp_path):
+    for limit in range(1, 6):
+        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=limit))
+    names = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("gen-"))
+    assert names == ["gen-000003", "gen-000004", "gen-000005"]
+    assert store.current_generation(tmp_path / "s") == "gen-000005"
+
+
+def test_a_failed_publish_leaves_the_previous_generation(topic_corpus, tmp_path, monkeypatch):
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_db", full_disk)
+    with pytest.raises(StoreWriteError, match="disk is full"):
+        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
+    assert store.current_generation(tmp_path / "s") == "gen-000001"
+    assert store.load(tmp_path / "s").settings.limit == 2
+    assert not list((tmp_path / "s").glob(".tmp-*"))
+
+
+def test_leftover_temporary_directories_are_removed(topic_corpus, tmp_path):
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2))
+    (tmp_path / "s" / ".tmp-gen-000002-dead").mkdir()
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
+    assert not list((tmp_path / "s").glob(".tmp-*"))
+
+
+def test_second_writer_is_refused_while_the_lock_is_held(tmp_path):
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with store.locked(tmp_path / "s"):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    holding.wait(5)
+    try:
+        with (
+            pytest.raises(StoreLocked, match=f"recs pid {os.getpid()}"),
+            store.locked(tmp_path / "s"),
+        ):
+            pass
+        started = time.monotonic()
+        with pytest.raises(StoreLocked), store.locked(tmp_path / "s", wait=0.3):
+            pass
+        assert time.monotonic() - started >= 0.3
+    finally:
+        release.set()
+        thread.join()
+    with store.locked(tmp_path / "s"):
+        pass
