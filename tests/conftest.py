@@ -140,3 +140,49 @@ def topic_corpus(write_article) -> Path:
                 f"{topic}/{number}.md", title, excerpt, url=f"https://example.com/{topic}/{number}"
             )
     return write_article.content
+
+
+class _MemoEncoder:
+    """Wraps the default encoder; remembers every text's vector for the whole test session.
+
+    Several test modules embed the same ../shared/data texts (quality, backends, engines);
+    this keeps CI from embedding them more than once. Vectors are exactly the encoder's.
+    """
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.memo: dict[str, object] = {}
+
+    def encode(self, texts):
+        import numpy as np
+
+        missing = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if missing:
+            for text, vector in zip(missing, self.inner.encode(missing), strict=True):
+                self.memo[text] = vector
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.memo[t] for t in texts]).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def model_encoder():
+    """The default production encoder (bundled model), shared by the whole session."""
+    from recs.encoder import load_encoder
+
+    return _MemoEncoder(load_encoder())
+
+
+def read_jsonl(name: str, limit: int | None = None) -> list[dict]:
+    """Rows of ../shared/data/<name>.jsonl (never copied into the repository)."""
+    import json
+
+    path = DATA / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the evaluation data must sit in ../shared/data")
+    rows = [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+    return rows[:limit] if limit is not None else rows
