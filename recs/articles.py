@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -429,12 +429,13 @@ def read_corpus(
             found.append(parse_article_text(raw, source, pinned_key, excluded_key))
         except ArticleError as error:
             problems.append(Problem(source, error.line, error.reason))
-    articles, duplicate_problems = _dedupe(found)
+    articles, duplicate_problems = dedupe(found)
     problems.extend(duplicate_problems)
     return Corpus(root=root, articles=articles, problems=problems, raw_hashes=raw_hashes)
 
 
-def _dedupe(found: list[Article]) -> tuple[list[Article], list[Problem]]:
+def dedupe(found: Sequence[Article]) -> tuple[list[Article], list[Problem]]:
+    """One article per URL (the one whose source sorts first), sorted by URL; the rest reported."""
     problems: list[Problem] = []
     by_url: dict[str, Article] = {}
     for article in sorted(found, key=lambda a: (a.source, a.line or 0)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,8 +60,39 @@ class OutputFormat(StrEnum):
     yaml = "yaml"
 
 
+class EngineName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOption = Annotated[
+    EngineName | None,
+    typer.Option(
+        "--engine",
+        help="Where embedding and ranking run: local, or ray (a Ray cluster; needs the "
+        "ray extra of recs) [env: RECS_ENGINE; default: local]",
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray cluster address for --engine ray, e.g. auto or ray://HOST:10001 "
+        "[env: RECS_RAY_ADDRESS; default: RAY_ADDRESS, else a local Ray]",
+    ),
+]
+
+
 def _settings(**overrides: Any) -> Settings:
     return Settings.from_env(**overrides)
+
+
+def _engine(settings: Settings) -> Any:
+    """The batch engine the settings ask for (fails at once when Ray is missing)."""
+    from recs.engine import EncoderSettings, open_engine
+
+    encoder = EncoderSettings.portable(settings.model, settings.backend, settings.store)
+    return open_engine(settings.engine, settings.ray_address, encoder)
 
 
 def echo_err(message: str) -> None:
@@ -113,14 +144,24 @@ def build(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bars, no per-file problems")
     ] = False,
+    engine: EngineOption = None,
+    address: AddressOption = None,
 ) -> None:
     """Embed the articles in CONTENT_DIR and publish their related lists to the store."""
     from recs.encoder import load_encoder
     from recs.pipeline import build as run_build
 
-    settings = _settings(store=store, model=model, backend=backend, limit=limit)
+    settings = _settings(
+        store=store,
+        model=model,
+        backend=backend,
+        limit=limit,
+        engine=engine and engine.value,
+        ray_address=address,
+    )
+    batch_engine = _engine(settings)
     encoder = load_encoder(settings.model, settings.backend, settings.store)
-    with _progress_bars(quiet) as progress:
+    with _progress_bars(quiet) as progress, closing(batch_engine):
         _, report = run_build(
             content_dir,
             settings.store,
@@ -133,6 +174,7 @@ def build(
             pinned_key=settings.pinned_key,
             excluded_key=settings.excluded_key,
             max_file_bytes=settings.max_file_bytes,
+            engine=batch_engine,
         )
     if not quiet:
         for problem in report.problems:
@@ -165,6 +207,189 @@ def related(
         typer.echo(
             yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=10_000), nl=False
         )
+
+
+@app.command()
+def regenerate(
+    content_dir: Annotated[
+        Path, typer.Argument(help="Folder of article files (searched recursively)")
+    ],
+    store: StoreOption = None,
+    model: ModelOption = None,
+    backend: BackendOption = None,
+    limit: LimitOption = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print a unified diff of what would change; write nothing"),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 listing files whose block is stale"),
+    ] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option("--rebuild", help="Ignore the existing store (e.g. after changing model)"),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
+) -> None:
+    """Update the store, then rewrite the `related:` block of every article file."""
+    from recs.encoder import load_encoder
+    from recs.regenerate import Mode
+    from recs.regenerate import regenerate as run_regenerate
+
+    if dry_run and check:
+        raise click.UsageError("choose one of --dry-run and --check")
+    settings = _settings(store=store, model=model, backend=backend, limit=limit)
+    encoder = load_encoder(settings.model, settings.backend, settings.store)
+    mode: Mode = "dry-run" if dry_run else "check" if check else "write"
+    with _progress_bars(quiet) as progress:
+        report = run_regenerate(
+            content_dir,
+            settings.store,
+            encoder,
+            settings.rank,
+            mode=mode,
+            rebuild=rebuild,
+            progress=progress,
+            lock_wait=settings.lock_wait,
+            pinned_key=settings.pinned_key,
+            excluded_key=settings.excluded_key,
+            max_file_bytes=settings.max_file_bytes,
+        )
+    for diff in report.diffs:
+        typer.echo(diff, nl=False)
+    for problem in report.skipped:
+        echo_err(f"skipped {problem}")
+    for notice in report.notices:
+        echo_err(f"warning: {notice}")
+    if report.cleaned:
+        echo_err(f"removed {report.cleaned} temp file(s) left by an interrupted run")
+    if check:
+        for source in report.changed:
+            echo_err(f"stale {source}")
+    typer.echo(report.summary())
+    if check and report.changed:
+        raise typer.Exit(1)
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    per_article = "per-article"
+
+
+@app.command()
+def export(
+    output: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="json: one file, URL -> list; per-article: a folder"),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The file (json) or folder (per-article)")],
+    store: StoreOption = None,
+    limit: LimitOption = None,
+) -> None:
+    """Write every stored related list as JSON for a site build."""
+    from recs.export import export_json, export_per_article
+    from recs.recommender import Recommender
+
+    settings = _settings(store=store)
+    related_map = Recommender.open(settings=settings).related_map(limit)
+    if output is ExportFormat.json:
+        changed = export_json(related_map, out)
+        state = "written" if changed else "unchanged"
+        typer.echo(f"{len(related_map)} related lists: {out} {state}")
+    else:
+        written, unchanged, removed = export_per_article(related_map, out)
+        typer.echo(
+            f"{len(related_map)} related lists: {written} files written, {unchanged} unchanged, "
+            f"{removed} removed in {out}"
+        )
+
+
+@app.command()
+def watch(
+    content_dir: Annotated[
+        Path, typer.Argument(help="Folder of article files (searched recursively)")
+    ],
+    store: StoreOption = None,
+    model: ModelOption = None,
+    backend: BackendOption = None,
+    limit: LimitOption = None,
+) -> None:
+    """Regenerate now, then again whenever an article file changes (Ctrl-C stops)."""
+    from recs.encoder import load_encoder
+    from recs.watch import watch as run_watch
+
+    settings = _settings(store=store, model=model, backend=backend, limit=limit)
+    encoder = load_encoder(settings.model, settings.backend, settings.store)
+
+    def on_round(report: Any, changed: list[str]) -> None:
+        for problem in report.skipped:
+            echo_err(f"skipped {problem}")
+        for notice in report.notices:
+            echo_err(f"warning: {notice}")
+        cause = f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}: " if changed else ""
+        typer.echo(f"{cause}{report.summary()}")
+        if not changed:
+            typer.echo(f"watching {content_dir} for changes (Ctrl-C to stop)")
+
+    run_watch(
+        content_dir,
+        settings.store,
+        encoder,
+        settings.rank,
+        on_round,
+        pinned_key=settings.pinned_key,
+        excluded_key=settings.excluded_key,
+        max_file_bytes=settings.max_file_bytes,
+    )
+
+
+@app.command()
+def serve(
+    store: StoreOption = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes")] = 1,
+    model: ModelOption = None,
+    backend: BackendOption = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
+) -> None:
+    """Serve GET /related and the rest of the HTTP API (docs at /docs) with uvicorn."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from recs import store as stores
+    from recs.encoder import model_id_of
+    from recs.metrics import MULTIPROC_ENV
+
+    settings = _settings(store=store, model=model, backend=backend)
+    info = stores.store_info(settings.store)  # fails with one line when there is no store
+    stores.check_model(settings.store, info["model_id"], model_id_of(settings.model))
+    # Worker processes read their settings from the environment, like any RECS_* setting.
+    os.environ["RECS_STORE"] = str(settings.store.resolve())
+    for name, value in (("RECS_MODEL", settings.model), ("RECS_BACKEND", settings.backend)):
+        if value:
+            os.environ[name] = value
+    os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="recs-metrics-")
+    echo_err(
+        f"recs: serving {settings.store} ({info['article_count']} articles, {info['generation']}) "
+        f"on http://{host}:{port} with {workers} worker(s)"
+    )
+    uvicorn.run(
+        "recs.api:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        http="httptools",
+        loop="uvloop",
+        access_log=access_log,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -224,6 +224,16 @@ def load_encoder(
     return TorchEncoder(spec)
 
 
+def embedding_groups(texts: Sequence[str], chunk: int = 256) -> list[list[int]]:
+    """Positions of `texts` in the groups `embed_all` encodes together, in order.
+
+    A model's vector of a text can differ in its last bits with the texts batched with it,
+    so an engine that embeds elsewhere (recs.ray_engine) encodes these same groups.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    return [order[start : start + chunk] for start in range(0, len(order), chunk)]
+
+
 def embed_all(
     encoder: Encoder,
     texts: Sequence[str],
@@ -232,10 +242,9 @@ def embed_all(
 ) -> np.ndarray:
     """Encode many texts in chunks, longest first so batches hold texts of similar length."""
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     progress("embedding", 0, len(texts))
-    for start in range(0, len(order), chunk):
-        rows = order[start : start + chunk]
+    done = 0
+    for rows in embedding_groups(texts, chunk):
         vectors = encoder.encode([texts[i] for i in rows])
         if vectors.shape != (len(rows), encoder.dim):
             raise ModelError(
@@ -243,5 +252,6 @@ def embed_all(
                 f"expected ({len(rows)}, {encoder.dim})"
             )
         out[rows] = vectors
-        progress("embedding", min(start + chunk, len(texts)), len(texts))
+        done += len(rows)
+        progress("embedding", done, len(texts))
     return out

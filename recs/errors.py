@@ -38,6 +38,13 @@ class InvalidInput(RecsError):
     title = "Invalid input"
 
 
+class BadRequest(InvalidInput):
+    """A request FastAPI accepted but recs cannot (unknown parameters, for one)."""
+
+    status = 400
+    title = "Bad request"
+
+
 class StoreNotFound(RecsError):
     """No built store where one was expected."""
 
@@ -88,8 +95,37 @@ class ModelError(RecsError):
     title = "Model unavailable"
 
 
+class EngineError(RecsError):
+    """The batch engine cannot run: Ray missing, or its cluster unreachable."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+    status = 503
+    title = "Engine unavailable"
+
+
 class FileWriteError(RecsError):
     """An article file could not be rewritten; it is left as it was."""
 
     exit_code = 74
     title = "File not writable"
+
+
+class Unauthorized(RecsError):
+    """A write without a valid bearer token."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(RecsError):
+    """Writes are switched off (no RECS_API_TOKEN configured)."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class PayloadTooLarge(RecsError):
+    """A request body over RECS_MAX_BODY_BYTES."""
+
+    status = 413
+    title = "Payload too large"

@@ -6,6 +6,7 @@ content folder, the store lock, the previous generation as a cache, and publishi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -16,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from recs import store
-from recs.articles import Article, Problem, alias_map, read_corpus
-from recs.encoder import Encoder, Progress, embed_all, no_progress
-from recs.errors import CorpusError
+from recs.articles import Article, Problem, alias_map, dedupe, read_corpus
+from recs.encoder import Encoder, Progress, no_progress
+from recs.engine import LOCAL, Engine
+from recs.errors import CorpusError, StoreIncompatible
 from recs.rank import RankSettings
-from recs.related import Lists, link_all, link_changes
+from recs.related import Lists, input_fields, link_all, link_changes
 from recs.store import Snapshot
 
 API_SOURCE = "api"
@@ -55,7 +57,8 @@ def _digest(model_id: str, settings: RankSettings, articles: Sequence[Article]) 
     digest = hashlib.sha256()
     digest.update(model_id.encode() + b"\0" + settings.fingerprint().encode() + b"\0")
     for article in articles:
-        record = [article.url, article.source, article.line, article.text_hash, article.fields]
+        fields = input_fields(article.fields)  # rewriting related blocks changes nothing here
+        record = [article.url, article.source, article.line, article.text_hash, fields]
         digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode() + b"\n")
     return digest.hexdigest()
 
@@ -65,6 +68,7 @@ def vectors_for(
     encoder: Encoder,
     cache: dict[str, np.ndarray],
     progress: Progress = no_progress,
+    engine: Engine = LOCAL,
 ) -> tuple[np.ndarray, int]:
     """Vectors of `articles`, embedding only texts not in `cache` (text hash -> vector)."""
     vectors = np.zeros((len(articles), encoder.dim), dtype=np.float32)
@@ -77,7 +81,7 @@ def vectors_for(
             missing.setdefault(article.text_hash, []).append(row)
     if missing:
         texts = [articles[rows[0]].text for rows in missing.values()]
-        fresh = embed_all(encoder, texts, progress=progress)
+        fresh = engine.embed(encoder, texts, progress)
         for vector, rows in zip(fresh, missing.values(), strict=True):
             vectors[rows] = vector
     return vectors, sum(len(rows) for rows in missing.values())
@@ -89,15 +93,16 @@ def prepare(
     settings: RankSettings,
     previous: Snapshot | None = None,
     progress: Progress = no_progress,
+    engine: Engine = LOCAL,
 ) -> tuple[Snapshot, BuildReport]:
     """Build a snapshot in memory, reusing the previous one's vectors and lists."""
-    articles = sorted(articles, key=lambda a: a.url)
-    report = BuildReport(articles=len(articles))
+    articles, duplicates = dedupe(articles)
+    report = BuildReport(articles=len(articles), problems=duplicates)
     cache: dict[str, np.ndarray] = {}
     if previous is not None and previous.model_id == encoder.model_id:
         cache = {a.text_hash: previous.vectors[i] for i, a in enumerate(previous.articles)}
         report.removed = len({a.url for a in previous.articles} - {a.url for a in articles})
-    vectors, report.embedded = vectors_for(articles, encoder, cache, progress)
+    vectors, report.embedded = vectors_for(articles, encoder, cache, progress, engine)
     report.reused = len(articles) - report.embedded
     digest = _digest(encoder.model_id, settings, articles)
     if previous is not None and previous.digest == digest:
@@ -113,10 +118,10 @@ def prepare(
         assert previous is not None
         old = Lists(previous.related, previous.floors, 0)
         lists = link_changes(
-            previous.articles, previous.vectors, old, articles, vectors, settings, progress
+            previous.articles, previous.vectors, old, articles, vectors, settings, progress, engine
         )
     else:
-        lists = link_all(articles, vectors, settings, progress)
+        lists = link_all(articles, vectors, settings, progress, engine)
     report.recomputed = lists.recomputed
     snapshot = Snapshot(
         model_id=encoder.model_id,
@@ -145,8 +150,14 @@ def build(
     pinned_key: str = "relatedPinned",
     excluded_key: str = "relatedExclude",
     max_file_bytes: int | None = None,
+    publish: bool = True,
+    engine: Engine = LOCAL,
 ) -> tuple[Snapshot, BuildReport]:
-    """Read the content folder and publish a new generation when anything changed."""
+    """Read the content folder and publish a new generation when anything changed.
+
+    With publish=False nothing is written (no lock, no generation): the snapshot is what
+    the build would publish (`recs regenerate --dry-run/--check`).
+    """
     started = time.monotonic()
     options = {} if max_file_bytes is None else {"max_file_bytes": max_file_bytes}
     corpus = read_corpus(content_dir, pinned_key=pinned_key, excluded_key=excluded_key, **options)
@@ -154,10 +165,12 @@ def build(
         lines = "; ".join(str(p) for p in corpus.problems[:5])
         more = f" (and {len(corpus.problems) - 5} more)" if len(corpus.problems) > 5 else ""
         raise CorpusError(f"--strict: {len(corpus.problems)} problem(s): {lines}{more}")
-    with store.locked(store_dir, wait=lock_wait):
+    lock = store.locked(store_dir, wait=lock_wait) if publish else contextlib.nullcontext()
+    with lock:
         previous = None
         if store.exists(store_dir) and not rebuild:
             previous = store.load(store_dir, model_id=encoder.model_id)
+            previous = fold(previous, store.read_changes(store_dir, previous.generation))
         articles = list(corpus.articles)
         if previous is not None:
             # Articles written through the API have no file; they stay until deleted.
@@ -165,10 +178,54 @@ def build(
             articles += [
                 a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
             ]
-        snapshot, report = prepare(articles, encoder, settings, previous, progress)
-        report.problems = corpus.problems
-        if snapshot is not previous:
+        snapshot, report = prepare(articles, encoder, settings, previous, progress, engine)
+        report.problems = corpus.problems + report.problems
+        if snapshot is not previous and publish:
             report.generation = store.publish(store_dir, snapshot)
             report.published = True
+            store.clear_changes(store_dir, report.generation)
     report.seconds = time.monotonic() - started
     return snapshot, report
+
+
+def fold(previous: Snapshot, changes: Sequence[store.Change]) -> Snapshot:
+    """Apply journal changes (API writes) to a loaded generation, in memory.
+
+    Only the lists the changes can reach are recomputed; the result is what a build of the
+    same articles would give. The generation name stays; `revision` becomes the last seq.
+    """
+    if not changes:
+        return previous
+    current = {a.url: (a, previous.vectors[row]) for row, a in enumerate(previous.articles)}
+    for change in changes:
+        if change.op == "delete":
+            current.pop(change.url, None)
+            continue
+        assert change.article is not None and change.vector is not None
+        if change.vector.shape != (previous.dim,):
+            raise StoreIncompatible(
+                f"journal entry {change.seq} has a vector of shape {change.vector.shape}, "
+                f"the store needs ({previous.dim},); rebuild the store"
+            )
+        current[change.url] = (store.article_from_record(change.article), change.vector)
+    urls = sorted(current)
+    articles = [current[url][0] for url in urls]
+    vectors = np.array([current[url][1] for url in urls], dtype=np.float32)
+    vectors = vectors.reshape(-1, previous.dim)
+    old = Lists(previous.related, previous.floors, 0)
+    lists = link_changes(
+        previous.articles, previous.vectors, old, articles, vectors, previous.settings
+    )
+    return Snapshot(
+        model_id=previous.model_id,
+        dim=previous.dim,
+        settings=previous.settings,
+        articles=articles,
+        vectors=vectors,
+        related=lists.related,
+        floors=lists.floors,
+        aliases=alias_map(articles),
+        generation=previous.generation,
+        created=previous.created,
+        revision=changes[-1].seq,
+    )

@@ -114,10 +114,10 @@ class RankSettings:
 
     @property
     def has_request_filters(self) -> bool:
-        default = RankSettings()
-        return any(getattr(self, name) != getattr(default, name) for name in REQUEST_FILTERS)
+        return any(getattr(self, name) != _NO_FILTERS[name] for name in REQUEST_FILTERS)
 
 
+_NO_FILTERS = {name: getattr(RankSettings(), name) for name in REQUEST_FILTERS}
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 

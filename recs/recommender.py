@@ -119,8 +119,20 @@ class Recommender:
         pairs = self.related_rows(row, self.rank_settings(limit, **filters))
         return [self.entry(r, s) for r, s in pairs]
 
+    def related_map(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every stored article's related list, by canonical URL (what `recs export` writes)."""
+        settings = self.rank_settings(limit)
+        return {
+            article.url: [self.entry(r, s) for r, s in self.related_rows(row, settings)]
+            for row, article in enumerate(self.snapshot.articles)
+        }
+
     def related_to_draft(
-        self, fields: Mapping[str, Any], limit: int | None = None, **filters: Any
+        self,
+        fields: Mapping[str, Any],
+        limit: int | None = None,
+        encoder: Encoder | None = None,
+        **filters: Any,
     ) -> tuple[str | None, list[dict[str, Any]]]:
         """The related list of an article that is not stored (e.g. a draft being edited).
 
@@ -133,7 +145,7 @@ class Recommender:
         except ArticleError as error:
             raise InvalidInput(f"invalid article: {error.reason}") from None
         url = None if article.url == "https://draft.invalid/" else article.url
-        vector = self.encoder.encode([article.text])[0]
+        vector = (encoder or self.encoder).encode([article.text])[0]
         query = Query.for_article(article, vector)
         pairs = self._rank(query, self.rank_settings(limit, **filters))
         return url, [self.entry(r, s) for r, s in pairs]

@@ -11,18 +11,27 @@ so they produce identical lists (tests/test_related.py checks it).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from recs.articles import Article
 from recs.encoder import Progress, no_progress
+from recs.engine import LOCAL, Engine
 from recs.index import VectorIndex
 from recs.rank import SEARCH_MARGIN, Catalog, Query, Ranked, RankSettings, rank
 
 # Cosines are compared with floors in float32 here; the margin keeps the test conservative.
 FLOOR_MARGIN = 1e-4
+# Front-matter keys that hold recs' own output (an article's related list): never an input.
+OUTPUT_KEYS = frozenset({"related"})
+
+
+def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An article's fields less its own related list, which cannot change any list."""
+    return {k: v for k, v in fields.items() if k not in OUTPUT_KEYS}
 
 
 @dataclass
@@ -68,16 +77,34 @@ def _rank_rows(
     return results
 
 
+@dataclass
+class RankJob:
+    """The ranking of some rows of one corpus: picklable, so an engine can run it anywhere."""
+
+    articles: Sequence[Article]
+    vectors: np.ndarray
+    catalog: Catalog
+    index: VectorIndex
+    settings: RankSettings
+
+    def __call__(self, rows: Sequence[int], progress: Progress = no_progress) -> dict[int, Ranked]:
+        return _rank_rows(
+            rows, self.articles, self.vectors, self.catalog, self.index, self.settings, progress
+        )
+
+
 def link_all(
     articles: Sequence[Article],
     vectors: np.ndarray,
     settings: RankSettings,
     progress: Progress = no_progress,
+    engine: Engine = LOCAL,
 ) -> Lists:
     """Rank every article against all others."""
     catalog = Catalog.from_articles(articles, vectors)
     index = VectorIndex(vectors)
-    ranked = _rank_rows(range(len(articles)), articles, vectors, catalog, index, settings, progress)
+    job = RankJob(articles, vectors, catalog, index, settings)
+    ranked = engine.rank(job, range(len(articles)), progress)
     return _lists(ranked, len(articles), len(articles))
 
 
@@ -89,7 +116,8 @@ def _lists(ranked: dict[int, Ranked], n: int, recomputed: int) -> Lists:
 
 def _ranking_view(article: Article) -> tuple[object, ...]:
     """What of an article can change another article's list, or how an entry looks."""
-    return (article.text_hash, repr(sorted(article.fields.items(), key=lambda kv: str(kv[0]))))
+    fields = input_fields(article.fields)
+    return (article.text_hash, repr(sorted(fields.items(), key=lambda kv: str(kv[0]))))
 
 
 def link_changes(
@@ -100,6 +128,7 @@ def link_changes(
     vectors: np.ndarray,
     settings: RankSettings,
     progress: Progress = no_progress,
+    engine: Engine = LOCAL,
 ) -> Lists:
     """The lists of `articles`, recomputing only those the differences from old can change."""
     old_row = {a.url: i for i, a in enumerate(old_articles)}
@@ -129,7 +158,7 @@ def link_changes(
     if min(len(old_articles), len(articles)) <= settings.pool + excluded_most + 1:
         # A list may have looked at every article; whether it did depends on the corpus
         # size, so in a corpus this small recompute everything (it is cheap).
-        return link_all(articles, vectors, settings, progress)
+        return link_all(articles, vectors, settings, progress, engine)
 
     catalog = Catalog.from_articles(articles, vectors)
     index = VectorIndex(vectors)
@@ -153,7 +182,8 @@ def link_changes(
         if float(np.max(probe_matrix @ vectors[row])) >= floor - FLOOR_MARGIN:
             affected.add(row)
 
-    ranked = _rank_rows(sorted(affected), articles, vectors, catalog, index, settings, progress)
+    job = RankJob(articles, vectors, catalog, index, settings)
+    ranked = engine.rank(job, sorted(affected), progress)
     for row, article in enumerate(articles):
         if row not in ranked:
             before = old_row[article.url]

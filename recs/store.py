@@ -86,6 +86,7 @@ class Snapshot:
     generation: str = ""
     created: str = ""
     digest: str = ""
+    revision: int = 0  # last journal entry folded in (0: none)
     _catalog: Catalog | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +94,11 @@ class Snapshot:
 
     def __len__(self) -> int:
         return len(self.articles)
+
+    @property
+    def version(self) -> str:
+        """Generation and journal revision: what a cached answer depends on."""
+        return f"{self.generation}.{self.revision}"
 
     @property
     def catalog(self) -> Catalog:
@@ -106,6 +112,37 @@ class Snapshot:
         if row is None and url in self.aliases:
             row = self.row_of.get(self.aliases[url])
         return row
+
+
+def article_record(article: Article) -> dict[str, Any]:
+    """An article as JSON-ready data (the journal's form of an upsert)."""
+    return {
+        "url": article.url,
+        "source": article.source,
+        "line": article.line,
+        "fields": dict(article.fields),
+        "original_url": article.original_url,
+        "published_ts": article.published_ts,
+        "pinned": list(article.pinned),
+        "excluded": list(article.excluded),
+    }
+
+
+def article_from_record(record: dict[str, Any]) -> Article:
+    """The inverse of article_record."""
+    fields_ = record["fields"]
+    return Article(
+        url=record["url"],
+        title=fields_["title"],
+        excerpt=fields_["excerpt"],
+        fields=fields_,
+        source=record["source"],
+        line=record.get("line"),
+        original_url=record.get("original_url"),
+        published_ts=record.get("published_ts"),
+        pinned=tuple(record.get("pinned") or ()),
+        excluded=tuple(record.get("excluded") or ()),
+    )
 
 
 # --- locking ----------------------------------------------------------------------------
@@ -202,13 +239,19 @@ def load(store_dir: Path, model_id: str | None = None) -> Snapshot:
         raise StoreIncompatible(
             f"the store {store_dir} ({name}) cannot be read ({error}); rebuild it with `recs build`"
         ) from None
-    if model_id is not None and snapshot.model_id != model_id:
+    if model_id is not None:
+        check_model(store_dir, snapshot.model_id, model_id)
+    return snapshot
+
+
+def check_model(store_dir: Path, built_with: str, model_id: str) -> None:
+    """Refuse a store built with another model, saying how to rebuild."""
+    if built_with != model_id:
         raise StoreIncompatible(
-            f"the store {store_dir} was built with model {snapshot.model_id}, not {model_id}: "
+            f"the store {store_dir} was built with model {built_with}, not {model_id}: "
             f"rebuild it with `recs build CONTENT_DIR --store {store_dir} --rebuild`, or use the "
             "model it was built with (--model / RECS_MODEL)"
         )
-    return snapshot
 
 
 def _read(path: Path, generation: str) -> Snapshot:
@@ -240,21 +283,17 @@ def _read(path: Path, generation: str) -> Snapshot:
                 "pinned, excluded FROM articles ORDER BY row"
             )
         ):
-            fields_ = json.loads(fields_json)
-            articles.append(
-                Article(
-                    url=url,
-                    title=fields_["title"],
-                    excerpt=fields_["excerpt"],
-                    fields=fields_,
-                    source=source,
-                    line=line,
-                    original_url=original,
-                    published_ts=ts,
-                    pinned=tuple(json.loads(pinned)),
-                    excluded=tuple(json.loads(excluded)),
-                )
-            )
+            record = {
+                "url": url,
+                "source": source,
+                "line": line,
+                "fields": json.loads(fields_json),
+                "original_url": original,
+                "published_ts": ts,
+                "pinned": json.loads(pinned) if pinned != "[]" else (),
+                "excluded": json.loads(excluded) if excluded != "[]" else (),
+            }
+            articles.append(article_from_record(record))
             hashes.append(text_hash)
             assert row == len(articles) - 1
         blobs = dict(
@@ -416,6 +455,128 @@ def publish(store_dir: Path, snapshot: Snapshot) -> str:
     for old in _generations(store_dir)[:-KEEP]:
         shutil.rmtree(store_dir / old, ignore_errors=True)
     return name
+
+
+# --- the write journal ------------------------------------------------------------------
+#
+# Writes through the API (upsert, delete) are appended to journal.sqlite in the store
+# directory, each tagged with the generation it applies to. Appending is durable (WAL,
+# synchronous=FULL) and cheap; every server process polls the journal and applies new
+# entries to its loaded generation. The next build folds the entries into the generation it
+# publishes and then clears them; entries for an older generation are never applied to a
+# newer one, so a build that dies between publishing and clearing loses nothing.
+
+JOURNAL = "journal.sqlite"
+JOURNAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    generation TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    url TEXT NOT NULL,
+    article TEXT,
+    vector BLOB
+);
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One journal entry: an upserted article (fields, vector) or a deleted URL."""
+
+    seq: int
+    op: str
+    url: str
+    article: dict[str, Any] | None = None
+    vector: np.ndarray | None = None
+
+
+def _journal(store_dir: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(store_dir / JOURNAL, timeout=10.0)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.executescript(JOURNAL_SCHEMA)
+    return connection
+
+
+def append_changes(store_dir: Path, generation: str, changes: list[Change]) -> int:
+    """Durably append changes for `generation`; returns the last sequence number.
+
+    Call with the store lock held, after checking that `generation` is current.
+    """
+    try:
+        connection = _journal(store_dir)
+        try:
+            with connection:
+                seq = 0
+                for change in changes:
+                    vector = (
+                        None
+                        if change.vector is None
+                        else change.vector.astype(np.float32).tobytes()
+                    )
+                    article = (
+                        None
+                        if change.article is None
+                        else json.dumps(change.article, ensure_ascii=False)
+                    )
+                    cursor = connection.execute(
+                        "INSERT INTO changes (generation, op, url, article, vector) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (generation, change.op, change.url, article, vector),
+                    )
+                    seq = int(cursor.lastrowid or 0)
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        raise StoreWriteError(
+            f"cannot record the write in {store_dir / JOURNAL} ({error}); nothing was changed"
+        ) from None
+    return seq
+
+
+def read_changes(store_dir: Path, generation: str, after: int = 0) -> list[Change]:
+    """Journal entries for `generation` with a sequence number above `after`, in order."""
+    path = store_dir / JOURNAL
+    if not path.is_file():
+        return []
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
+    except sqlite3.OperationalError:
+        return []
+    try:
+        rows = connection.execute(
+            "SELECT seq, op, url, article, vector FROM changes "
+            "WHERE generation = ? AND seq > ? ORDER BY seq",
+            (generation, after),
+        ).fetchall()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return []
+        raise StoreIncompatible(f"cannot read {path} ({error})") from None
+    finally:
+        connection.close()
+    return [
+        Change(
+            seq=seq,
+            op=op,
+            url=url,
+            article=None if article is None else json.loads(article),
+            vector=None if vector is None else np.frombuffer(vector, dtype=np.float32).copy(),
+        )
+        for seq, op, url, article, vector in rows
+    ]
+
+
+def clear_changes(store_dir: Path, keep_generation: str) -> None:
+    """Drop journal entries of every generation but `keep_generation` (they are folded in)."""
+    if not (store_dir / JOURNAL).is_file():
+        return
+    connection = _journal(store_dir)
+    try:
+        with connection:
+            connection.execute("DELETE FROM changes WHERE generation != ?", (keep_generation,))
+    finally:
+        connection.close()
 
 
 def store_info(store_dir: Path) -> dict[str, Any]:

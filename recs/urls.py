@@ -18,6 +18,7 @@ Rules, applied in this order (each has a test in tests/test_urls.py):
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -79,8 +80,12 @@ def _is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+@functools.lru_cache(maxsize=65_536)
 def canonical_url(url: str) -> str:
-    """Return the canonical form of an article URL, or raise InvalidInput saying why not."""
+    """Return the canonical form of an article URL, or raise InvalidInput saying why not.
+
+    Cached: the service canonicalises the same URLs over and over.
+    """
     if not isinstance(url, str):
         raise InvalidInput(f"an article URL must be a string, not {type(url).__name__}")
     text = url.strip()

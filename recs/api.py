@@ -1,0 +1,328 @@
+"""The HTTP API: create_app() and thin routes over recs.service.Service.
+
+Every error is application/problem+json (RFC 9457). Answers to GET /related are served from
+pre-serialised bytes with an ETag (store generation + journal revision + request), so a
+repeated request costs a dictionary lookup. The OpenAPI schema is at /openapi.json and
+/docs; docs/api.md describes each route.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recs import __version__
+from recs.config import Settings
+from recs.errors import Forbidden, PayloadTooLarge, RecsError, Unauthorized
+from recs.metrics import Metrics, MetricsMiddleware
+from recs.schema import (
+    FILTERS,
+    PROBLEM,
+    ArticleIn,
+    RelatedResponse,
+    WriteResult,
+    parse_query,
+    problem_responses,
+    query_parameters,
+    rank_filters,
+)
+from recs.service import Service
+
+log = logging.getLogger("recs.api")
+
+GET_RELATED = frozenset({"url", "limit", *FILTERS})
+POST_RELATED = frozenset({"limit", *FILTERS})
+DELETE_ARTICLE = frozenset({"url"})
+NONE: frozenset[str] = frozenset()
+
+
+def _problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return etag in (part.strip().removeprefix("W/") for part in header.split(","))
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before a route reads them."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _problem(413, PayloadTooLarge.title, self._detail())(scope, receive, send)
+                return
+        received = 0
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise PayloadTooLarge(self._detail())
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _detail(self) -> str:
+        return f"the request body is over {self.limit:,} bytes (RECS_MAX_BODY_BYTES)"
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    """The recs HTTP app. Reads RECS_* settings when none are given."""
+    settings = settings or Settings.from_env()
+    service = service or Service(settings)
+    metrics = Metrics()
+    max_limit = settings.max_limit
+    cache_control = f"public, max-age={settings.cache_max_age}"
+    token_digest = (
+        hashlib.sha256(settings.api_token.encode()).digest() if settings.api_token else None
+    )
+
+    def on_change() -> None:
+        snapshot = service.snapshot
+        metrics.articles.set(len(snapshot))
+        metrics.revision.set(snapshot.revision)
+
+    service.on_change = on_change
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        yield
+        service.stop()
+
+    app = FastAPI(
+        title="recs",
+        version=__version__,
+        summary="Related articles for news and content sites.",
+        description=(
+            "Answers related-article lists from a store built by `recs build`. Every error is "
+            "`application/problem+json` (RFC 9457). Writes (PUT/DELETE /articles) need "
+            "`Authorization: Bearer <RECS_API_TOKEN>` and are off when no token is configured."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    def query(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
+        return parse_query(request.query_params.multi_items(), allowed, max_limit)
+
+    def params_doc(names: frozenset[str], order: tuple[str, ...]) -> dict[str, Any]:
+        return {"parameters": query_parameters([n for n in order if n in names], max_limit)}
+
+    order = ("url", "limit", *FILTERS)
+
+    # --- errors ---
+
+    @app.exception_handler(RecsError)
+    async def recs_error(request: Request, error: RecsError) -> JSONResponse:
+        headers = None
+        if error.status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif error.status == 503:
+            headers = {"Retry-After": "1"}
+        return _problem(error.status, error.title, str(error), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        parts = []
+        for item in error.errors()[:10]:
+            where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body"))
+            parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
+        detail = "; ".join(parts) or "the request does not validate"
+        return _problem(422, "Invalid input", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = error.detail if isinstance(error.detail, str) else "request failed"
+        if error.status_code == 404:
+            detail = f"no route {request.url.path[:200]}; the routes are listed at /docs"
+        titles = {404: "Not found", 405: "Method not allowed"}
+        title = titles.get(error.status_code, "HTTP error")
+        return _problem(error.status_code, title, detail, dict(error.headers or {}))
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, error: RecursionError) -> JSONResponse:
+        return _problem(400, "Bad request", "the request body is nested too deeply")
+
+    # --- auth ---
+
+    async def require_token(
+        authorization: Annotated[str | None, Header(description="Bearer <RECS_API_TOKEN>")] = None,
+    ) -> None:
+        if token_digest is None:
+            raise Forbidden("writes are off: set RECS_API_TOKEN on the server to enable them")
+        given = ""
+        if authorization and authorization[:7].lower() == "bearer ":
+            given = authorization[7:].strip()
+        # Compare digests: the time taken depends on neither the token nor its length.
+        if not secrets.compare_digest(hashlib.sha256(given.encode()).digest(), token_digest):
+            raise Unauthorized("a valid 'Authorization: Bearer <token>' header is required")
+
+    # --- routes ---
+
+    @app.get(
+        "/related",
+        response_model=RelatedResponse,
+        responses=problem_responses(304, 400, 404, 422, 503),
+        summary="Related articles of a stored article",
+        openapi_extra=params_doc(GET_RELATED, order),
+    )
+    async def get_related(request: Request) -> Response:
+        values = query(request, GET_RELATED)
+        key = urlencode(sorted(request.query_params.multi_items()))
+        headers = {"Cache-Control": cache_control}
+        etag = service.etag_for(key)
+        if etag is not None and _etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={**headers, "ETag": etag})
+        answer = service.related(values["url"], values.get("limit"), rank_filters(values), key)
+        headers["ETag"] = answer.etag
+        return Response(answer.body, media_type="application/json", headers=headers)
+
+    @app.post(
+        "/related",
+        response_model=RelatedResponse,
+        responses=problem_responses(400, 413, 422, 503),
+        summary="Related articles of an article that is not stored (a draft)",
+        openapi_extra=params_doc(POST_RELATED, order),
+    )
+    async def post_related(request: Request, article: ArticleIn) -> Response:
+        values = query(request, POST_RELATED)
+        fields = article.model_dump(exclude_none=True)
+        limit, filters = values.get("limit"), rank_filters(values)
+        body = await run_in_threadpool(service.draft, fields, limit, filters)
+        return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+    @app.put(
+        "/articles",
+        response_model=WriteResult,
+        responses={
+            201: {"description": "Created", "model": WriteResult},
+            **problem_responses(400, 401, 403, 413, 422, 503),
+        },
+        summary="Insert or replace one article (needs the bearer token)",
+        dependencies=[Depends(require_token)],
+    )
+    async def put_article(request: Request, article: ArticleIn) -> JSONResponse:
+        query(request, NONE)
+        fields = article.model_dump(exclude_none=True)
+        url, created, revision = await run_in_threadpool(service.upsert, fields)
+        result = WriteResult(url=url, revision=revision, created=created)
+        return JSONResponse(
+            result.model_dump(exclude_none=True), status_code=201 if created else 200
+        )
+
+    @app.delete(
+        "/articles",
+        response_model=WriteResult,
+        responses=problem_responses(400, 401, 403, 404, 422, 503),
+        summary="Remove one article (needs the bearer token)",
+        dependencies=[Depends(require_token)],
+        openapi_extra=params_doc(DELETE_ARTICLE, order),
+    )
+    async def delete_article(request: Request) -> JSONResponse:
+        url = query(request, DELETE_ARTICLE)["url"]
+        revision = await run_in_threadpool(service.delete, url)
+        result = WriteResult(url=url, revision=revision, deleted=True)
+        return JSONResponse(result.model_dump(exclude_none=True))
+
+    @app.get("/healthz", summary="Liveness: the process answers", responses=problem_responses(400))
+    async def healthz(request: Request) -> Response:
+        query(request, NONE)
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get(
+        "/readyz",
+        summary="Readiness: the store is loaded",
+        responses={
+            200: {
+                "description": "Ready",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "status": "ready",
+                            "articles": 53,
+                            "model": "all-MiniLM-L6-v2@f42c9f831f57",
+                            "generation": "gen-000004",
+                            "revision": 0,
+                            "pid": 4242,
+                        }
+                    }
+                },
+            },
+            **problem_responses(400, 503),
+        },
+    )
+    async def readyz(request: Request) -> Response:
+        query(request, NONE)
+        if not service.ready:
+            detail = service.last_error or "the store is still loading"
+            return _problem(503, "Not ready", detail, {"Retry-After": "1"})
+        snapshot = service.snapshot
+        body = {
+            "status": "ready",
+            "articles": len(snapshot),
+            "model": snapshot.model_id,
+            "generation": snapshot.generation,
+            "revision": snapshot.revision,
+            "pid": os.getpid(),
+        }
+        return Response(json.dumps(body).encode(), media_type="application/json")
+
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+            **problem_responses(400),
+        },
+    )
+    async def prometheus(request: Request) -> Response:
+        query(request, NONE)
+        if service.ready:
+            on_change()
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "If-None-Match"],
+            expose_headers=["ETag"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,231 @@
+"""What the HTTP service does, without HTTP: load, hot reload, answer, write.
+
+One `Service` per server process. It holds the loaded store (a `Recommender` over a
+snapshot) and replaces it, never mutates it: a request that started on the old snapshot
+finishes on it while the next request sees the new one, so reloading drops nothing.
+
+A background thread polls the store every `reload_interval` seconds: a new published
+generation (from `recs build` or `recs regenerate`) is loaded whole; new journal entries
+(writes through any server process) are folded into the loaded generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recs import store
+from recs.articles import ArticleError, article_from_data
+from recs.config import Settings
+from recs.encoder import Encoder, load_encoder, model_id_of
+from recs.errors import ArticleNotFound, InvalidInput, RecsError, StoreNotFound
+from recs.pipeline import API_SOURCE, fold
+from recs.recommender import Recommender
+from recs.store import Change, Snapshot
+from recs.urls import canonical_url
+
+log = logging.getLogger("recs.service")
+
+
+@dataclass
+class Answer:
+    """A serialised JSON answer and the ETag it is valid under."""
+
+    body: bytes
+    etag: str
+
+
+@dataclass
+class _State:
+    recommender: Recommender
+    cache: dict[tuple[int, int], bytes] = field(default_factory=dict)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.recommender.snapshot
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class Service:
+    """The loaded store of one server process, kept current in the background."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.model_id = encoder.model_id if encoder is not None else model_id_of(settings.model)
+        self._encoder = encoder
+        self._state: _State | None = None
+        self._poll_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.on_change: Callable[[], None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._state is not None
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._state is None:
+            raise StoreNotFound("the store is still loading; try again in a moment")
+        return self._state.snapshot
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(
+                self.settings.model, self.settings.backend, self.settings.store
+            )
+        return self._encoder
+
+    def poll(self) -> bool:
+        """Load a newer generation or fold new journal entries. True when anything changed."""
+        with self._poll_lock:
+            directory = self.settings.store
+            state = self._state
+            generation = store.current_generation(directory)
+            if generation is None:
+                raise StoreNotFound(
+                    f"no store at {directory}: run `recs build CONTENT_DIR --store {directory}`"
+                )
+            if state is None or generation != state.snapshot.generation:
+                snapshot = store.load(directory, model_id=self.model_id)
+                snapshot = fold(snapshot, store.read_changes(directory, snapshot.generation))
+            else:
+                changes = store.read_changes(directory, generation, after=state.snapshot.revision)
+                if not changes:
+                    return False
+                snapshot = fold(state.snapshot, changes)
+            self._state = _State(Recommender(snapshot, self.settings))
+            log.info("serving %s (%d articles)", snapshot.version, len(snapshot))
+        if self.on_change is not None:
+            self.on_change()
+        return True
+
+    def start(self) -> None:
+        """Load in the background and keep polling until stop()."""
+        self._thread = threading.Thread(target=self._run, name="recs-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+                self.last_error = None
+            except RecsError as error:
+                # Keep serving what is loaded; say why the new store could not be used.
+                if str(error) != self.last_error:
+                    log.warning("store not (re)loaded: %s", error)
+                self.last_error = str(error)
+            self._wake.wait(self.settings.reload_interval)
+            self._wake.clear()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _etag(self, snapshot: Snapshot, key: str) -> str:
+        digest = hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:16]
+        return f'"{snapshot.version}-{digest}"'
+
+    def related(self, url: str, limit: int | None, filters: Mapping[str, Any], key: str) -> Answer:
+        """The answer to GET /related. `key` identifies the request for the ETag."""
+        state = self._state
+        if state is None:
+            raise StoreNotFound("the store is still loading; try again in a moment")
+        recommender = state.recommender
+        row = recommender.row(url)
+        etag = self._etag(state.snapshot, key)
+        if not filters:  # the common case: answered from cache after the first time
+            cache_key = (row, state.snapshot.settings.limit if limit is None else limit)
+            body = state.cache.get(cache_key)
+            if body is not None:
+                return Answer(body, etag)
+        settings = recommender.rank_settings(limit, **filters)
+        cache_key = (row, settings.limit)
+        pairs = recommender.related_rows(row, settings)
+        body = _dumps(
+            {
+                "url": state.snapshot.articles[row].url,
+                "related": [recommender.entry(r, s) for r, s in pairs],
+            }
+        )
+        if not settings.has_request_filters:
+            state.cache[cache_key] = body
+        return Answer(body, etag)
+
+    def etag_for(self, key: str) -> str | None:
+        state = self._state
+        return None if state is None else self._etag(state.snapshot, key)
+
+    def draft(
+        self, fields: Mapping[str, Any], limit: int | None, filters: Mapping[str, Any]
+    ) -> bytes:
+        """The answer to POST /related: the related list of an article that is not stored."""
+        state = self._state
+        if state is None:
+            raise StoreNotFound("the store is still loading; try again in a moment")
+        url, entries = state.recommender.related_to_draft(fields, limit, self.encoder, **filters)
+        return _dumps({"url": url, "related": entries})
+
+    # --- writing ------------------------------------------------------------------------
+
+    def upsert(self, fields: Mapping[str, Any]) -> tuple[str, bool, int]:
+        """Store one article (insert or replace). Returns (url, created, revision)."""
+        try:
+            article = article_from_data(
+                dict(fields),
+                API_SOURCE,
+                pinned_key=self.settings.pinned_key,
+                excluded_key=self.settings.excluded_key,
+            )
+        except ArticleError as error:
+            raise InvalidInput(f"invalid article: {error.reason}") from None
+        snapshot = self.snapshot
+        row = snapshot.row_of.get(article.url)
+        created = row is None
+        known = {a.text_hash: i for i, a in enumerate(snapshot.articles)}
+        if article.text_hash in known:
+            vector = snapshot.vectors[known[article.text_hash]]
+        else:
+            vector = self.encoder.encode([article.text])[0]
+        change = Change(0, "upsert", article.url, store.article_record(article), np.asarray(vector))
+        revision = self._append([change])
+        return article.url, created, revision
+
+    def delete(self, url: str) -> int:
+        """Remove one article. Returns the revision; unknown URLs are ArticleNotFound."""
+        canonical = canonical_url(url)
+        snapshot = self.snapshot
+        row = snapshot.resolve(canonical)
+        if row is None:
+            raise ArticleNotFound(f"no stored article has the URL {canonical}")
+        return self._append([Change(0, "delete", snapshot.articles[row].url)])
+
+    def _append(self, changes: list[Change]) -> int:
+        directory = self.settings.store
+        with store.locked(directory, wait=max(self.settings.lock_wait, 5.0)):
+            generation = store.current_generation(directory)
+            if generation is None:
+                raise StoreNotFound(f"no store at {directory}")
+            revision = store.append_changes(directory, generation, changes)
+        # This process serves its own write at once; the others within reload_interval.
+        self.poll()
+        return revision

@@ -1,0 +1,437 @@
+"""The HTTP API in process (TestClient): every route, every error shape, writes, reload."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from recs import store
+from recs.api import create_app
+from recs.config import Settings
+from recs.encoder import HashingEncoder
+from recs.pipeline import build
+from recs.service import Service
+
+TOKEN = "s3cret-token-0123456789"
+SPACE0 = "https://example.com/space/0"
+
+
+def make_client(store_dir: Path, **options) -> TestClient:
+    settings = Settings(store=store_dir, model="hashing", **options)
+    service = Service(settings)
+    service.poll()
+    return TestClient(create_app(settings, service))
+
+
+@pytest.fixture
+def built(topic_corpus, tmp_path) -> Path:
+    store_dir = tmp_path / "store"
+    build(topic_corpus, store_dir, HashingEncoder(), Settings().rank.with_options(limit=3))
+    return store_dir
+
+
+@pytest.fixture
+def client(built) -> TestClient:
+    with make_client(built) as client:
+        yield client
+
+
+@pytest.fixture
+def writer(built) -> TestClient:
+    with make_client(built, api_token=TOKEN) as client:
+        yield client
+
+
+def is_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert (
+        body["status"] == status
+        and body["title"]
+        and body["detail"]
+        and body["type"] == "about:blank"
+    )
+    return body
+
+
+def urls(response) -> list[str]:
+    return [item["webUrl"] for item in response.json()["related"]]
+
+
+def test_get_related_answers_the_stored_list(client):
+    response = client.get(
+        "/related", params={"url": "http://EXAMPLE.com/space/0/?utm_source=x#top"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["url"] == SPACE0
+    assert len(body["related"]) == 3
+    assert all("/space/" in u for u in urls(response)[:2])
+    entry = body["related"][0]
+    assert list(entry) == [
+        "title",
+        "excerpt",
+        "publishedDateTime",
+        "webUrl",
+        "type",
+        "provider",
+        "quality",
+        "score",
+    ]
+    assert 0 < entry["score"] <= 1
+
+
+def test_limit_and_larger_limits_rank_live(client):
+    assert len(client.get("/related", params={"url": SPACE0, "limit": 1}).json()["related"]) == 1
+    eight = client.get("/related", params={"url": SPACE0, "limit": 8}).json()["related"]
+    assert len(eight) == 8
+    three = client.get("/related", params={"url": SPACE0}).json()["related"]
+    assert [e["webUrl"] for e in eight[:3]] == [e["webUrl"] for e in three]
+
+
+def test_filters(client):
+    response = client.get(
+        "/related", params={"url": SPACE0, "limit": 8, "exclude_url": "https://example.com/space/1"}
+    )
+    assert "https://example.com/space/1" not in urls(response)
+    assert (
+        client.get("/related", params={"url": SPACE0, "provider": "Nobody"}).json()["related"] == []
+    )
+    assert (
+        len(
+            client.get("/related", params={"url": SPACE0, "provider": "example news"}).json()[
+                "related"
+            ]
+        )
+        == 3
+    )
+    assert (
+        client.get("/related", params={"url": SPACE0, "exclude_provider": "Example News"}).json()[
+            "related"
+        ]
+        == []
+    )
+    assert (
+        client.get("/related", params={"url": SPACE0, "since": "2024-01-01"}).json()["related"]
+        == []
+    )
+    assert (
+        len(
+            client.get(
+                "/related", params={"url": SPACE0, "until": "2024-01-01", "min_quality": 50}
+            ).json()["related"]
+        )
+        == 3
+    )
+    assert client.get("/related", params={"url": SPACE0, "min_quality": 51}).json()["related"] == []
+    assert client.get("/related", params={"url": SPACE0, "type": "video"}).json()["related"] == []
+    assert (
+        len(
+            client.get("/related", params={"url": SPACE0, "published_only": "true"}).json()[
+                "related"
+            ]
+        )
+        == 3
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "text"),
+    [
+        ({}, 422, "url: required"),
+        ({"url": "not a url"}, 422, "not an article URL"),
+        ({"url": SPACE0, "limit": 0}, 422, "between 1 and 50"),
+        ({"url": SPACE0, "limit": 51}, 422, "between 1 and 50"),
+        ({"url": SPACE0, "limit": "x"}, 422, "not a whole number"),
+        ({"url": SPACE0, "since": "yesterday"}, 422, "since"),
+        ({"url": SPACE0, "min_quality": "nan"}, 422, "out of range"),
+        ({"url": SPACE0, "published_only": "maybe"}, 422, "not true or false"),
+        ({"url": SPACE0, "colour": "red"}, 400, "unknown query parameter(s): colour"),
+        (
+            {"url": "https://example.com/missing"},
+            404,
+            "no stored article has the URL https://example.com/missing",
+        ),
+    ],
+)
+def test_errors_are_problem_json(client, params, status, text):
+    body = is_problem(client.get("/related", params=params), status)
+    assert text in body["detail"]
+
+
+def test_repeated_single_parameter_is_refused(client):
+    assert (
+        "given 2 times"
+        in is_problem(client.get(f"/related?url={SPACE0}&limit=1&limit=2"), 422)["detail"]
+    )
+
+
+def test_unknown_route_and_method_are_problem_json(client):
+    is_problem(client.get("/nope"), 404)
+    is_problem(client.patch("/related"), 405)
+
+
+def test_etag_and_cache_control(client):
+    first = client.get("/related", params={"url": SPACE0})
+    assert first.headers["cache-control"] == "public, max-age=60"
+    etag = first.headers["etag"]
+    assert etag.startswith('"gen-000001.0-')
+    again = client.get("/related", params={"url": SPACE0}, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["etag"] == etag and again.content == b""
+    other = client.get(
+        "/related", params={"url": SPACE0, "limit": 2}, headers={"If-None-Match": etag}
+    )
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    assert (
+        client.get(
+            "/related", params={"url": SPACE0}, headers={"If-None-Match": f'W/{etag}, "x"'}
+        ).status_code
+        == 304
+    )
+
+
+def test_cache_max_age_is_configurable(built):
+    with make_client(built, cache_max_age=5) as client:
+        assert (
+            client.get("/related", params={"url": SPACE0}).headers["cache-control"]
+            == "public, max-age=5"
+        )
+
+
+def test_cors_off_by_default_and_configurable(client, built):
+    origin = {"Origin": "https://widget.example"}
+    assert (
+        "access-control-allow-origin"
+        not in client.get("/related", params={"url": SPACE0}, headers=origin).headers
+    )
+    with make_client(built, cors_origins=("https://widget.example",)) as cors:
+        response = cors.get("/related", params={"url": SPACE0}, headers=origin)
+        assert response.headers["access-control-allow-origin"] == "https://widget.example"
+        assert "etag" in response.headers["access-control-expose-headers"].lower()
+
+
+def test_post_related_for_a_draft(client):
+    draft = {
+        "title": "Football club wins the cup final",
+        "excerpt": "The football match went to penalties.",
+    }
+    response = client.post("/related", json=draft, params={"limit": 2})
+    assert response.status_code == 200
+    assert response.json()["url"] is None
+    assert all("/football/" in u for u in urls(response))
+    stored = {**draft, "webUrl": "https://example.com/football/0"}
+    assert "https://example.com/football/0" not in urls(
+        client.post("/related", json=stored, params={"limit": 4})
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({"excerpt": "no title"}, "title"),
+        ({"title": "t"}, "excerpt"),
+        ({"title": 5, "excerpt": "e"}, "title"),
+        ({"title": "t", "excerpt": "e", "publishedDateTime": "someday"}, "publishedDateTime"),
+        ({"title": "t", "excerpt": "e", "quality": "high"}, "quality"),
+    ],
+)
+def test_post_related_rejects_bad_articles(client, body, text):
+    assert text in is_problem(client.post("/related", json=body), 422)["detail"]
+
+
+def test_writes_are_off_without_a_token(client):
+    body = is_problem(
+        client.put("/articles", json={"title": "t", "excerpt": "e", "webUrl": "https://a.com/x"}),
+        403,
+    )
+    assert "RECS_API_TOKEN" in body["detail"]
+    is_problem(client.delete("/articles", params={"url": SPACE0}), 403)
+
+
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong-token-0123456789", "Basic abc", f"Bearer {TOKEN}x", "Bearer "]
+)
+def test_writes_need_the_right_token(writer, header):
+    headers = {"Authorization": header} if header else {}
+    response = writer.put(
+        "/articles",
+        json={"title": "t", "excerpt": "e", "webUrl": "https://a.com/x"},
+        headers=headers,
+    )
+    assert is_problem(response, 401)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_put_is_durable_and_visible_everywhere(writer, built):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    article = {
+        "title": "Space rocket launch to the space station",
+        "excerpt": "A space rocket with astronauts launched to the space station orbit.",
+        "webUrl": "https://example.com/space/new",
+        "provider": {"name": "Example News", "domain": "example.com"},
+        "publishedDateTime": "2023-01-02T00:00:00Z",
+    }
+    response = writer.put("/articles", json=article, headers=auth)
+    assert response.status_code == 201, response.text
+    assert response.json()["created"] is True and response.json()["revision"] >= 1
+    # Durable: a fresh process reading the store sees the journal entry.
+    changes = store.read_changes(built, store.current_generation(built))
+    assert [c.url for c in changes] == ["https://example.com/space/new"]
+    # Its own list, and it enters the lists of stored space articles.
+    own = writer.get("/related", params={"url": "https://example.com/space/new"})
+    assert own.status_code == 200 and all("/space/" in u for u in urls(own))
+    entered = [
+        u
+        for u in ("https://example.com/space/0", "https://example.com/space/3")
+        if "https://example.com/space/new" in urls(writer.get("/related", params={"url": u}))
+    ]
+    assert entered
+    again = writer.put(
+        "/articles", json={**article, "title": "Rocket launch to space"}, headers=auth
+    )
+    assert again.status_code == 200 and again.json()["created"] is False
+
+    gone = writer.delete("/articles", params={"url": "http://example.com/space/new/"}, headers=auth)
+    assert gone.status_code == 200 and gone.json() == {
+        "url": "https://example.com/space/new",
+        "revision": 3,
+        "deleted": True,
+    }
+    is_problem(writer.get("/related", params={"url": "https://example.com/space/new"}), 404)
+    for url in ("https://example.com/space/0", "https://example.com/space/3"):
+        assert "https://example.com/space/new" not in urls(
+            writer.get("/related", params={"url": url, "limit": 11})
+        )
+    is_problem(
+        writer.delete("/articles", params={"url": "https://example.com/space/new"}, headers=auth),
+        404,
+    )
+
+
+def test_put_rejects_an_article_without_url(writer):
+    body = is_problem(
+        writer.put(
+            "/articles",
+            json={"title": "t", "excerpt": "e"},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ),
+        422,
+    )
+    assert "webUrl" in body["detail"]
+
+
+def test_writes_survive_the_next_build(writer, built, topic_corpus):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    writer.put(
+        "/articles",
+        json={
+            "title": "Space news",
+            "excerpt": "space station",
+            "webUrl": "https://example.com/api-only",
+        },
+        headers=auth,
+    )
+    writer.delete("/articles", params={"url": "https://example.com/cooking/0"}, headers=auth)
+    snapshot, report = build(
+        topic_corpus, built, HashingEncoder(), Settings().rank.with_options(limit=3)
+    )
+    assert report.published
+    assert "https://example.com/api-only" in snapshot.row_of
+    # Files are the source of truth for articles that have one: the deleted file article is back.
+    assert "https://example.com/cooking/0" in snapshot.row_of
+    assert store.read_changes(built, snapshot.generation) == []
+
+
+def test_body_over_the_limit_is_413(built):
+    with make_client(built, api_token=TOKEN, max_body_bytes=2048) as client:
+        response = client.post("/related", json={"title": "t", "excerpt": "x" * 5000})
+        assert is_problem(response, 413)
+        response = client.put(
+            "/articles",
+            content=b"{" + b" " * 4000 + b"}",
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
+        assert is_problem(response, 413)
+
+
+def test_health_ready_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert (
+        ready["status"] == "ready"
+        and ready["articles"] == 12
+        and ready["model"] == "hashing-384-v1"
+    )
+    assert ready["generation"] == "gen-000001" and ready["revision"] == 0
+    client.get("/related", params={"url": SPACE0})
+    client.get("/related", params={"url": "https://example.com/missing"})
+    text = client.get("/metrics").text
+    assert 'recs_http_requests_total{method="GET",route="/related",status="200"} 1.0' in text
+    assert 'recs_http_requests_total{method="GET",route="/related",status="404"} 1.0' in text
+    assert 'recs_http_request_duration_seconds_bucket{le="0.005",route="/related"}' in text
+    assert "recs_articles 12.0" in text
+    is_problem(client.get("/healthz", params={"x": "1"}), 400)
+
+
+def test_not_ready_until_the_store_loads(tmp_path):
+    settings = Settings(store=tmp_path / "empty", model="hashing")
+    with TestClient(create_app(settings, Service(settings))) as client:
+        assert client.get("/healthz").status_code == 200
+        body = is_problem(client.get("/readyz"), 503)
+        assert "no store" in body["detail"] or "loading" in body["detail"]
+        is_problem(client.get("/related", params={"url": SPACE0}), 503)
+
+
+def test_hot_reload_under_concurrent_requests(built, topic_corpus):
+    with make_client(built, reload_interval=0.05) as client:
+        failures: list[int] = []
+        seen: set[str] = set()
+        stop = threading.Event()
+
+        def hammer() -> None:
+            while not stop.is_set():
+                response = client.get("/related", params={"url": SPACE0})
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+                seen.add(response.headers.get("etag", "").rsplit("-", 1)[0])
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for limit in (2, 4, 3):
+            build(topic_corpus, built, HashingEncoder(), Settings().rank.with_options(limit=limit))
+            time.sleep(0.3)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert len(seen) >= 3  # requests were answered from at least three generations
+        assert client.get("/readyz").json()["generation"] == "gen-000004"
+
+
+def test_openapi_documents_every_route_and_parameter(client):
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert set(paths) == {"/related", "/articles", "/healthz", "/readyz", "/metrics"}
+    get = paths["/related"]["get"]
+    assert [p["name"] for p in get["parameters"]] == [
+        "url",
+        "limit",
+        "exclude_url",
+        "exclude_provider",
+        "provider",
+        "since",
+        "until",
+        "min_quality",
+        "type",
+        "published_only",
+    ]
+    assert {"200", "304", "400", "404", "422", "503"} <= set(get["responses"])
+    assert "application/problem+json" in get["responses"]["404"]["content"]
+    assert paths["/articles"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert client.get("/docs").status_code == 200
