@@ -104,3 +104,20 @@ def test_strict_exits_non_zero(topic_corpus, tmp_path, capsys, monkeypatch):
     (topic_corpus / "bad.md").write_text("---\ntitle: 3\nexcerpt: x\n---\n")
     assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "--strict"]) == 1
     assert "bad.md:2: title: must be text" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_missing_store_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    assert main(["serve", "--store", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no store at") and err.count("\n") == 1
+
+
+def test_serve_refuses_a_store_of_another_model(topic_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "-q"]) == 0
+    capsys.readouterr()
+    monkeypatch.delenv("RECS_MODEL")
+    assert main(["serve", "--store", str(tmp_path / "s")]) == 1
+    err = capsys.readouterr().err
+    assert "was built with model hashing-384-v1" in err and "--rebuild" in err and err.count("\n") == 1
