@@ -227,7 +227,8 @@ def main() -> None:
             )
         )
     print(
-        f"# GET /related vs /healthz, recs serve --workers 2, wrk on loopback; {args.runs} runs of {args.seconds}s, medians"
+        "# GET /related vs /healthz, recs serve --workers 2, wrk on loopback; "
+        f"{args.runs} runs of {args.seconds}s, medians"
     )
     print(f"# machine: {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.2f}")
     print()
@@ -247,8 +248,8 @@ def main() -> None:
             for row in rows:
                 ratio = float(row["rps"]) / float(baseline[row["load"]])  # type: ignore[arg-type]
                 print(
-                    f"| {label} | {row['route']} | {row['load']} | {row['rps']:,.0f} | {row['p50']:.2f} | "
-                    f"{row['p99']:.2f} | {ratio:.2f} | {row['errors']:.0f} |"
+                    f"| {label} | {row['route']} | {row['load']} | {row['rps']:,.0f} | "
+                    f"{row['p50']:.2f} | {row['p99']:.2f} | {ratio:.2f} | {row['errors']:.0f} |"
                 )
             print(f"| {label} | ready after | | | | | {server.ready_after:.1f}s | |")
     finally:
