@@ -25,5 +25,5 @@ USER recs
 VOLUME ["/data"]
 EXPOSE 8000
 
-# Build the sample store when none is mounted, then show related lists.
-CMD ["sh", "-c", "recs build examples/content && recs related https://www.sixthtone.com/news/1009712/chinese-school-faces-backlash-over-use-of-facial-recognition-scanners"]
+# Build the sample store (incremental: a mounted store is reused), then serve it.
+CMD ["sh", "-c", "recs build examples/content && exec recs serve --host 0.0.0.0 --port 8000 --workers 2"]
