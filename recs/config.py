@@ -42,6 +42,8 @@ class Settings:
     pinned_key: str = "relatedPinned"
     excluded_key: str = "relatedExclude"
     lock_wait: float = 0.0
+    engine: str = "local"
+    ray_address: str | None = None
     rank: RankSettings = field(default_factory=RankSettings)
 
     def __post_init__(self) -> None:
@@ -61,6 +63,7 @@ class Settings:
             (self.max_body_bytes >= 1024, "RECS_MAX_BODY_BYTES", "at least 1024"),
             (self.max_file_bytes >= 1024, "RECS_MAX_FILE_BYTES", "at least 1024"),
             (self.lock_wait >= 0, "RECS_LOCK_WAIT", "0 or more seconds"),
+            (self.engine in ("local", "ray"), "RECS_ENGINE", "local or ray"),
             (bool(self.pinned_key.strip()), "RECS_PINNED_KEY", "a front-matter key"),
             (bool(self.excluded_key.strip()), "RECS_EXCLUDED_KEY", "a front-matter key"),
             (
