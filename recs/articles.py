@@ -8,6 +8,7 @@ that cannot be used becomes a `Problem` (path, line, reason) and the rest still 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -99,11 +100,11 @@ class Article:
     excluded: tuple[str, ...] = ()
     body: str = field(default="", repr=False)
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         return embed_text(self.title, self.excerpt)
 
-    @property
+    @functools.cached_property
     def text_hash(self) -> str:
         return text_hash(self.text)
 

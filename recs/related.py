@@ -10,7 +10,6 @@ so they produce identical lists (tests/test_related.py checks it).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,10 +113,14 @@ def _lists(ranked: dict[int, Ranked], n: int, recomputed: int) -> Lists:
     return Lists(related=related, floors=floors, recomputed=recomputed)
 
 
-def _ranking_view(article: Article) -> tuple[object, ...]:
-    """What of an article can change another article's list, or how an entry looks."""
-    fields = input_fields(article.fields)
-    return (article.text_hash, repr(sorted(fields.items(), key=lambda kv: str(kv[0]))))
+def _same(old: Article, new: Article) -> bool:
+    """Whether nothing that can change a list, or how an entry looks, differs."""
+    return old is new or (
+        old.text_hash == new.text_hash
+        and old.pinned == new.pinned
+        and old.excluded == new.excluded
+        and input_fields(old.fields) == input_fields(new.fields)
+    )
 
 
 def link_changes(
@@ -139,7 +142,7 @@ def link_changes(
         before = old_row.get(article.url)
         if (
             before is None
-            or _ranking_view(old_articles[before]) != _ranking_view(article)
+            or not _same(old_articles[before], article)
             or not np.array_equal(old_vectors[before], vectors[row])
         ):
             changed_urls.add(article.url)
@@ -168,18 +171,17 @@ def link_changes(
     probes += [old_vectors[old_row[u]] for u in changed_urls if u in old_row]
     probe_matrix = np.asarray(probes, dtype=np.float32)
     affected = set(fresh)
+    # Old floors in new row order (rows of new articles are in `fresh` already).
+    floors = np.array(
+        [old_lists.floors[old_row[a.url]] if a.url in old_row else np.inf for a in articles]
+    )
+    # A -inf floor: that list looked at every article, so any change can reach it.
+    reached = np.max(vectors @ probe_matrix.T, axis=1) >= floors - FLOOR_MARGIN
+    affected.update(int(row) for row in np.flatnonzero(reached))
     for row, article in enumerate(articles):
-        if row in affected:
-            continue
-        before = old_row[article.url]
-        floor = old_lists.floors[before]
-        if not math.isfinite(floor) and floor < 0:
-            affected.add(row)  # this list looked at every article
-            continue
-        if changed_urls.intersection(article.pinned) or changed_urls.intersection(article.excluded):
-            affected.add(row)
-            continue
-        if float(np.max(probe_matrix @ vectors[row])) >= floor - FLOOR_MARGIN:
+        if (article.pinned or article.excluded) and (
+            changed_urls.intersection(article.pinned) or changed_urls.intersection(article.excluded)
+        ):
             affected.add(row)
 
     job = RankJob(articles, vectors, catalog, index, settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -95,7 +96,7 @@ def test_near_duplicates_of_the_article_itself_are_dropped():
 
 def test_same_normalised_title_is_a_duplicate():
     articles = make_articles(3)
-    articles[1] = Article(**{**articles[1].__dict__, "title": "TITLE   0!"})
+    articles[1] = replace(articles[1], title="TITLE   0!")
     vectors = normalise(np.array([[1, 0], [0.6, 0.8], [0.5, -0.86]], dtype=np.float32))
     assert title_key("TITLE   0!") == title_key("Title 0")
     assert [r for r, _ in ranked(articles, vectors, 0, limit=2).items] == [2]
@@ -105,7 +106,7 @@ def test_same_normalised_title_is_a_duplicate():
 def test_duplicates_among_chosen_collapse_keeping_the_earliest():
     articles = make_articles(5)
     # 1 and 2 are the same story (cosine ~0.9999); 2 was published earlier.
-    articles[2] = Article(**{**articles[2].__dict__, "published_ts": 1_000.0})
+    articles[2] = replace(articles[2], published_ts=1_000.0)
     vectors = normalise(
         np.array(
             [[1, 0, 0], [0.8, 0.6, 0], [0.8, 0.6001, 0], [0.5, 0, 0.86], [0, 0, 1]],
@@ -149,12 +150,10 @@ def test_hard_filters():
 
 def test_excluded_urls_and_pins():
     articles = make_articles(10)
-    articles[0] = Article(
-        **{
-            **articles[0].__dict__,
-            "pinned": ("https://a.com/009", "https://a.com/unknown"),
-            "excluded": ("https://a.com/001",),
-        }
+    articles[0] = replace(
+        articles[0],
+        pinned=("https://a.com/009", "https://a.com/unknown"),
+        excluded=("https://a.com/001",),
     )
     vectors = normalise(np.array([[1.0, i / 10] for i in range(10)], dtype=np.float32))
     rows = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
@@ -209,12 +208,8 @@ def test_mmr_trades_relevance_for_diversity():
 
 def test_taxonomy_boost_reorders_but_score_stays_cosine():
     articles = make_articles(3)
-    articles[2] = Article(
-        **{**articles[2].__dict__, "fields": {**articles[2].fields, "topics": ["AI"]}}
-    )
-    articles[0] = Article(
-        **{**articles[0].__dict__, "fields": {**articles[0].fields, "topics": ["AI"]}}
-    )
+    articles[2] = replace(articles[2], fields={**articles[2].fields, "topics": ["AI"]})
+    articles[0] = replace(articles[0], fields={**articles[0].fields, "topics": ["AI"]})
     vectors = normalise(np.array([[1, 0], [0.9, 0.43], [0.88, 0.47]], dtype=np.float32))
     boosted = ranked(articles, vectors, 0, limit=2, dedup_threshold=None, taxonomy_boost=0.1).items
     assert [r for r, _ in boosted] == [2, 1]
@@ -223,9 +218,7 @@ def test_taxonomy_boost_reorders_but_score_stays_cosine():
 
 def test_freshness_decay_prefers_close_dates():
     articles = make_articles(3)
-    articles[1] = Article(
-        **{**articles[1].__dict__, "published_ts": articles[0].published_ts + 400 * DAY}
-    )
+    articles[1] = replace(articles[1], published_ts=articles[0].published_ts + 400 * DAY)
     vectors = normalise(np.array([[1, 0], [0.9, 0.43], [0.88, 0.47]], dtype=np.float32))
     assert [
         r

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recs.articles import Article
 from recs.encoder import normalise
 from recs.rank import RankSettings
 from recs.related import link_all, link_changes
@@ -28,20 +29,14 @@ def apply_edits(articles, vectors, seed, edits):
         kind = rng.integers(0, 3)
         if kind == 0 and len(articles) > 2:  # edit text -> new vector
             i = int(rng.integers(0, len(articles)))
-            articles[i] = Article(
-                **{**articles[i].__dict__, "excerpt": articles[i].excerpt + " edited"}
-            )
+            articles[i] = replace(articles[i], excerpt=articles[i].excerpt + " edited")
             vectors[i] = normalise(rng.normal(size=(1, vectors.shape[1])))[0]
         elif kind == 1:  # add
             number = 1000 + int(rng.integers(0, 10**6))
             template = make_articles(1)[0]
             url = f"https://a.com/new-{number}"
             fields = {**template.fields, "webUrl": url, "title": f"New {number}"}
-            articles.append(
-                Article(
-                    **{**template.__dict__, "url": url, "title": fields["title"], "fields": fields}
-                )
-            )
+            articles.append(replace(template, url=url, title=fields["title"], fields=fields))
             vectors = np.vstack([vectors, normalise(rng.normal(size=(1, vectors.shape[1])))])
         elif len(articles) > 2:  # remove
             i = int(rng.integers(0, len(articles)))
@@ -80,7 +75,7 @@ def test_one_change_recomputes_few_lists_in_a_large_corpus():
     changed = vectors.copy()
     changed[17] = normalise(np.random.default_rng(1).normal(size=(1, 48)))[0]
     edited = list(articles)
-    edited[17] = Article(**{**articles[17].__dict__, "excerpt": "new text"})
+    edited[17] = replace(articles[17], excerpt="new text")
     result = link_changes(articles, vectors, before, edited, changed, rank_settings)
     assert result.related == link_all(edited, changed, rank_settings).related
     assert 1 <= result.recomputed < n // 10
@@ -97,7 +92,7 @@ def test_nothing_changed_recomputes_nothing():
 
 def test_pin_to_a_changed_article_is_recomputed():
     articles = make_articles(300)
-    articles[0] = Article(**{**articles[0].__dict__, "pinned": ("https://a.com/299",)})
+    articles[0] = replace(articles[0], pinned=("https://a.com/299",))
     vectors = clustered_vectors(300, 5)
     settings_ = RankSettings(pool=10)
     before = link_all(articles, vectors, settings_)
