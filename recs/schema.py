@@ -65,6 +65,37 @@ class RelatedEntry(BaseModel):
 
 
 class RelatedResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": SEED_URL,
+                    "related": [
+                        {
+                            "title": "Is Chinese Math Education as Good as It Seems?",
+                            "excerpt": "Although the country’s secondary school students "
+                            "dominate competitions like the International Math Olympiad, ...",
+                            "publishedDateTime": "2022-02-25T03:15:00Z",
+                            "webUrl": "https://www.sixthtone.com/news/1009764/"
+                            "is-chinese-math-education-as-good-as-it-seems%3F",
+                            "type": "article",
+                            "provider": {"name": "Sixth Tone", "domain": "sixthtone.com"},
+                            "quality": 58,
+                            "images": [
+                                {
+                                    "url": "https://image5.sixthtone.com/image/5/50/651.jpg",
+                                    "width": 2000,
+                                    "height": 1000,
+                                    "isCached": True,
+                                }
+                            ],
+                            "score": 0.357449,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     url: str | None = Field(
         description="Canonical URL of the article (null for a draft without one)."
     )
