@@ -47,14 +47,18 @@ class Recommender:
         settings: Settings | None = None,
         check_model: bool = False,
     ) -> Recommender:
-        """Load the published generation of a store (default: settings.store).
+        """Load the published generation of a store (default: settings.store), with the
+        writes made through the API since (its journal) folded in.
 
         With check_model, refuse a store built with another model than settings.model:
         needed wherever new texts are embedded (drafts, writes); stored lists need no model.
         """
+        from recs.pipeline import fold
+
         settings = settings or Settings()
         path = Path(store_dir) if store_dir is not None else settings.store
         snapshot = store.load(path, model_id=model_id_of(settings.model) if check_model else None)
+        snapshot = fold(snapshot, store.read_changes(path, snapshot.generation))
         return cls(snapshot, settings)
 
     @property

@@ -435,3 +435,18 @@ def test_openapi_documents_every_route_and_parameter(client):
     assert "application/problem+json" in get["responses"]["404"]["content"]
     assert paths["/articles"]["put"]["requestBody"]["content"]["application/json"]["schema"]
     assert client.get("/docs").status_code == 200
+
+
+def test_python_api_sees_writes_made_through_the_http_api(writer, built):
+    from recs import Recommender
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    article = {
+        "title": "Space walk",
+        "excerpt": "Astronauts walk outside the space station.",
+        "webUrl": "https://example.com/walk",
+    }
+    assert writer.put("/articles", json=article, headers=auth).status_code == 201
+    recommender = Recommender.open(built)
+    assert recommender.canonical("https://example.com/walk") == "https://example.com/walk"
+    assert recommender.related("https://example.com/walk", limit=2)
