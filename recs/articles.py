@@ -392,11 +392,14 @@ def read_corpus(
     pinned_key: str = "relatedPinned",
     excluded_key: str = "relatedExclude",
     max_file_bytes: int = MAX_FILE_BYTES,
+    known: Mapping[str, tuple[str, Article]] | None = None,
 ) -> Corpus:
     """Read every article under root. Never raises for a bad file: it becomes a Problem.
 
     Two articles with the same canonical URL: the one whose source sorts first wins and the
     other is reported. An `originalUrl` that is another article's URL is ignored (reported).
+    `known` (source -> (sha256 of the file's bytes, its Article)) skips parsing files whose
+    bytes are unchanged (recs.filecache); parsing dominates reading a large corpus.
     """
     root = Path(root)
     if not root.is_dir():
@@ -421,6 +424,10 @@ def read_corpus(
             problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
             continue
         raw_hashes[source] = hashlib.sha256(raw).hexdigest()
+        cached = known.get(source) if known else None
+        if cached is not None and cached[0] == raw_hashes[source]:
+            found.append(cached[1])
+            continue
         if path.suffix.lower() == JSONL_SUFFIX:
             articles, bad = parse_jsonl(raw, source, pinned_key, excluded_key)
             found.extend(articles)

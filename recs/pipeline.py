@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from recs import store
-from recs.articles import Article, Problem, alias_map, dedupe, read_corpus
+from recs.articles import MAX_FILE_BYTES, Article, Corpus, Problem, alias_map, dedupe, read_corpus
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import CorpusError, StoreIncompatible
@@ -152,15 +152,22 @@ def build(
     max_file_bytes: int | None = None,
     publish: bool = True,
     engine: Engine = LOCAL,
+    corpus: Corpus | None = None,
 ) -> tuple[Snapshot, BuildReport]:
     """Read the content folder and publish a new generation when anything changed.
 
     With publish=False nothing is written (no lock, no generation): the snapshot is what
-    the build would publish (`recs regenerate --dry-run/--check`).
+    the build would publish (`recs regenerate --dry-run/--check`). `corpus`: the content
+    folder already read by the caller (with the same keys and limits).
     """
     started = time.monotonic()
-    options = {} if max_file_bytes is None else {"max_file_bytes": max_file_bytes}
-    corpus = read_corpus(content_dir, pinned_key=pinned_key, excluded_key=excluded_key, **options)
+    if corpus is None:
+        corpus = read_corpus(
+            content_dir,
+            pinned_key=pinned_key,
+            excluded_key=excluded_key,
+            max_file_bytes=MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes,
+        )
     if strict and corpus.problems:
         lines = "; ".join(str(p) for p in corpus.problems[:5])
         more = f" (and {len(corpus.problems) - 5} more)" if len(corpus.problems) > 5 else ""

@@ -91,22 +91,28 @@ def _printable(char: str) -> bool:
     )
 
 
+# Characters a double-quoted scalar cannot hold as they are: quotes, backslashes, line
+# breaks, tabs, and everything outside YAML's printable set (the BOM included).
+_NEEDS_ESCAPE = re.compile(
+    '["\\\\]|[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]'
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    escaped = _ESCAPES.get(char)
+    if escaped is not None:
+        return escaped
+    if ord(char) <= 0xFF:
+        return f"\\x{ord(char):02X}"
+    if ord(char) <= 0xFFFF:
+        return f"\\u{ord(char):04X}"
+    return f"\\U{ord(char):08X}"
+
+
 def quote(text: str) -> str:
     """`text` as a YAML double-quoted scalar: escapes for quotes, backslashes, breaks, controls."""
-    out = []
-    for char in text:
-        escaped = _ESCAPES.get(char)
-        if escaped is not None:
-            out.append(escaped)
-        elif _printable(char):
-            out.append(char)
-        elif ord(char) <= 0xFF:
-            out.append(f"\\x{ord(char):02X}")
-        elif ord(char) <= 0xFFFF:
-            out.append(f"\\u{ord(char):04X}")
-        else:
-            out.append(f"\\U{ord(char):08X}")
-    return '"' + "".join(out) + '"'
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -301,16 +307,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _verified(old: dict[Any, Any], new_yaml: str, entries: list[Any], key: str) -> bool:
+def _verified(
+    old: dict[Any, Any], new_yaml: str, entries: list[Any], key: str
+) -> dict[Any, Any] | None:
+    """The loaded new front matter if it is the old one with only `key` changed, else None."""
     try:
         new = load_yaml(new_yaml)
     except ArticleError:
-        return False
+        return None
     if not isinstance(new, dict) or new.get(key) != entries:
-        return False
+        return None
     rest_old = [(k, v) for k, v in old.items() if k != key]
     rest_new = [(k, v) for k, v in new.items() if k != key]
-    return rest_old == rest_new
+    return new if rest_old == rest_new else None
 
 
 def split_bom(raw: bytes) -> tuple[bytes, str]:
@@ -340,6 +349,13 @@ def rewrite(raw: bytes, entries: Sequence[Mapping[str, Any]], key: str = RELATED
     Raises RewriteError when the file has no front matter, is not UTF-8, or its layout does
     not allow a line-level edit that leaves every other key as it was.
     """
+    return rewrite_and_load(raw, entries, key)[0]
+
+
+def rewrite_and_load(
+    raw: bytes, entries: Sequence[Mapping[str, Any]], key: str = RELATED_KEY
+) -> tuple[bytes, dict[Any, Any] | None]:
+    """Like `rewrite`, plus the new front matter as loaded to check it (None: unchanged)."""
     bom, text = split_bom(raw)
     try:
         fm = find_front_matter(text)
@@ -352,7 +368,7 @@ def rewrite(raw: bytes, entries: Sequence[Mapping[str, Any]], key: str = RELATED
     if span is not None:
         newline = _newline_of(lines[span[0]])
         if "".join(lines[span[0] : span[1]]) == render_block(entries, newline, key):
-            return raw  # already up to date: nothing to parse or write
+            return raw, None  # already up to date: nothing to parse or write
     try:
         old = load_yaml(yaml_text, fm.first_line)
     except ArticleError as error:
@@ -361,8 +377,10 @@ def rewrite(raw: bytes, entries: Sequence[Mapping[str, Any]], key: str = RELATED
         raise RewriteError("front matter is not a mapping of fields")
     wanted = _plain(list(entries))
     for candidate in _candidates(lines, entries, key):
-        if _verified(old, candidate, wanted, key):
-            return bom + (head + candidate + fence + tail).encode("utf-8")
+        new = _verified(old, candidate, wanted, key)
+        if new is not None:
+            data = bom + (head + candidate + fence + tail).encode("utf-8")
+            return data, (None if data == raw else new)
     raise RewriteError(
         f"the {key}: block cannot be replaced without touching other keys (unusual layout); "
         f"move `{key}:` to its own top-level lines or delete it, then run again"

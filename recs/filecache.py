@@ -1,0 +1,128 @@
+"""Parsed article files, cached beside the store, so unchanged files are not parsed again.
+
+Reading a 10,000-file corpus is mostly YAML parsing (each file's related block included).
+`recs regenerate` keeps, in `<store>/files-cache.sqlite`, every article file's SHA-256 and
+the Article parsed from it; the next run parses only files whose bytes differ. Files it
+rewrites are recorded with their new bytes, so its own writes cost nothing next time.
+
+It is a cache: a missing, unreadable or outdated file (other recs version, other
+front-matter keys or size limit) is ignored and written anew. It never affects results,
+only how long reading takes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+
+from recs import __version__
+from recs.articles import Article
+
+FILE = "files-cache.sqlite"
+FORMAT = 1
+
+Entries = Mapping[str, tuple[str, Article]]  # source -> (sha256 of the bytes, Article)
+
+
+def signature(pinned_key: str, excluded_key: str, max_file_bytes: int | None) -> str:
+    """What parsing depends on besides the bytes; a cache of another signature is ignored."""
+    return json.dumps([FORMAT, __version__, pinned_key, excluded_key, max_file_bytes])
+
+
+def _record(article: Article) -> str:
+    return json.dumps(
+        [
+            article.url,
+            dict(article.fields),
+            article.line,
+            article.original_url,
+            article.published_ts,
+            list(article.pinned),
+            list(article.excluded),
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _article(source: str, record: str) -> Article:
+    url, fields, line, original, published_ts, pinned, excluded = json.loads(record)
+    return Article(
+        url=url,
+        title=fields["title"],
+        excerpt=fields["excerpt"],
+        fields=fields,
+        source=source,
+        line=line,
+        original_url=original,
+        published_ts=published_ts,
+        pinned=tuple(pinned),
+        excluded=tuple(excluded),
+    )
+
+
+def load(store_dir: Path, sig: str) -> dict[str, tuple[str, Article]]:
+    """The cached entries, or {} when there is no usable cache."""
+    path = Path(store_dir) / FILE
+    if not path.is_file():
+        return {}
+    try:
+        connection = sqlite3.connect(path)
+        try:
+            row = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
+            if row is None or row[0] != sig:
+                return {}
+            return {
+                source: (sha, _article(source, record))
+                for source, sha, record in connection.execute(
+                    "SELECT source, sha, record FROM files"
+                )
+            }
+        finally:
+            connection.close()
+    except (sqlite3.Error, ValueError, KeyError, TypeError):
+        return {}  # unreadable or from another version: parse everything once
+
+
+def save(store_dir: Path, sig: str, previous: Entries, entries: Entries) -> None:
+    """Record `entries`, writing only what differs from `previous` (what `load` gave)."""
+    path = Path(store_dir) / FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not _save(path, sig, previous, entries):
+        path.unlink(missing_ok=True)  # unreadable: start a new one
+        _save(path, sig, {}, entries)
+
+
+def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
+    try:
+        connection = sqlite3.connect(path)
+    except sqlite3.Error:
+        return False
+    try:
+        with connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS files "
+                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL)"
+            )
+            stored = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
+            if stored is None or stored[0] != sig:
+                connection.execute("DELETE FROM files")
+                previous = {}
+            connection.execute("INSERT OR REPLACE INTO info VALUES ('signature', ?)", (sig,))
+            gone = [(source,) for source in previous if source not in entries]
+            connection.executemany("DELETE FROM files WHERE source = ?", gone)
+            connection.executemany(
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
+                (
+                    (source, sha, _record(article))
+                    for source, (sha, article) in entries.items()
+                    if previous.get(source, ("",))[0] != sha
+                ),
+            )
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+    return True

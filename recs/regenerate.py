@@ -1,0 +1,281 @@
+"""Regenerate: update the store as `recs build` does, then rewrite every file's related block.
+
+One run:
+1. takes the content folder's lock (a second regenerate or watch on it fails at once),
+   and removes temp files a killed run left behind;
+2. runs the build (recs.pipeline.build): only new or changed articles are embedded, only
+   the lists a change can reach are recomputed, and a new generation is published when
+   anything changed;
+3. renders each article file's `related:` block from the published lists and rewrites
+   the files whose block differs (recs.rewrite: one temp file per file, fsync, rename).
+
+`mode="dry-run"` and `mode="check"` write nothing at all: neither files nor the store
+(the build runs in memory, embedding what changed, and is thrown away). A dry run returns
+unified diffs; a check returns the stale files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from recs import filecache
+from recs.articles import JSONL_SUFFIX, MAX_FILE_BYTES, Article, Corpus, Problem, read_corpus
+from recs.encoder import Encoder, Progress, no_progress
+from recs.errors import InvalidInput, StoreLocked
+from recs.pipeline import API_SOURCE, BuildReport, build
+from recs.rank import RankSettings
+from recs.rewrite import (
+    RewriteError,
+    clean_temp_files,
+    fsync_dir,
+    rewrite_and_load,
+    write_atomic,
+)
+from recs.store import Snapshot
+
+Mode = Literal["write", "dry-run", "check"]
+MODES: tuple[Mode, ...] = ("write", "dry-run", "check")
+
+
+@contextlib.contextmanager
+def content_locked(root: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on the content folder itself (flock on the directory).
+
+    Nothing is written into the folder for it; the lock goes with the process.
+    """
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        raise InvalidInput(f"cannot open the content folder {root}: {error.strerror}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreLocked(
+                        f"the content folder {root} is being rewritten by another recs "
+                        "regenerate or watch; wait for it to finish (or stop `recs watch`) "
+                        "and try again"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class RegenerateReport:
+    """What a regeneration did (or, in dry-run and check mode, would do)."""
+
+    mode: Mode
+    build: BuildReport
+    changed: list[str] = field(default_factory=list)  # sources, sorted
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # pins and exclusions of unknown URLs
+    diffs: list[str] = field(default_factory=list)  # dry run: one unified diff per file
+    cleaned: int = 0  # temp files of killed runs removed
+    hashes: dict[str, str] = field(default_factory=dict)  # source -> sha256 of bytes left
+
+    @property
+    def files(self) -> int:
+        return len(self.changed) + len(self.unchanged) + len({p.path for p in self.skipped})
+
+    def summary(self) -> str:
+        skipped = len({p.path for p in self.skipped})
+        verb = {"write": "changed", "dry-run": "would change", "check": "stale"}[self.mode]
+        text = (
+            f"{self.files} files: {len(self.changed)} {verb}, {len(self.unchanged)} unchanged, "
+            f"{skipped} skipped; {self.build.recomputed} related lists computed"
+        )
+        if self.mode != "write":
+            text += "; nothing written (store and files unchanged)"
+        elif self.build.published:
+            text += f"; store published {self.build.generation}"
+        else:
+            text += f"; store unchanged ({self.build.generation})"
+        return text + f" in {self.build.seconds:.1f}s"
+
+
+def entries_of(snapshot: Snapshot, row: int) -> list[dict[str, Any]]:
+    """The related entries written into an article's file: seed key order, no score."""
+    return [snapshot.articles[r].entry() for r, _ in snapshot.related[row]]
+
+
+def unknown_references(snapshot: Snapshot, pinned_key: str, excluded_key: str) -> list[str]:
+    """One notice per pinned or excluded URL that is not an article of the store."""
+    notices = []
+    for article in snapshot.articles:
+        for key, urls in ((pinned_key, article.pinned), (excluded_key, article.excluded)):
+            for url in urls:
+                if url in snapshot.row_of:
+                    continue
+                row = snapshot.resolve(url)
+                if row is not None:
+                    target = snapshot.articles[row].url
+                    notices.append(
+                        f"{article.location}: {key} names {url}, the originalUrl of {target}; "
+                        f"write {target} instead"
+                    )
+                else:
+                    notices.append(
+                        f"{article.location}: {key} names {url}, which is not an article of the "
+                        "corpus; it has no effect"
+                    )
+    return notices
+
+
+def _diff(source: str, old: bytes, new: bytes) -> str:
+    def lines(data: bytes) -> list[str]:
+        text = data.decode("utf-8", errors="replace")
+        parts = text.splitlines(keepends=True)
+        if parts and not parts[-1].endswith(("\n", "\r")):
+            parts[-1] += "\n\\ No newline at end of file\n"
+        return parts
+
+    return "".join(difflib.unified_diff(lines(old), lines(new), f"a/{source}", f"b/{source}"))
+
+
+def regenerate(
+    content_dir: Path,
+    store_dir: Path,
+    encoder: Encoder,
+    settings: RankSettings,
+    *,
+    mode: Mode = "write",
+    rebuild: bool = False,
+    progress: Progress = no_progress,
+    lock_wait: float = 0.0,
+    pinned_key: str = "relatedPinned",
+    excluded_key: str = "relatedExclude",
+    max_file_bytes: int | None = None,
+) -> RegenerateReport:
+    """Update the store and the `related:` block of every article file under content_dir."""
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    content_dir = Path(content_dir)
+    if not content_dir.is_dir():
+        raise InvalidInput(f"content folder {content_dir} does not exist or is not a folder")
+    writing = mode == "write"
+    with content_locked(content_dir, lock_wait) if writing else contextlib.nullcontext():
+        cleaned = clean_temp_files(content_dir) if writing else []
+        signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
+        known = filecache.load(store_dir, signature)
+        limit = MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
+        corpus = read_corpus(content_dir, pinned_key, excluded_key, limit, known=known)
+        snapshot, built = build(
+            content_dir,
+            store_dir,
+            encoder,
+            settings,
+            rebuild=rebuild,
+            progress=progress,
+            lock_wait=lock_wait,
+            pinned_key=pinned_key,
+            excluded_key=excluded_key,
+            max_file_bytes=max_file_bytes,
+            publish=writing,
+            corpus=corpus,
+        )
+        report = RegenerateReport(mode=mode, build=built, cleaned=len(cleaned))
+        report.skipped = list(built.problems)
+        report.notices = unknown_references(snapshot, pinned_key, excluded_key)
+        parsed = _rewrite_files(content_dir, snapshot, corpus, report, progress)
+        if writing:
+            filecache.save(store_dir, signature, known, parsed)
+    return report
+
+
+def _rewrite_files(
+    root: Path, snapshot: Snapshot, corpus: Corpus, report: RegenerateReport, progress: Progress
+) -> dict[str, tuple[str, Article]]:
+    """Rewrite (or plan) every stale block; returns source -> (sha256, Article) as left."""
+    parsed: dict[str, tuple[str, Article]] = {}
+    read = {a.source: a for a in corpus.articles}
+    skipped_sources = {p.path for p in report.skipped}
+    jsonl: set[str] = set()
+    planned: list[tuple[str, Path, bytes, bytes]] = []
+    rows = [
+        row
+        for row, article in enumerate(snapshot.articles)
+        if article.source != API_SOURCE and article.source not in skipped_sources
+    ]
+    progress("checking files", 0, len(rows))
+    for done, row in enumerate(rows, start=1):
+        article = snapshot.articles[row]
+        source = article.source
+        if source.lower().endswith(JSONL_SUFFIX):
+            jsonl.add(source)
+            continue
+        path = root / source
+        try:
+            raw = path.read_bytes()
+            new, data = rewrite_and_load(raw, entries_of(snapshot, row))
+        except OSError as error:
+            report.skipped.append(Problem(source, None, f"cannot read: {error.strerror}"))
+            continue
+        except RewriteError as error:
+            report.skipped.append(Problem(source, None, error.reason))
+            continue
+        sha = hashlib.sha256(raw).hexdigest()
+        if sha != corpus.raw_hashes.get(source) or source not in read:
+            report.skipped.append(Problem(source, None, "changed while regenerating; run again"))
+            continue
+        if new == raw:
+            report.unchanged.append(source)
+            report.hashes[source] = sha
+            parsed[source] = (sha, read[source])
+        else:
+            planned.append((source, path, raw, new))
+            if data is not None:
+                parsed[source] = (sha, replace(read[source], fields=data))  # as it will be
+        if done % 500 == 0:
+            progress("checking files", done, len(rows))
+    progress("checking files", len(rows), len(rows))
+    for source in sorted(jsonl):
+        reason = "a .jsonl file: related lists are not written into it (see `recs export`)"
+        report.skipped.append(Problem(source, None, reason))
+
+    directories: set[Path] = set()
+    progress("writing files", 0, len(planned))
+    for done, (source, path, raw, new) in enumerate(planned, start=1):
+        if report.mode == "dry-run":
+            report.diffs.append(_diff(source, raw, new))
+        elif report.mode == "write":
+            try:
+                if path.read_bytes() != raw:  # edited since it was read: leave it for next time
+                    report.skipped.append(
+                        Problem(source, None, "changed while regenerating; run again")
+                    )
+                    parsed.pop(source, None)
+                    continue
+                write_atomic(path, new, sync_dir=False)
+            except OSError as error:
+                reason = f"cannot write: {error.strerror or error}; the file is unchanged"
+                report.skipped.append(Problem(source, None, reason))
+                parsed.pop(source, None)
+                continue
+            directories.add(Path(os.path.realpath(path)).parent)
+            report.hashes[source] = hashlib.sha256(new).hexdigest()
+            if source in parsed:
+                parsed[source] = (report.hashes[source], parsed[source][1])
+        report.changed.append(source)
+        progress("writing files", done, len(planned))
+    for directory in sorted(directories):
+        fsync_dir(directory)
+    report.changed.sort()
+    report.unchanged.sort()
+    report.skipped.sort(key=lambda p: (p.path, p.line or 0))
+    return parsed

@@ -1,0 +1,309 @@
+"""Regenerating related blocks of a content folder: golden seed, idempotence, modes, pins."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from recs import filecache, store
+from recs.articles import TEMP_PREFIX, parse_article_text
+from recs.cli import main
+from recs.errors import StoreLocked
+from recs.rank import RankSettings
+from recs.regenerate import content_locked, regenerate
+from tests.conftest import BIN, EXAMPLES, SEED
+
+SEED_SOURCE = "technology/chinese-school-facial-recognition.md"
+MATH_SOURCE = "education/is-chinese-math-education-as-good-as-it-seems.md"
+
+
+def copy_examples(tmp_path: Path, *sources: str) -> Path:
+    """A copy of the sample corpus (or some of its files); tests never touch the original."""
+    content = tmp_path / "content"
+    if not sources:
+        shutil.copytree(EXAMPLES, content)
+        return content
+    for source in sources:
+        (content / source).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(EXAMPLES / source, content / source)
+    return content
+
+
+def snapshot_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def mtimes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns for p in root.rglob("*.md")}
+
+
+def test_golden_seed_and_its_related_article_stay_byte_for_byte(tmp_path, encoder):
+    content = copy_examples(tmp_path, SEED_SOURCE, MATH_SOURCE)
+    assert (content / SEED_SOURCE).read_bytes() == SEED.read_bytes()
+    before = snapshot_bytes(content)
+    report = regenerate(content, tmp_path / "store", encoder, RankSettings(limit=1))
+    assert snapshot_bytes(content) == before
+    assert (content / SEED_SOURCE).read_bytes() == SEED.read_bytes()
+    assert (report.changed, report.unchanged) == ([], [MATH_SOURCE, SEED_SOURCE])
+    assert report.summary().startswith("2 files: 0 changed, 2 unchanged, 0 skipped;")
+
+
+def test_second_run_changes_nothing_and_touches_nothing(tmp_path, encoder):
+    content = copy_examples(tmp_path)
+    first = regenerate(content, tmp_path / "store", encoder, RankSettings())
+    assert len(first.changed) == 51 and first.build.published
+    times, data = mtimes(content), snapshot_bytes(content)
+    time.sleep(0.01)
+    second = regenerate(content, tmp_path / "store", encoder, RankSettings())
+    assert second.changed == [] and len(second.unchanged) == 51
+    assert not second.build.published  # rewriting the blocks did not make the store stale
+    assert second.build.recomputed == 0
+    assert mtimes(content) == times and snapshot_bytes(content) == data
+    # Every file now holds its stored list, in the stored order, without scores.
+    snap = store.load(tmp_path / "store")
+    for row, article in enumerate(snap.articles):
+        fields = parse_article_text((content / article.source).read_bytes(), "x").fields
+        urls = [entry["webUrl"] for entry in fields["related"]]
+        assert urls == [snap.articles[r].fields["webUrl"] for r, _ in snap.related[row]]
+        assert all("score" not in entry for entry in fields["related"])
+
+
+def test_a_file_without_related_gets_one_and_an_empty_list_is_written(write_article, tmp_path):
+    path = write_article("only.md", "The only article", "Nothing else is here.")
+    original = path.read_bytes()
+    from recs.encoder import HashingEncoder
+
+    report = regenerate(write_article.content, tmp_path / "s", HashingEncoder(), RankSettings())
+    assert report.changed == ["only.md"]
+    # The file separates its blocks with blank lines, so the new block gets one too.
+    assert path.read_bytes() == original.replace(b"---\nBody", b"\nrelated: []\n---\nBody")
+
+
+def test_dry_run_prints_diffs_and_writes_nothing(tmp_path, encoder):
+    content = copy_examples(tmp_path)
+    before = snapshot_bytes(content)
+    store_dir = tmp_path / "store"
+    report = regenerate(content, store_dir, encoder, RankSettings(), mode="dry-run")
+    assert snapshot_bytes(content) == before
+    assert not store_dir.exists()  # not even a lock file
+    assert len(report.diffs) == len(report.changed) == 51
+    diff = next(d for d in report.diffs if d.startswith(f"--- a/{SEED_SOURCE}"))
+    assert diff.startswith(f"--- a/{SEED_SOURCE}\n+++ b/{SEED_SOURCE}\n")
+    assert "+  - title: " in diff and "-  - title: " in diff
+    assert "nothing written" in report.summary()
+
+
+def test_check_lists_stale_files_and_exits_1(tmp_path, encoder, capsys, monkeypatch):
+    content = copy_examples(tmp_path)
+    store_dir = tmp_path / "store"
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    before = snapshot_bytes(content)
+    assert main(["regenerate", str(content), "--store", str(store_dir), "--check", "-q"]) == 1
+    captured = capsys.readouterr()
+    assert f"stale {SEED_SOURCE}" in captured.err
+    assert snapshot_bytes(content) == before and not store_dir.exists()
+    assert main(["regenerate", str(content), "--store", str(store_dir), "-q"]) == 0
+    assert "51 files: 51 changed" in capsys.readouterr().out
+    assert main(["regenerate", str(content), "--store", str(store_dir), "--check", "-q"]) == 0
+    assert "51 files: 0 stale, 51 unchanged" in capsys.readouterr().out
+    # A hand edit of one block makes exactly that file stale.
+    seed = content / SEED_SOURCE
+    seed.write_bytes(seed.read_bytes().replace(b"    type: article\n", b"    type: video\n", 1))
+    assert main(["regenerate", str(content), "--store", str(store_dir), "--check", "-q"]) == 1
+    assert captured_lines(capsys.readouterr().err, "stale ") == [f"stale {SEED_SOURCE}"]
+
+
+def captured_lines(text: str, prefix: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_skipped_files_are_reported_with_reasons(tmp_path, encoder):
+    content = copy_examples(tmp_path, SEED_SOURCE, MATH_SOURCE)
+    (content / "notes.md").write_text("no front matter here\n")
+    (content / "more.jsonl").write_text(
+        '{"title": "J", "excerpt": "E", "webUrl": "https://e.com/j"}\n'
+    )
+    report = regenerate(content, tmp_path / "store", encoder, RankSettings(limit=1))
+    reasons = {p.path: p.reason for p in report.skipped}
+    assert "no front matter" in reasons["notes.md"]
+    assert "jsonl" in reasons["more.jsonl"]
+    assert report.summary().startswith("4 files: ")
+    assert "2 skipped" in report.summary()
+
+
+def test_pins_survive_regeneration_and_unknown_urls_are_reported(write_article, tmp_path):
+    from recs.encoder import HashingEncoder
+
+    pinned = "https://example.com/cooking/0"
+    extra = (
+        f'relatedPinned:\n  - "{pinned}"\n  - "https://example.com/nowhere"\n'
+        'relatedExclude: ["https://example.com/space/1", "https://example.com/gone"]\n'
+    )
+    stories = {
+        "space": [
+            "rocket launch delayed",
+            "rover drills rock",
+            "telescope sees galaxy",
+            "crew lands",
+        ],
+        "cooking": ["bread recipe", "rice recipe", "soup recipe", "cake recipe"],
+    }
+    for topic, titles in stories.items():
+        for n, title in enumerate(titles):
+            write_article(
+                f"{topic}/{n}.md",
+                f"{topic} {title}",
+                f"A {topic} story: {title}.",
+                url=f"https://example.com/{topic}/{n}",
+                extra=extra if (topic, n) == ("space", 0) else "",
+            )
+    content = write_article.content
+    path = content / "space" / "0.md"
+    original = path.read_bytes()
+    settings = RankSettings(limit=3)
+    for _ in range(2):
+        report = regenerate(content, tmp_path / "s", HashingEncoder(), settings)
+        related = parse_article_text(path.read_bytes(), "x").fields["related"]
+        urls = [entry["webUrl"] for entry in related]
+        assert urls[0] == pinned  # pinned first although it is about cooking
+        assert "https://example.com/space/1" not in urls and len(urls) == 3
+        # The editorial keys themselves are untouched.
+        assert path.read_bytes().startswith(original[: original.index(b"---\nBody")])
+    assert sorted(n.split(": ", 1)[1] for n in report.notices) == [
+        "relatedExclude names https://example.com/gone, which is not an article of the corpus; "
+        "it has no effect",
+        "relatedPinned names https://example.com/nowhere, which is not an article of the corpus; "
+        "it has no effect",
+    ]
+    # Editing another article keeps the pin.
+    (content / "space" / "2.md").write_text(
+        (content / "space" / "2.md").read_text().replace("All about", "Everything about")
+    )
+    regenerate(content, tmp_path / "s", HashingEncoder(), settings)
+    related = parse_article_text(path.read_bytes(), "x").fields["related"]
+    assert related[0]["webUrl"] == pinned
+
+
+def test_a_second_regenerate_on_the_same_folder_fails_clearly(tmp_path, encoder, capsys):
+    content = copy_examples(tmp_path, SEED_SOURCE)
+    with content_locked(content):
+        with pytest.raises(StoreLocked, match="being rewritten by another recs regenerate"):
+            regenerate(content, tmp_path / "store", encoder, RankSettings())
+        # Read-only modes need no lock.
+        regenerate(content, tmp_path / "store", encoder, RankSettings(), mode="check")
+        env_code = main(["regenerate", str(content), "--store", str(tmp_path / "s"), "-q"])
+        assert env_code == 75
+        err = capsys.readouterr().err
+        assert err.startswith("error: the content folder") and err.count("\n") == 1
+    assert os.listdir(content) == ["technology"]  # the lock leaves nothing in the folder
+
+
+def test_leftover_temp_files_are_removed(tmp_path, encoder):
+    content = copy_examples(tmp_path, SEED_SOURCE, MATH_SOURCE)
+    left = content / "technology" / f"{TEMP_PREFIX}abc123"
+    left.write_bytes(b"half a file")
+    report = regenerate(content, tmp_path / "store", encoder, RankSettings(limit=1))
+    assert report.cleaned == 1 and not left.exists()
+
+
+def test_parse_cache_skips_unchanged_files_and_never_changes_results(tmp_path, encoder):
+    content = copy_examples(tmp_path)
+    store_dir = tmp_path / "store"
+    regenerate(content, store_dir, encoder, RankSettings())
+    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    cached = filecache.load(store_dir, sig)
+    assert len(cached) == 51
+    # Cached entries match a fresh parse of the files as rewritten (related block included).
+    for source, (_, article) in cached.items():
+        fresh = parse_article_text((content / source).read_bytes(), source)
+        assert dict(article.fields) == dict(fresh.fields) and article.url == fresh.url
+    assert filecache.load(store_dir, filecache.signature("pins", "relatedExclude", None)) == {}
+    # A corrupt cache is ignored.
+    (store_dir / filecache.FILE).write_bytes(b"not sqlite")
+    report = regenerate(content, store_dir, encoder, RankSettings())
+    assert report.changed == [] and len(filecache.load(store_dir, sig)) == 51
+
+
+def test_incremental_regeneration_equals_a_full_one(tmp_path, encoder):
+    """Corpus large enough for link_changes to reach only some lists."""
+    rng = random.Random(7)
+    words = [f"word{n}" for n in range(400)]
+    content = tmp_path / "content"
+    content.mkdir()
+    for n in range(160):
+        topic = n % 8
+        text = " ".join(rng.choice(words[topic * 50 : topic * 50 + 50]) for _ in range(12))
+        (content / f"{n}.md").write_text(
+            f'---\ntitle: "Story {n} {text[:30]}"\nexcerpt: "{text}"\n'
+            f'webUrl: "https://e.com/{n}"\n---\n'
+        )
+    settings = RankSettings(limit=3, pool=10)
+    regenerate(content, tmp_path / "a", encoder, settings)
+    edited = content / "5.md"
+    edited.write_text(edited.read_text().replace("Story 5", "Story five word399 word398"))
+    report = regenerate(content, tmp_path / "a", encoder, settings)
+    assert 1 <= report.build.recomputed < 160
+    incremental = snapshot_bytes(content)
+    full = regenerate(content, tmp_path / "b", encoder, settings, rebuild=True)
+    assert full.build.recomputed == 160 and full.changed == []
+    assert snapshot_bytes(content) == incremental
+
+
+# --- killed at random moments -----------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_killed_runs_leave_every_file_old_or_new(tmp_path):
+    """SIGKILL a real `recs regenerate` at random moments: no file is ever half written."""
+    content = copy_examples(tmp_path)
+    (content / "bulk").mkdir()
+    for n in range(150):  # more files: a longer window of writes to land a kill in
+        (content / "bulk" / f"{n}.md").write_text(
+            f'---\ntitle: "Bulk story {n}"\nexcerpt: "About topic {n % 7} and more {n}"\n'
+            f'webUrl: "https://bulk.example/{n}"\n\nsecured: "s{n}"\n---\nBody {n}\n'
+        )
+    old = snapshot_bytes(content)
+    env = {**os.environ, "RECS_MODEL": "hashing", "RECS_STORE": str(tmp_path / "store")}
+    command = [str(BIN / "recs"), "regenerate", str(content), "-q"]
+    # Reference run: the new bytes, and how long a run takes on this machine.
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    duration = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    new = snapshot_bytes(content)
+    changed = [s for s in old if old[s] != new[s]]
+    assert len(changed) == len(old)
+    rng = random.Random(20240501)
+    kills = 0
+    for _ in range(25):
+        for source, data in old.items():
+            (content / source).write_bytes(data)
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.3, 1.0) * duration)
+        process.send_signal(signal.SIGKILL)
+        kills += process.wait() == -signal.SIGKILL
+        now = {
+            p.relative_to(content).as_posix(): p.read_bytes()
+            for p in content.rglob("*")
+            if p.is_file() and not p.name.startswith(TEMP_PREFIX)
+        }
+        assert set(now) == set(old)
+        for source, data in now.items():
+            assert data in (old[source], new[source]), f"{source} is neither old nor new"
+    assert kills >= 10  # most runs were really killed mid-way
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert snapshot_bytes(content) == new  # complete, and no temp files left behind
