@@ -11,14 +11,15 @@ hosting, at a path computed from the article's canonical URL by `article_path`:
     https://example.com/                          ->  example.com/index~<hash>.json
 
 - the host (lower case, as in the canonical URL) is the first folder; a port is added as
-  `_PORT`;
+  `_PORT` (and makes the name hashed, see below);
 - each path segment becomes a folder, the last one the file name plus `.json`;
   an empty path (or a trailing empty segment) is `index`;
 - characters other than ASCII letters, digits, `-`, `_` and `.` become `_`, a segment that
   starts with `.` gets a leading `_` (so no `.`, `..` or hidden names), and long segments are
   cut to 100 characters;
-- whenever that changed anything, or the URL has a query, `~` and the first 12 hex digits
-  of the URL's SHA-256 are appended to the file name, so distinct URLs never share a file.
+- whenever that changed anything, or the URL has a query or a port, `~` and the first 12
+  hex digits of the URL's SHA-256 are appended to the file name, so distinct URLs never
+  share a file.
 
 Nothing of the URL reaches the file system except through this mapping, and every path is
 checked to stay inside the output folder. `_manifest.json` in the output folder maps every
@@ -72,7 +73,7 @@ def article_path(url: str) -> PurePosixPath:
     if not segments or segments[-1] == "":  # the site root, or a trailing slash
         names = [*names[:-1], "index"]
         exact = False
-    exact = exact and folder == host + (f"_{parts.port}" if parts.port else "")
+    exact = exact and folder == host and not parts.port
     if not exact:
         names[-1] += "~" + hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
     return PurePosixPath(folder, *names[:-1], names[-1] + ".json")
