@@ -37,6 +37,7 @@ from recs.rewrite import (
     RewriteError,
     clean_temp_files,
     fsync_dir,
+    render_entry,
     rewrite_and_load,
     write_atomic,
 )
@@ -109,9 +110,14 @@ class RegenerateReport:
         return text + f" in {self.build.seconds:.1f}s"
 
 
-def entries_of(snapshot: Snapshot, row: int) -> list[dict[str, Any]]:
-    """The related entries written into an article's file: seed key order, no score."""
-    return [snapshot.articles[r].entry() for r, _ in snapshot.related[row]]
+def entries_of(snapshot: Snapshot, row: int) -> list[tuple[int, dict[str, Any]]]:
+    """(row, entry) of the related articles written into an article's file (no score)."""
+    return [(r, snapshot.articles[r].entry()) for r, _ in snapshot.related[row]]
+
+
+def _render(texts: dict[int, str], row: int, entry: dict[str, Any]) -> str:
+    texts[row] = render_entry(entry)
+    return texts[row]
 
 
 def unknown_references(snapshot: Snapshot, pinned_key: str, excluded_key: str) -> list[str]:
@@ -207,6 +213,7 @@ def _rewrite_files(
     skipped_sources = {p.path for p in report.skipped}
     jsonl: set[str] = set()
     planned: list[tuple[str, Path, bytes, bytes]] = []
+    texts: dict[int, str] = {}  # row -> its rendered entry: each rendered once per run
     rows = [
         row
         for row, article in enumerate(snapshot.articles)
@@ -222,7 +229,9 @@ def _rewrite_files(
         path = root / source
         try:
             raw = path.read_bytes()
-            new, data = rewrite_and_load(raw, entries_of(snapshot, row))
+            entries = entries_of(snapshot, row)
+            rendered = [texts[r] if r in texts else _render(texts, r, e) for r, e in entries]
+            new, data = rewrite_and_load(raw, [e for _, e in entries], rendered=rendered)
         except OSError as error:
             report.skipped.append(Problem(source, None, f"cannot read: {error.strerror}"))
             continue

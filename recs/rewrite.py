@@ -207,14 +207,28 @@ def _sequence_lines(items: Sequence[Any], indent: int) -> list[str]:
     return lines
 
 
+def render_entry(entry: Mapping[str, Any]) -> str:
+    """One list item of a block ("  - title: ...", LF line endings)."""
+    return "\n".join(_sequence_lines([entry], INDENT)) + "\n"
+
+
 def render_block(
-    entries: Sequence[Mapping[str, Any]], newline: str = "\n", key: str = RELATED_KEY
+    entries: Sequence[Mapping[str, Any]],
+    newline: str = "\n",
+    key: str = RELATED_KEY,
+    rendered: Sequence[str] | None = None,
 ) -> str:
-    """The `related:` block for `entries`, every line ending with `newline`."""
+    """The `related:` block for `entries`, every line ending with `newline`.
+
+    `rendered`: the entries already passed through `render_entry` (a caller writing many
+    files renders each article's entry once).
+    """
     if not entries:
         return f"{_key(key)}: []{newline}"
-    lines = [f"{_key(key)}:", *_sequence_lines(list(entries), INDENT)]
-    return newline.join(lines) + newline
+    items = rendered if rendered is not None else [render_entry(e) for e in entries]
+    text = f"{_key(key)}:\n" + "".join(items)
+    # Rendered values never hold a raw line break (they are escaped), so this is exact.
+    return text if newline == "\n" else text.replace("\n", newline)
 
 
 # --- locating and replacing -------------------------------------------------------------
@@ -268,12 +282,17 @@ def _blank_style(lines: list[str]) -> bool:
     return any(_is_blank(line) for line in lines[content[0] : content[-1]])
 
 
-def _candidates(lines: list[str], entries: Sequence[Mapping[str, Any]], key: str) -> list[str]:
+def _candidates(
+    lines: list[str],
+    entries: Sequence[Mapping[str, Any]],
+    key: str,
+    rendered: Sequence[str] | None = None,
+) -> list[str]:
     """New front-matter texts to try, best first."""
     span = _block_span(lines, key)
     if span is not None:
         first, end = span
-        block = render_block(entries, _newline_of(lines[first]), key)
+        block = render_block(entries, _newline_of(lines[first]), key, rendered)
         return ["".join(lines[:first]) + block + "".join(lines[end:])]
 
     candidates = []
@@ -281,7 +300,7 @@ def _candidates(lines: list[str], entries: Sequence[Mapping[str, Any]], key: str
     if secured is not None:
         at = secured[0]
         newline = _newline_of(lines[at])
-        block = render_block(entries, newline, key)
+        block = render_block(entries, newline, key, rendered)
         gap = newline if at > 0 and _is_blank(lines[at - 1]) else ""
         candidates.append("".join(lines[:at]) + block + gap + "".join(lines[at:]))
 
@@ -289,7 +308,7 @@ def _candidates(lines: list[str], entries: Sequence[Mapping[str, Any]], key: str
     while at > 0 and _is_blank(lines[at - 1]):
         at -= 1
     newline = _newline_of(lines[at - 1]) if at else "\n"
-    block = render_block(entries, newline, key)
+    block = render_block(entries, newline, key, rendered)
     gap = newline if _blank_style(lines) else ""
     candidates.append("".join(lines[:at]) + gap + block + "".join(lines[at:]))
     # Trailing blank lines may belong to a block scalar: then append after them instead.
@@ -353,7 +372,10 @@ def rewrite(raw: bytes, entries: Sequence[Mapping[str, Any]], key: str = RELATED
 
 
 def rewrite_and_load(
-    raw: bytes, entries: Sequence[Mapping[str, Any]], key: str = RELATED_KEY
+    raw: bytes,
+    entries: Sequence[Mapping[str, Any]],
+    key: str = RELATED_KEY,
+    rendered: Sequence[str] | None = None,
 ) -> tuple[bytes, dict[Any, Any] | None]:
     """Like `rewrite`, plus the new front matter as loaded to check it (None: unchanged)."""
     bom, text = split_bom(raw)
@@ -367,7 +389,7 @@ def rewrite_and_load(
     span = _block_span(lines, key)
     if span is not None:
         newline = _newline_of(lines[span[0]])
-        if "".join(lines[span[0] : span[1]]) == render_block(entries, newline, key):
+        if "".join(lines[span[0] : span[1]]) == render_block(entries, newline, key, rendered):
             return raw, None  # already up to date: nothing to parse or write
     try:
         old = load_yaml(yaml_text, fm.first_line)
@@ -376,7 +398,7 @@ def rewrite_and_load(
     if not isinstance(old, dict):
         raise RewriteError("front matter is not a mapping of fields")
     wanted = _plain(list(entries))
-    for candidate in _candidates(lines, entries, key):
+    for candidate in _candidates(lines, entries, key, rendered):
         new = _verified(old, candidate, wanted, key)
         if new is not None:
             data = bom + (head + candidate + fence + tail).encode("utf-8")
