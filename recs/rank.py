@@ -7,117 +7,54 @@ the cosine. Every option is a field of `RankSettings`; docs/ranking.md describes
 
 The steps, for one article:
 1. Candidates: the `pool` nearest stored articles (more are fetched when too few survive).
-2. Never the article itself, nor anything with its URL, nor an excluded URL.
+2. Never the article itself, nor anything sharing one of its URLs (webUrl or originalUrl),
+   nor an excluded URL.
 3. Hard filters: type, minimum quality, published only, providers, since/until. These are
    what the caller asked for and are never relaxed.
 4. Near-duplicates of the article itself (cosine >= `dedup_threshold`, or the same
    normalised title) are dropped: the same story is not "related", it is the story.
-5. Greedy selection by adjusted score (MMR when `mmr_lambda` < 1), skipping a candidate
-   that duplicates one already chosen. Within a duplicate group the one kept is given by
-   `dedup_keep`: "earliest" published (the original report), or best "quality".
-6. Soft constraints (date window, no newer articles, per-provider cap) apply first; when
+5. Order: the cosine, or with `expand_neighbours` the score against the query moved towards
+   its nearest neighbours; plus the taxonomy boost; times the freshness decay.
+6. Greedy selection in that order (MMR when `mmr_lambda` < 1), skipping a candidate that
+   duplicates an item already in the list (pins included). Then, within each item's
+   duplicate group, the member shown is the one `dedup_keep` prefers: "earliest"
+   published (the original report) or best "quality".
+7. Soft constraints (date window, no newer articles, per-provider cap) apply first; when
    they leave fewer than `limit` items, the fallback ladder drops the provider cap, then the
    date constraints, so an article with enough eligible candidates always gets `limit` items.
-7. Pinned URLs come first, in their order, and count towards `limit`.
+8. Pinned URLs come first, in their order, and count towards `limit`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from recs.articles import Article
-from recs.errors import InvalidInput
 from recs.index import exact_scores
+from recs.rank_settings import DEDUP_KEEP, REQUEST_FILTERS, RankSettings
+
+__all__ = [
+    "DEDUP_KEEP",
+    "LADDER",
+    "REQUEST_FILTERS",
+    "SEARCH_MARGIN",
+    "Catalog",
+    "Query",
+    "RankSettings",
+    "Ranked",
+    "Search",
+    "rank",
+    "title_key",
+]
 
 DAY = 86_400.0
-DEDUP_KEEP = ("earliest", "quality")
-# Filters a request may set; build-time settings are the rest.
-REQUEST_FILTERS = (
-    "exclude_urls",
-    "exclude_providers",
-    "require_providers",
-    "since",
-    "until",
-    "min_quality",
-    "types",
-    "published_only",
-)
-
-
-@dataclass(frozen=True)
-class RankSettings:
-    """Every ranking option. Defaults are the measured defaults of docs/quality.md."""
-
-    limit: int = 5
-    pool: int = 50
-    dedup_threshold: float | None = 0.95
-    dedup_titles: bool = True
-    dedup_keep: Literal["earliest", "quality"] = "earliest"
-    mmr_lambda: float = 1.0
-    provider_cap: int | None = None
-    half_life_days: float | None = None
-    taxonomy_boost: float = 0.0
-    window_days: float | None = None
-    allow_newer: bool = True
-    min_quality: float | None = None
-    types: tuple[str, ...] = ()
-    published_only: bool = False
-    exclude_providers: tuple[str, ...] = ()
-    require_providers: tuple[str, ...] = ()
-    exclude_urls: tuple[str, ...] = ()
-    since: float | None = None
-    until: float | None = None
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not 1 <= self.limit <= 1000:
-            problems.append(f"limit must be between 1 and 1000, not {self.limit}")
-        if not 1 <= self.pool <= 100_000:
-            problems.append(f"pool must be between 1 and 100000, not {self.pool}")
-        if self.dedup_threshold is not None and not 0.0 < self.dedup_threshold <= 1.0:
-            problems.append(f"dedup_threshold must be in (0, 1], not {self.dedup_threshold}")
-        if self.dedup_keep not in DEDUP_KEEP:
-            problems.append(f"dedup_keep must be one of {', '.join(DEDUP_KEEP)}")
-        if not 0.0 <= self.mmr_lambda <= 1.0:
-            problems.append(f"mmr_lambda must be in [0, 1], not {self.mmr_lambda}")
-        if self.provider_cap is not None and self.provider_cap < 1:
-            problems.append(f"provider_cap must be at least 1, not {self.provider_cap}")
-        for name in ("half_life_days", "window_days"):
-            value = getattr(self, name)
-            if value is not None and not (value > 0 and math.isfinite(value)):
-                problems.append(f"{name} must be a positive number of days, not {value}")
-        if not (0.0 <= self.taxonomy_boost <= 1.0):
-            problems.append(f"taxonomy_boost must be in [0, 1], not {self.taxonomy_boost}")
-        if problems:
-            raise InvalidInput("invalid ranking settings: " + "; ".join(problems))
-
-    def fingerprint(self) -> str:
-        """A stable text of the settings that shape stored lists (request filters excluded)."""
-        data = {k: v for k, v in asdict(self).items() if k not in REQUEST_FILTERS}
-        return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-    def with_options(self, **options: Any) -> RankSettings:
-        """A copy with some options changed (unknown names are an error)."""
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InvalidInput(f"unknown ranking option(s): {', '.join(unknown)}")
-        return replace(self, **options)
-
-    @property
-    def has_request_filters(self) -> bool:
-        return any(getattr(self, name) != _NO_FILTERS[name] for name in REQUEST_FILTERS)
-
-
-_NO_FILTERS = {name: getattr(RankSettings(), name) for name in REQUEST_FILTERS}
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 
@@ -160,6 +97,7 @@ class Catalog:
     published: list[bool]
     tags: list[frozenset[str]]
     row_of: dict[str, int] = field(default_factory=dict)
+    originals: list[str | None] = field(default_factory=list)  # originalUrl, when another
 
     @classmethod
     def from_articles(cls, articles: Sequence[Article], vectors: np.ndarray) -> Catalog:
@@ -184,6 +122,7 @@ class Catalog:
             published=[a.fields.get("published") is not False for a in articles],
             tags=[_tags(a.fields) for a in articles],
             row_of={a.url: row for row, a in enumerate(articles)},
+            originals=[a.original_url for a in articles],
         )
 
     def __len__(self) -> int:
@@ -201,12 +140,14 @@ class Query:
     tags: frozenset[str] = frozenset()
     pinned: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
+    original_url: str | None = None
 
     @classmethod
     def for_article(cls, article: Article, vector: np.ndarray) -> Query:
         return cls(
             vector=vector,
             url=article.url,
+            original_url=article.original_url,
             title_key=title_key(article.title),
             published_ts=article.published_ts,
             tags=_tags(article.fields),
@@ -243,11 +184,12 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
         return Ranked(pinned, math.inf)  # pins fill the list: similarity cannot change it
     if n == 0:
         return Ranked([], -math.inf)
-    excluded = {
+    blocked = {
         catalog.row_of[u] for u in query.excluded + settings.exclude_urls if u in catalog.row_of
     }
-    excluded.update(pinned_rows)
-    k = min(n, settings.pool + len(excluded) + 1)
+    blocked.update(pinned_rows)
+    want = limit - len(pinned_rows)
+    k = min(n, settings.pool + len(blocked) + 1)
     while True:
         rows = search(min(n, k + SEARCH_MARGIN))
         rows = np.unique(rows[rows >= 0])
@@ -255,10 +197,9 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
         order = sorted(range(len(rows)), key=lambda i: (-cosines[i], catalog.urls[rows[i]]))[:k]
         rows, cosines = rows[order], cosines[order]
         everything = k >= n
-        chosen = _select(
-            query, catalog, rows, cosines, excluded, settings, limit - len(pinned_rows)
-        )
-        if len(chosen) >= limit - len(pinned_rows) or everything:
+        base = _expanded(query, catalog, rows, cosines, settings)
+        chosen = _select(query, catalog, rows, cosines, base, blocked, pinned_rows, settings, want)
+        if len(chosen) >= want or everything:
             break
         k = min(n, k * 4)
     floor = -math.inf if everything or not len(cosines) else float(cosines[-1])
@@ -274,28 +215,96 @@ def _pinned_rows(query: Query, catalog: Catalog, limit: int) -> list[int]:
     return rows[:limit]
 
 
-def _passes_hard(row: int, catalog: Catalog, s: RankSettings) -> bool:
-    if s.types and catalog.types[row] not in s.types:
+def _same_article(row: int, query: Query, catalog: Catalog) -> bool:
+    """Whether `row` is the query itself under any of its URLs (webUrl or originalUrl)."""
+    own = {query.url, query.original_url} - {None}
+    if not own:
         return False
-    if s.min_quality is not None and not catalog.quality[row] >= s.min_quality:
+    original = catalog.originals[row] if catalog.originals else None
+    return catalog.urls[row] in own or original in own
+
+
+def _duplicate(a: int, b: int, cosine: float, catalog: Catalog, s: RankSettings) -> bool:
+    if s.dedup_titles and catalog.title_keys[a] == catalog.title_keys[b]:
+        return True
+    return s.dedup_threshold is not None and cosine >= s.dedup_threshold
+
+
+def _duplicates_any(row: int, others: Sequence[int], catalog: Catalog, s: RankSettings) -> bool:
+    """Whether `row` is a near-duplicate of any of `others` (rows)."""
+    if not others:
         return False
-    if s.published_only and not catalog.published[row]:
-        return False
-    provider = catalog.providers[row]
-    if s.exclude_providers and provider in {p.lower() for p in s.exclude_providers}:
-        return False
-    if s.require_providers and provider not in {p.lower() for p in s.require_providers}:
-        return False
-    ts = catalog.published_ts[row]
-    if s.since is not None and not ts >= s.since:
-        return False
-    return not (s.until is not None and not ts <= s.until)
+    sims = exact_scores(catalog.vectors, catalog.vectors[row], others)
+    return any(_duplicate(row, o, float(c), catalog, s) for o, c in zip(others, sims, strict=True))
+
+
+def _duplicates_query(
+    row: int, cosine: float, query: Query, catalog: Catalog, s: RankSettings
+) -> bool:
+    if s.dedup_titles and query.title_key and catalog.title_keys[row] == query.title_key:
+        return True
+    return s.dedup_threshold is not None and cosine >= s.dedup_threshold
+
+
+def _expanded(
+    query: Query, catalog: Catalog, rows: np.ndarray, cosines: np.ndarray, s: RankSettings
+) -> np.ndarray:
+    """Candidates' scores against the query moved towards its nearest neighbours.
+
+    With `expand_neighbours` = m > 0 the query vector plus `expand_weight` times the mean
+    of its m nearest other articles (near-duplicates of it left out: they add nothing) is
+    normalised and scored against every candidate: the neighbourhood says what the article
+    is about better than one short text does. The neighbours are the nearest candidates,
+    so a list still depends only on articles whose cosine is at or above its floor.
+    """
+    if not s.expand_neighbours:
+        return cosines
+    neighbours: list[int] = []
+    for row, cosine in zip(rows, cosines, strict=True):
+        row = int(row)
+        if _same_article(row, query, catalog) or _duplicates_query(
+            row, float(cosine), query, catalog, s
+        ):
+            continue
+        neighbours.append(row)
+        if len(neighbours) == s.expand_neighbours:
+            break
+    if not neighbours:
+        return cosines
+    centre = np.mean(np.asarray(catalog.vectors[neighbours], dtype=np.float64), axis=0)
+    moved = np.asarray(query.vector, dtype=np.float64) + s.expand_weight * centre
+    norm = float(np.linalg.norm(moved))
+    return cosines if norm == 0.0 else exact_scores(catalog.vectors, moved / norm, rows)
+
+
+def _hard_filter(s: RankSettings) -> Callable[[int, Catalog], bool]:
+    """The hard filters of `s` as one predicate over rows (never relaxed)."""
+    excluded = {p.lower() for p in s.exclude_providers}
+    required = {p.lower() for p in s.require_providers}
+    types = set(s.types)
+
+    def passes(row: int, catalog: Catalog) -> bool:
+        if types and catalog.types[row] not in types:
+            return False
+        if s.min_quality is not None and not catalog.quality[row] >= s.min_quality:
+            return False
+        if s.published_only and not catalog.published[row]:
+            return False
+        provider = catalog.providers[row]
+        if (excluded and provider in excluded) or (required and provider not in required):
+            return False
+        ts = catalog.published_ts[row]
+        if s.since is not None and not ts >= s.since:
+            return False
+        return not (s.until is not None and not ts <= s.until)
+
+    return passes
 
 
 def _adjusted(
-    query: Query, catalog: Catalog, rows: np.ndarray, cosines: np.ndarray, s: RankSettings
+    query: Query, catalog: Catalog, rows: np.ndarray, base: np.ndarray, s: RankSettings
 ) -> np.ndarray:
-    adjusted = cosines.copy()
+    adjusted = base.copy()
     if s.taxonomy_boost and query.tags:
         for i, row in enumerate(rows):
             tags = catalog.tags[row]
@@ -304,12 +313,13 @@ def _adjusted(
     if s.half_life_days and query.published_ts is not None:
         gaps = np.abs(catalog.published_ts[rows] - query.published_ts) / DAY
         decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (np.nan_to_num(gaps) / s.half_life_days))
-        adjusted = adjusted * decay
+        # Only positive scores shrink: a negative one times a decay would move up.
+        adjusted = np.where(adjusted > 0, adjusted * decay, adjusted)
     return adjusted
 
 
 def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:
-    """Whether duplicate `new` should replace the already chosen `old`."""
+    """Whether duplicate `new` should be shown instead of `old`."""
     if keep == "quality":
         new_q, old_q = catalog.quality[new], catalog.quality[old]
         return bool(not math.isnan(new_q) and (math.isnan(old_q) or new_q > old_q))
@@ -317,45 +327,49 @@ def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:
     return bool(not math.isnan(new_ts) and (math.isnan(old_ts) or new_ts < old_ts))
 
 
+# The fallback ladder: (provider cap applies, date constraints apply), strictest first.
+LADDER = ((True, True), (False, True), (False, False))
+
+
 def _select(
     query: Query,
     catalog: Catalog,
     rows: np.ndarray,
     cosines: np.ndarray,
-    excluded: set[int],
+    base: np.ndarray,
+    blocked: set[int],
+    pinned: list[int],
     s: RankSettings,
     want: int,
 ) -> list[tuple[int, float]]:
     if want <= 0:
         return []
-    threshold = s.dedup_threshold
-    keep = []
-    for i, row in enumerate(rows):
-        row = int(row)
-        if row in excluded or catalog.urls[row] == query.url:
-            continue
-        if not _passes_hard(row, catalog, s):
-            continue
-        if threshold is not None and cosines[i] >= threshold:
-            continue
-        if s.dedup_titles and query.title_key and catalog.title_keys[row] == query.title_key:
-            continue
-        keep.append(i)
+    passes = _hard_filter(s)
+    keep = [
+        i
+        for i, row in enumerate(rows.tolist())
+        if row not in blocked
+        and not _same_article(row, query, catalog)
+        and passes(row, catalog)
+        and not _duplicates_query(row, float(cosines[i]), query, catalog, s)
+    ]
     if not keep:
         return []
     rows, cosines = rows[keep], cosines[keep]
-    adjusted = _adjusted(query, catalog, rows, cosines, s)
+    adjusted = _adjusted(query, catalog, rows, base[keep], s)
     # Stable order: adjusted score, then URL.
     order = sorted(range(len(rows)), key=lambda i: (-adjusted[i], catalog.urls[rows[i]]))
     rows, cosines, adjusted = rows[order], cosines[order], adjusted[order]
 
-    # The fallback ladder: each step keeps what stricter steps chose and fills up the rest.
-    ladder = [(True, True), (False, True), (False, False)]
-    chosen: list[int] = []
-    for use_cap, use_dates in ladder:
-        chosen = _greedy(query, catalog, rows, adjusted, s, want, use_cap, use_dates, chosen)
+    # Each step of the ladder keeps what stricter steps chose and fills up the rest.
+    chosen: list[int] = []  # indexes into rows
+    levels: list[int] = []  # the ladder step each was chosen at
+    for level in range(len(LADDER)):
+        _fill(query, catalog, rows, adjusted, pinned, s, want, level, chosen, levels)
         if len(chosen) >= want:
             break
+    if s.dedup_threshold is not None or s.dedup_titles:
+        _show_preferred(query, catalog, rows, pinned, s, chosen, levels)
     return [(int(rows[i]), round(float(cosines[i]), 6)) for i in chosen]
 
 
@@ -367,36 +381,46 @@ def _date_ok(query: Query, ts: float, s: RankSettings) -> bool:
     return s.window_days is None or abs(ts - query.published_ts) <= s.window_days * DAY
 
 
-def _greedy(
+def _capped(provider: str | None, others: list[str | None], s: RankSettings) -> bool:
+    """Whether adding `provider` to items from `others` would exceed the provider cap."""
+    return bool(s.provider_cap and provider and others.count(provider) >= s.provider_cap)
+
+
+def _fill(
     query: Query,
     catalog: Catalog,
     rows: np.ndarray,
     adjusted: np.ndarray,
+    pinned: list[int],
     s: RankSettings,
     want: int,
-    use_cap: bool,
-    use_dates: bool,
-    already: list[int],
-) -> list[int]:
-    """Indexes into rows: `already` plus more, chosen greedily with duplicate collapse and MMR."""
-    chosen = list(already)
+    level: int,
+    chosen: list[int],
+    levels: list[int],
+) -> None:
+    """Add to `chosen` greedily (MMR when mmr_lambda < 1) under the ladder step `level`.
+
+    A candidate that duplicates a chosen or pinned item is skipped: its group is already
+    in the list (which member is shown is settled afterwards by `_show_preferred`).
+    """
+    use_cap, use_dates = LADDER[level]
     taken = set(chosen)
     open_ = [
         i
         for i in range(len(rows))
         if i not in taken and (not use_dates or _date_ok(query, catalog.published_ts[rows[i]], s))
     ]
-    vectors = catalog.vectors[rows].astype(np.float64)
-    max_sim = np.full(len(rows), -1.0)
-    per_provider: dict[str, int] = {}
-    for i in chosen:
-        provider = catalog.providers[int(rows[i])]
-        if provider:
-            per_provider[provider] = per_provider.get(provider, 0) + 1
-        max_sim = np.maximum(max_sim, vectors @ vectors[i])
     lam = s.mmr_lambda
+    vectors = np.asarray(catalog.vectors[rows], dtype=np.float64)
+    max_sim = np.full(len(rows), -1.0)
+    if lam < 1.0:
+        for row in pinned:
+            max_sim = np.maximum(max_sim, vectors @ catalog.vectors[row])
+        for i in chosen:
+            max_sim = np.maximum(max_sim, vectors @ vectors[i])
+    providers = [catalog.providers[int(rows[i])] for i in chosen]
     while open_ and len(chosen) < want:
-        if lam >= 1.0 or not chosen:
+        if lam >= 1.0 or not (chosen or pinned):
             pick = 0
         else:
             values = lam * adjusted[open_] - (1.0 - lam) * max_sim[open_]
@@ -404,47 +428,56 @@ def _greedy(
         i = open_.pop(pick)
         row = int(rows[i])
         provider = catalog.providers[row]
-        if (
-            use_cap
-            and s.provider_cap
-            and provider
-            and per_provider.get(provider, 0) >= s.provider_cap
-        ):
+        if use_cap and _capped(provider, providers, s):
             continue
-        sims = vectors[chosen] @ vectors[i] if chosen else np.zeros(0)
-        duplicate_of = _duplicate_of(i, chosen, sims, rows, catalog, s)
-        if duplicate_of is not None:
-            old = chosen[duplicate_of]
-            if _prefer(row, int(rows[old]), catalog, s.dedup_keep) and not any(
-                _is_duplicate(i, other, rows, catalog, s) for other in chosen if other != old
-            ):
-                chosen[duplicate_of] = i
-                max_sim = np.maximum(max_sim, vectors @ vectors[i])
+        if _duplicates_any(row, [int(rows[j]) for j in chosen] + pinned, catalog, s):
             continue
         chosen.append(i)
-        if provider:
-            per_provider[provider] = per_provider.get(provider, 0) + 1
+        levels.append(level)
+        providers.append(provider)
         if lam < 1.0:
             max_sim = np.maximum(max_sim, vectors @ vectors[i])
-    return chosen
 
 
-def _is_duplicate(i: int, j: int, rows: np.ndarray, catalog: Catalog, s: RankSettings) -> bool:
-    a, b = int(rows[i]), int(rows[j])
-    if s.dedup_titles and catalog.title_keys[a] == catalog.title_keys[b]:
-        return True
-    if s.dedup_threshold is None:
-        return False
-    return float(exact_scores(catalog.vectors, catalog.vectors[a], [b])[0]) >= s.dedup_threshold
+def _show_preferred(
+    query: Query,
+    catalog: Catalog,
+    rows: np.ndarray,
+    pinned: list[int],
+    s: RankSettings,
+    chosen: list[int],
+    levels: list[int],
+) -> None:
+    """Show, for each chosen item, the member of its duplicate group `dedup_keep` prefers.
 
-
-def _duplicate_of(
-    i: int, chosen: list[int], sims: np.ndarray, rows: np.ndarray, catalog: Catalog, s: RankSettings
-) -> int | None:
-    row = int(rows[i])
-    for position, j in enumerate(chosen):
-        if s.dedup_titles and catalog.title_keys[row] == catalog.title_keys[int(rows[j])]:
-            return position
-        if s.dedup_threshold is not None and sims[position] >= s.dedup_threshold:
-            return position
-    return None
+    The group of a chosen item is the candidates that duplicate it and nothing else in the
+    list. A member replaces the item in place only if it meets the ladder step the item was
+    chosen at (dates, provider cap), so a replacement never breaks a constraint.
+    """
+    leaders = [int(rows[i]) for i in chosen]
+    sims = [exact_scores(catalog.vectors, catalog.vectors[leader], rows) for leader in leaders]
+    taken = set(chosen)
+    for i in range(len(rows)):
+        if i in taken:
+            continue
+        row = int(rows[i])
+        groups = [
+            p
+            for p, leader in enumerate(leaders)
+            if _duplicate(row, leader, float(sims[p][i]), catalog, s)
+        ]
+        if len(groups) != 1:
+            continue
+        p = groups[0]
+        if not _prefer(row, int(rows[chosen[p]]), catalog, s.dedup_keep):
+            continue
+        use_cap, use_dates = LADDER[levels[p]]
+        if use_dates and not _date_ok(query, catalog.published_ts[row], s):
+            continue
+        others = [int(rows[j]) for q, j in enumerate(chosen) if q != p]
+        if use_cap and _capped(catalog.providers[row], [catalog.providers[o] for o in others], s):
+            continue
+        if _duplicates_any(row, others + pinned, catalog, s):
+            continue
+        chosen[p] = i
+        taken.add(i)

@@ -256,3 +256,114 @@ def test_bad_settings_are_refused(options):
 def test_unknown_option_is_refused():
     with pytest.raises(InvalidInput, match="unknown ranking option"):
         RankSettings().with_options(colour="blue")
+
+
+def test_an_article_sharing_the_query_url_as_original_url_is_never_recommended():
+    articles = make_articles(4)
+    articles[2] = Article(**{**articles[2].__dict__, "original_url": articles[0].url})
+    articles[3] = Article(**{**articles[3].__dict__, "original_url": "https://b.com/zero"})
+    articles[0] = Article(**{**articles[0].__dict__, "original_url": "https://b.com/zero"})
+    vectors = random_vectors(4, 5)
+    rows = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
+    assert rows == [1]
+
+
+# 4 is the same story as 1 (cosine 0.956) but ranks below 2 and 3 (cosines with 0:
+# 1 0.906, 2 0.800, 3 0.780, 4 0.743), so it is only seen once a list of 3 is full.
+SAME_STORY = normalise(
+    np.array(
+        [
+            [1.0, 0.0, 0.0],
+            [0.9063, 0.4226, 0.0],
+            [0.8, 0.0, 0.6],
+            [0.78, 0.0, -0.6257],
+            [0.7431, 0.6691, 0.0],
+            [0.0, 1.0, 0.0],
+        ],
+        dtype=np.float32,
+    )
+)
+
+
+def test_the_kept_duplicate_is_the_earliest_even_when_found_after_the_list_is_full():
+    articles = make_articles(6)
+    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3).items] == [1, 2, 3]
+    articles[4] = Article(**{**articles[4].__dict__, "published_ts": 1_000.0})
+    result = ranked(articles, SAME_STORY, 0, limit=3).items
+    assert [r for r, _ in result] == [4, 2, 3]  # in 1's place, with its own cosine
+    assert result[0][1] == pytest.approx(0.743, abs=1e-3)
+    # quality: 4 (quality 4) beats 1 (quality 1); with quality 0 it does not.
+    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, dedup_keep="quality").items] == [
+        4,
+        2,
+        3,
+    ]
+    articles[4] = Article(
+        **{**articles[4].__dict__, "fields": {**articles[4].fields, "quality": 0}}
+    )
+    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, dedup_keep="quality").items] == [
+        1,
+        2,
+        3,
+    ]
+
+
+def test_a_replacement_never_breaks_the_date_window():
+    articles = make_articles(6)
+    articles[4] = Article(**{**articles[4].__dict__, "published_ts": 1_000.0})  # far outside
+    rows = [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, window_days=30).items]
+    assert rows == [1, 2, 3]
+
+
+def test_nothing_duplicates_a_pinned_item():
+    articles = make_articles(6)
+    articles[0] = Article(**{**articles[0].__dict__, "pinned": ("https://a.com/004",)})
+    rows = [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3).items]
+    assert rows == [4, 2, 3]
+
+
+def test_neighbour_expansion_reorders_towards_the_neighbourhood_but_scores_stay_cosine():
+    articles = make_articles(5)
+    # 1 and 2 are equally close to 0; 0's nearest neighbour 3 leans towards 2.
+    vectors = normalise(
+        np.array(
+            [[1, 0, 0], [0.8, 0.6, 0], [0.8, 0, 0.6], [0.9, 0, 0.44], [0, 1, 0]],
+            dtype=np.float32,
+        )
+    )
+    plain = ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items
+    expanded = ranked(articles, vectors, 0, limit=3, dedup_threshold=None, expand_neighbours=1)
+    assert [r for r, _ in plain] == [3, 1, 2]
+    assert [r for r, _ in expanded.items] == [3, 2, 1]
+    assert dict(expanded.items)[2] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-6)
+
+
+def test_freshness_decay_never_lifts_a_negative_score():
+    articles = make_articles(3)
+    # 1 is the less similar (-0.5 < -0.2) and far older: decay must not lift it above 2.
+    articles[1] = Article(
+        **{**articles[1].__dict__, "published_ts": articles[0].published_ts - 900 * DAY}
+    )
+    vectors = normalise(np.array([[1, 0], [-0.5, 0.86], [-0.2, 0.98]], dtype=np.float32))
+    items = ranked(articles, vectors, 0, limit=2, dedup_threshold=None, half_life_days=1)
+    assert [r for r, _ in items.items] == [2, 1]
+
+
+def test_settings_from_json_lists_and_urls_are_normalised():
+    settings = RankSettings(
+        types=["article"], exclude_urls=["http://A.com/x/?utm_source=feed"], exclude_providers="P1"
+    )
+    assert settings.types == ("article",)
+    assert settings.exclude_urls == ("https://a.com/x",)
+    assert settings.exclude_providers == ("P1",)
+    with pytest.raises(InvalidInput, match="exclude_urls"):
+        RankSettings(exclude_urls=("not a url",))
+
+
+def test_fingerprint_holds_every_option_including_build_time_filters():
+    assert RankSettings().fingerprint() != RankSettings(min_quality=5).fingerprint()
+    assert RankSettings().fingerprint() != RankSettings(expand_neighbours=3).fingerprint()
+    import json
+
+    data = json.loads(RankSettings(types=("a",)).fingerprint())
+    assert RankSettings(**data) == RankSettings(types=("a",))
