@@ -19,7 +19,9 @@ def run(*args: str, env=None, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("command", [[], ["build"], ["related"]])
+@pytest.mark.parametrize(
+    "command", [[], ["build"], ["related"], ["regenerate"], ["export"], ["watch"]]
+)
 def test_help_never_imports_torch(command):
     code = (
         "import sys; from recs.cli import main\n"
