@@ -231,6 +231,8 @@ def regenerate(
         typer.Option("--rebuild", help="Ignore the existing store (e.g. after changing model)"),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
+    engine: EngineOption = None,
+    address: AddressOption = None,
 ) -> None:
     """Update the store, then rewrite the `related:` block of every article file."""
     from recs.encoder import load_encoder
@@ -239,10 +241,18 @@ def regenerate(
 
     if dry_run and check:
         raise click.UsageError("choose one of --dry-run and --check")
-    settings = _settings(store=store, model=model, backend=backend, limit=limit)
+    settings = _settings(
+        store=store,
+        model=model,
+        backend=backend,
+        limit=limit,
+        engine=engine and engine.value,
+        ray_address=address,
+    )
+    batch_engine = _engine(settings)
     encoder = load_encoder(settings.model, settings.backend, settings.store)
     mode: Mode = "dry-run" if dry_run else "check" if check else "write"
-    with _progress_bars(quiet) as progress:
+    with _progress_bars(quiet) as progress, closing(batch_engine):
         report = run_regenerate(
             content_dir,
             settings.store,
@@ -255,6 +265,7 @@ def regenerate(
             pinned_key=settings.pinned_key,
             excluded_key=settings.excluded_key,
             max_file_bytes=settings.max_file_bytes,
+            engine=batch_engine,
         )
     for diff in report.diffs:
         typer.echo(diff, nl=False)

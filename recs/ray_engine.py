@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -71,6 +72,29 @@ def require_ray() -> Any:
     except ImportError:
         raise EngineError(MISSING) from None
     return ray
+
+
+def check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """Raise EngineError unless a HOST:PORT (or ray://HOST:PORT) address accepts connections.
+
+    `ray.init` keeps retrying an address where nothing listens; this fails in seconds.
+    None, "auto" and "local" are Ray's to resolve and are not checked.
+    """
+    if not address or address in ("auto", "local"):
+        return
+    where = address.removeprefix("ray://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise EngineError(
+            f"RECS_RAY_ADDRESS/--address {address!r} is not HOST:PORT, ray://HOST:PORT or auto"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as error:
+        raise EngineError(
+            f"cannot connect to the Ray cluster at {address}: {error}; check --address "
+            "(RECS_RAY_ADDRESS), or start a cluster with `ray start --head`"
+        ) from None
 
 
 def _limit_threads(threads: int) -> None:
@@ -160,6 +184,7 @@ class RayEngine:
     def _connect(self) -> Any:
         ray = self._ray = require_ray()
         if not ray.is_initialized():
+            check_reachable(self.address)
             try:
                 ray.init(
                     address=self.address,

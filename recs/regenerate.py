@@ -30,6 +30,7 @@ from typing import Any, Literal
 from recs import filecache
 from recs.articles import JSONL_SUFFIX, MAX_FILE_BYTES, Article, Corpus, Problem, read_corpus
 from recs.encoder import Encoder, Progress, no_progress
+from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, StoreLocked
 from recs.pipeline import API_SOURCE, BuildReport, build
 from recs.rank import RankSettings
@@ -167,6 +168,7 @@ def regenerate(
     pinned_key: str = "relatedPinned",
     excluded_key: str = "relatedExclude",
     max_file_bytes: int | None = None,
+    engine: Engine = LOCAL,
 ) -> RegenerateReport:
     """Update the store and the `related:` block of every article file under content_dir."""
     if mode not in MODES:
@@ -194,6 +196,7 @@ def regenerate(
             max_file_bytes=max_file_bytes,
             publish=writing,
             corpus=corpus,
+            engine=engine,
         )
         report = RegenerateReport(mode=mode, build=built, cleaned=len(cleaned))
         report.skipped = list(built.problems)

@@ -1,0 +1,116 @@
+"""Engines: the local engine is today's build; choosing Ray without Ray says how to get it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recs.cli import main
+from recs.encoder import HashingEncoder, embed_all, embedding_groups
+from recs.engine import LOCAL, EncoderSettings, LocalEngine, open_engine
+from recs.errors import ConfigError, EngineError
+from recs.index import VectorIndex
+from recs.pipeline import build
+from recs.rank import Catalog, RankSettings
+from recs.related import RankJob, link_all
+from tests.test_rank import make_articles
+from tests.test_related import clustered_vectors
+
+
+class GroupRecorder(HashingEncoder):
+    """The hashing encoder, remembering the texts of every encode call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        return super().encode(texts)
+
+
+def test_embed_all_encodes_exactly_the_embedding_groups():
+    # Remote engines rely on this to batch every text with the same texts as locally.
+    texts = [f"text {'word ' * (i % 37)} {i}" for i in range(700)]
+    recorder = GroupRecorder()
+    embed_all(recorder, texts)
+    groups = embedding_groups(texts)
+    assert recorder.calls == [[texts[i] for i in group] for group in groups]
+    assert sorted(i for group in groups for i in group) == list(range(700))
+    assert [len(group) for group in groups] == [256, 256, 188]
+
+
+def test_local_engine_is_embed_all_and_the_job_itself():
+    texts = ["alpha beta gamma", "delta epsilon", "zeta eta theta iota"]
+    encoder = HashingEncoder()
+    assert np.array_equal(LOCAL.embed(encoder, texts), embed_all(encoder, texts))
+
+    articles = make_articles(40)
+    vectors = clustered_vectors(40, 3)
+    lists = link_all(articles, vectors, RankSettings(limit=3))
+    catalog = Catalog.from_articles(articles, vectors)
+    job = RankJob(articles, vectors, catalog, VectorIndex(vectors), RankSettings(limit=3))
+    ranked = LocalEngine().rank(job, [5, 17])
+    assert sorted(ranked) == [5, 17]
+    assert ranked[5].items == lists.related[5] and ranked[17].items == lists.related[17]
+
+
+def test_build_takes_an_engine_and_reports_its_progress(topic_corpus, tmp_path):
+    stages: list[str] = []
+
+    class Watching(LocalEngine):
+        def embed(self, encoder, texts, progress):
+            stages.append(f"embed {len(texts)}")
+            return super().embed(encoder, texts, progress)
+
+        def rank(self, job, rows, progress):
+            stages.append(f"rank {len(list(rows))}")
+            return super().rank(job, rows, progress)
+
+    default, _ = build(topic_corpus, tmp_path / "a", HashingEncoder(), RankSettings())
+    watched, _ = build(
+        topic_corpus, tmp_path / "b", HashingEncoder(), RankSettings(), engine=Watching()
+    )
+    assert stages == ["embed 12", "rank 12"]
+    assert watched.related == default.related
+
+
+def test_open_engine_checks_its_arguments():
+    assert open_engine("local") is LOCAL
+    with pytest.raises(ConfigError, match="RECS_ENGINE/--engine 'spark'"):
+        open_engine("spark")
+    with pytest.raises(ConfigError, match="--address is for the Ray engine"):
+        open_engine("local", "auto")
+
+
+def test_without_ray_the_ray_engine_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if not installed
+    with pytest.raises(EngineError, match=r"pip install 'recs\[ray\]'"):
+        open_engine("ray")
+
+
+@pytest.mark.parametrize("command", ["build", "regenerate"])
+def test_cli_without_ray_prints_one_line(command, topic_corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    code = main([command, str(topic_corpus), "--store", str(tmp_path / "s"), "--engine", "ray"])
+    err = capsys.readouterr().err
+    assert code == EngineError.exit_code
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "pip install 'recs[ray]'" in err
+    assert not (tmp_path / "s").exists(), "fails before reading or writing anything"
+
+
+def test_encoder_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    monkeypatch.chdir(tmp_path)
+    portable = EncoderSettings.portable("my-model", "torch", Path("store"))
+    assert portable == EncoderSettings(str(model_dir.resolve()), "torch", tmp_path / "store")
+    (tmp_path / "hashing").mkdir()  # a folder named like the built-in encoder changes nothing
+    assert EncoderSettings.portable("hashing").model == "hashing"
+    assert EncoderSettings.portable(None).model is None
+    assert EncoderSettings.portable("hashing").load().model_id == HashingEncoder().model_id
