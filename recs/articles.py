@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from recs.errors import InvalidInput
 from recs.frontmatter import ArticleError, check_shape, find_front_matter, load_yaml
@@ -26,6 +27,7 @@ from recs.urls import canonical_url
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yaml", ".yml"})
 JSONL_SUFFIX = ".jsonl"
 MAX_FILE_BYTES = 1_000_000
+MAX_PROBLEMS_PER_FILE = 100  # of one .jsonl file; the rest are counted
 TEMP_PREFIX = ".recs-tmp-"
 
 # Field order of a related entry, as in the seed article.
@@ -283,23 +285,59 @@ def parse_article_text(
     )
 
 
+def _lines(handle: BinaryIO, limit: int, digest: Any) -> Iterator[bytes | int]:
+    """The lines of a binary stream (LF, CRLF or CR endings), reading at most about `limit`
+    bytes at a time; a line longer than `limit` is given as its length and never held."""
+    first = True
+    while True:
+        chunk = handle.readline(limit + 1)
+        if not chunk:
+            return
+        digest.update(chunk)
+        if first and chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        first = False
+        if len(chunk.rstrip(b"\r\n")) > limit:
+            length = len(chunk)
+            while not chunk.endswith(b"\n"):
+                chunk = handle.readline(limit + 1)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                length += len(chunk)
+            yield length
+            continue
+        yield from chunk.splitlines()
+
+
 def parse_jsonl(
-    raw: bytes, source: str, pinned_key: str = "relatedPinned", excluded_key: str = "relatedExclude"
+    raw: bytes | BinaryIO,
+    source: str,
+    pinned_key: str = "relatedPinned",
+    excluded_key: str = "relatedExclude",
+    max_line_bytes: int = MAX_FILE_BYTES,
+    digest: Any = None,
 ) -> tuple[list[Article], list[Problem]]:
-    """Parse a .jsonl file: one article per line; bad lines become problems."""
+    """Parse a .jsonl file (bytes or a binary stream): one article per line.
+
+    Bad lines become problems (the first MAX_PROBLEMS_PER_FILE, then one line counting the
+    rest). Read as a stream, memory holds one line of at most `max_line_bytes` at a time;
+    `digest` (a hashlib object) is fed every byte read.
+    """
+    handle = io.BytesIO(raw) if isinstance(raw, bytes) else raw
     articles: list[Article] = []
     problems: list[Problem] = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for number, line_bytes in enumerate(raw.splitlines(), start=1):
-        if not line_bytes.strip():
-            continue
+    unlisted = 0
+    lines = _lines(handle, max_line_bytes, digest or hashlib.sha256())
+    for number, line_bytes in enumerate(lines, start=1):
         try:
-            if len(line_bytes) > MAX_FILE_BYTES:
+            if isinstance(line_bytes, int):
                 raise ArticleError(
-                    f"line is {len(line_bytes):,} bytes; an article may have at most "
-                    f"{MAX_FILE_BYTES:,}"
+                    f"line is {line_bytes:,} bytes; an article may have at most "
+                    f"{max_line_bytes:,} (RECS_MAX_FILE_BYTES)"
                 )
+            if not line_bytes.strip():
+                continue
             try:
                 data = json.loads(line_bytes.decode("utf-8"))
             except UnicodeDecodeError:
@@ -317,7 +355,12 @@ def parse_jsonl(
                 )
             )
         except ArticleError as error:
-            problems.append(Problem(source, number, error.reason))
+            if len(problems) < MAX_PROBLEMS_PER_FILE:
+                problems.append(Problem(source, number, error.reason))
+            else:
+                unlisted += 1
+    if unlisted:
+        problems.append(Problem(source, None, f"{unlisted:,} more bad lines (not listed)"))
     return articles, problems
 
 
@@ -358,16 +401,33 @@ def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
             except OSError as error:
                 problems.append(Problem(_rel(path, root), None, f"cannot read: {error.strerror}"))
                 continue
-            if is_dir:
+            wanted = is_dir or (
+                is_file
+                and path.suffix.lower() in ARTICLE_SUFFIXES | {JSONL_SUFFIX}
+                and not path.name.startswith("_index.")
+            )
+            if wanted and not _is_utf8(entry.name):
+                # Such a name cannot be stored, printed or served; the file is left alone.
+                shown = (
+                    _rel(path, root).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                )
+                problems.append(Problem(shown, None, "the name is not valid UTF-8; rename it"))
+            elif is_dir:
                 yield from visit(path)
-            elif is_file:
-                wanted = path.suffix.lower() in ARTICLE_SUFFIXES | {JSONL_SUFFIX}
-                if wanted and not path.name.startswith("_index."):
-                    yield path
-            elif entry.is_symlink():
+            elif wanted:
+                yield path
+            elif not is_file and entry.is_symlink():
                 problems.append(Problem(_rel(path, root), None, "broken or looping symlink"))
 
     yield from visit(root)
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, kept as surrogates
+        return False
+    return True
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -409,9 +469,23 @@ def read_corpus(
     raw_hashes: dict[str, str] = {}
     for path in _walk(root, problems):
         source = _rel(path, root)
+        if path.suffix.lower() == JSONL_SUFFIX:
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as handle:
+                    articles, bad = parse_jsonl(
+                        handle, source, pinned_key, excluded_key, max_file_bytes, digest
+                    )
+            except OSError as error:
+                problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
+                continue
+            raw_hashes[source] = digest.hexdigest()
+            found.extend(articles)
+            problems.extend(bad)
+            continue
         try:
             size = path.stat().st_size
-            if size > max_file_bytes and path.suffix.lower() != JSONL_SUFFIX:
+            if size > max_file_bytes:
                 raise ArticleError(
                     f"file is {size:,} bytes; an article file may have at most "
                     f"{max_file_bytes:,} (RECS_MAX_FILE_BYTES)"
@@ -427,11 +501,6 @@ def read_corpus(
         cached = known.get(source) if known else None
         if cached is not None and cached[0] == raw_hashes[source]:
             found.append(cached[1])
-            continue
-        if path.suffix.lower() == JSONL_SUFFIX:
-            articles, bad = parse_jsonl(raw, source, pinned_key, excluded_key)
-            found.extend(articles)
-            problems.extend(bad)
             continue
         try:
             found.append(parse_article_text(raw, source, pinned_key, excluded_key))

@@ -36,7 +36,9 @@ class _Loader(_BaseLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[str, int] = {}
-        for key_node, _ in node.value:
+        # `!!set` or `!!omap` on a scalar or a list reaches here too: PyYAML says what is wrong.
+        pairs = node.value if isinstance(node, yaml.MappingNode) else []
+        for key_node, _ in pairs:
             if isinstance(key_node, yaml.ScalarNode):
                 if key_node.value in seen:
                     raise yaml.constructor.ConstructorError(
@@ -49,10 +51,47 @@ class _Loader(_BaseLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _checked(constructor: Any) -> Any:
+    """A scalar constructor whose failures are YAML errors with a line, not crashes.
+
+    PyYAML's safe constructors raise ValueError, KeyError or AttributeError for an explicit
+    tag on text it cannot hold (`!!int x`, `!!bool maybe`, `!!timestamp soon`).
+    """
+
+    def construct(loader: Any, node: yaml.Node) -> Any:
+        try:
+            return constructor(loader, node)
+        except (ValueError, LookupError, AttributeError, TypeError, OverflowError):
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"{str(node.value)[:40]!r} cannot be read as {node.tag.rsplit(':', 1)[-1]}",
+                node.start_mark,
+            ) from None
+
+    return construct
+
+
+for _name in ("bool", "int", "float", "timestamp", "binary"):
+    _tag = "tag:yaml.org,2002:" + _name
+    _Loader.add_constructor(_tag, _checked(_Loader.yaml_constructors[_tag]))
+
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+def _check_text(text: str) -> None:
+    # An escape such as "\ud800" gives half a UTF-16 pair: no character, and no UTF-8 for it.
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ArticleError(
+                f"text holds an escaped lone surrogate (\\u{ord(text[error.start]):04x}), "
+                "which is not a character"
+            ) from None
 
 
 def check_shape(value: Any) -> None:
@@ -73,9 +112,13 @@ def check_shape(value: Any) -> None:
             for key in item:
                 if not isinstance(key, str | int | float | bool):
                     raise ArticleError(f"front matter has a key of type {type(key).__name__}")
+                if isinstance(key, str):
+                    _check_text(key)
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            _check_text(item)
         elif isinstance(item, float) and not math.isfinite(item):
             raise ArticleError(f"front matter has a non-finite number ({item})")
         elif item is not None and not isinstance(item, str | int | float | bool):
@@ -85,19 +128,53 @@ def check_shape(value: Any) -> None:
             )
 
 
+# A YAML text gives at most about two parser events per character, and a document that
+# passes check_shape at most 2 * MAX_NODES + a few events. Texts longer than MAX_NODES
+# characters are therefore first parsed as an event stream (nothing is kept) and refused
+# past MAX_EVENTS, so a flat list of a million items never becomes a million objects.
+MAX_EVENTS = 2 * MAX_NODES + 8
+
+
+def _count_events(text: str) -> None:
+    loader = _Loader(text)
+    try:
+        events = 0
+        while loader.check_event():
+            loader.get_event()
+            events += 1
+            if events > MAX_EVENTS:
+                raise ArticleError(
+                    f"front matter has more than {MAX_NODES} values (counting aliases); "
+                    "an article needs far fewer"
+                )
+    finally:
+        loader.dispose()
+
+
 def load_yaml(text: str, first_line: int = 1) -> Any:
     """Safe-load one YAML document; errors carry the file line (first_line = line of text[0])."""
     try:
+        if len(text) > MAX_NODES:
+            _count_events(text)
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = first_line + mark.line if mark else None
         problem = (error.problem or "invalid YAML").strip()
+        if "maximum nesting depth" in problem:  # libyaml's own limit, far above ours
+            raise ArticleError(
+                f"front matter is nested more than {MAX_DEPTH} levels deep", line
+            ) from None
         if error.context:
             problem = f"{error.context.strip()}: {problem}"
         raise ArticleError(f"invalid YAML: {problem}", line) from None
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow
+        line = first_line + text.count("\n", 0, error.position)
+        raise ArticleError(
+            f"invalid YAML: character U+{error.character:04X} is not allowed ({error.reason})", line
+        ) from None
     except yaml.YAMLError as error:
-        raise ArticleError(f"invalid YAML: {error}") from None
+        raise ArticleError(f"invalid YAML: {str(error).splitlines()[0]}") from None
     except RecursionError:
         raise ArticleError(f"front matter is nested more than {MAX_DEPTH} levels deep") from None
     check_shape(data)
@@ -105,7 +182,8 @@ def load_yaml(text: str, first_line: int = 1) -> Any:
 
 
 _FENCE = re.compile(r"---[ \t]*(\r\n|\n|\r)?")
-_CLOSE = re.compile(r"^(---|\.\.\.)[ \t]*(\r\n|\n|\r|$)", re.MULTILINE)
+# A line starts after LF, CRLF or a lone CR (old Mac files; `^` alone knows only LF).
+_CLOSE = re.compile(r"(?:^|(?<=\r))(---|\.\.\.)[ \t]*(\r\n|\n|\r|$)", re.MULTILINE)
 
 
 @dataclass(frozen=True)

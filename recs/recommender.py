@@ -23,6 +23,7 @@ from recs.articles import ArticleError, article_from_data
 from recs.config import Settings
 from recs.encoder import Encoder, load_encoder, model_id_of
 from recs.errors import ArticleNotFound, InvalidInput
+from recs.frontmatter import check_shape
 from recs.index import VectorIndex
 from recs.rank import Query, RankSettings, rank
 from recs.store import Snapshot
@@ -143,6 +144,7 @@ class Recommender:
         Returns (canonical URL or None, entries). Needs the model: the draft is embedded.
         """
         try:
+            check_shape(dict(fields))  # depth, size, text that has no UTF-8 form
             article = article_from_data(
                 dict(fields), "draft", fallback_url="https://draft.invalid/"
             )

@@ -26,6 +26,7 @@ from recs.articles import ArticleError, article_from_data
 from recs.config import Settings
 from recs.encoder import Encoder, load_encoder, model_id_of
 from recs.errors import ArticleNotFound, InvalidInput, RecsError, StoreNotFound
+from recs.frontmatter import check_shape
 from recs.pipeline import API_SOURCE, fold
 from recs.recommender import Recommender
 from recs.store import Change, Snapshot
@@ -190,6 +191,7 @@ class Service:
     def upsert(self, fields: Mapping[str, Any]) -> tuple[str, bool, int]:
         """Store one article (insert or replace). Returns (url, created, revision)."""
         try:
+            check_shape(dict(fields))  # depth, size, text that has no UTF-8 form
             article = article_from_data(
                 dict(fields),
                 API_SOURCE,
