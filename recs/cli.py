@@ -190,15 +190,27 @@ def related(
     output: Annotated[
         OutputFormat, typer.Option("--format", help="Output format")
     ] = OutputFormat.json,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--filter",
+            help="A request filter NAME=VALUE, repeatable: exclude_urls, exclude_providers, "
+            "require_providers, since, until, min_quality, types, published_only "
+            "(docs/ranking.md)",
+        ),
+    ] = None,
 ) -> None:
     """Print the related list of a stored article."""
+    from recs.config import rank_options
+    from recs.rank import REQUEST_FILTERS
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
     canonical_url(url)  # a malformed URL is reported before the store is loaded
+    options = rank_options(filters or [], allowed=REQUEST_FILTERS, flag="--filter")
     settings = _settings(store=store)
     recommender = Recommender.open(settings=settings)
-    items = recommender.related(url, limit=limit)
+    items = recommender.related(url, limit=limit, **options)
     if output is OutputFormat.json:
         typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
     else:
@@ -207,6 +219,45 @@ def related(
         typer.echo(
             yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=10_000), nl=False
         )
+
+
+@app.command("eval")
+def eval_(
+    file: Annotated[
+        Path, typer.Argument(help="Labelled articles, one JSON object a line (docs/quality.md)")
+    ],
+    limit: LimitOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="A ranking option NAME=VALUE on top of RECS_RANK_*, repeatable, e.g. "
+            "-o mmr_lambda=0.8 (docs/ranking.md)",
+        ),
+    ] = None,
+    baselines: Annotated[
+        bool, typer.Option("--baselines/--no-baselines", help="Also score TF-IDF and random")
+    ] = True,
+    model: ModelOption = None,
+    backend: BackendOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
+) -> None:
+    """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
+    from recs.config import rank_options, with_rank_options
+    from recs.encoder import load_encoder
+    from recs.evaluate import evaluate
+
+    settings = _settings(model=model, backend=backend, limit=limit)
+    rank = with_rank_options(settings.rank, rank_options(options or []))
+    encoder = load_encoder(settings.model, settings.backend, settings.store)
+    with _progress_bars(quiet) as progress:
+        result = evaluate(file, encoder, rank, baselines=baselines, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), sort_keys=True))
+    else:
+        typer.echo(result.table())
 
 
 @app.command()

@@ -12,11 +12,12 @@ import math
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from recs.articles import parse_datetime
 from recs.errors import ConfigError, InvalidInput
 from recs.rank import RankSettings
 
@@ -87,7 +88,6 @@ class Settings:
         values: dict[str, Any] = {}
         rank_values: dict[str, Any] = {}
         hints = typing.get_type_hints(cls)
-        rank_hints = typing.get_type_hints(RankSettings)
         for key, raw in env.items():
             if not key.startswith(PREFIX):
                 continue
@@ -95,7 +95,7 @@ class Settings:
                 name = key[len(RANK_PREFIX) :].lower()
                 if name not in rank_names or name == "limit":
                     raise ConfigError(f"unknown ranking variable {key}; see docs/configuration.md")
-                rank_values[name] = parse_value(key, raw, rank_hints[name])
+                rank_values[name] = parse_rank_value(key, name, raw)
                 continue
             name = key[len(PREFIX) :].lower()
             if name not in names:
@@ -144,3 +144,59 @@ def parse_value(name: str, raw: str, hint: Any) -> Any:
         return text
     except ValueError as error:
         raise ConfigError(f"{name}={raw!r} is not valid: {error}") from None
+
+
+DATE_OPTIONS = ("since", "until")
+
+
+def parse_rank_value(source: str, name: str, raw: str) -> Any:
+    """One ranking option's value from text; `source` names it in errors.
+
+    `since` and `until` take seconds since the epoch or an ISO 8601 date or date-time.
+    """
+    hint = typing.get_type_hints(RankSettings)[name]
+    if name in DATE_OPTIONS:
+        try:
+            return parse_value(source, raw, hint)
+        except ConfigError:
+            try:
+                return parse_datetime(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{source}={raw!r} is not valid: expected an ISO 8601 date or date-time "
+                    "or seconds since the epoch"
+                ) from None
+    return parse_value(source, raw, hint)
+
+
+def rank_options(
+    items: Sequence[str], allowed: Sequence[str] | None = None, flag: str = "--option"
+) -> dict[str, Any]:
+    """`NAME=VALUE` texts (the CLI's `--option`, `--filter`) as ranking options, parsed.
+
+    NAME is a RankSettings field as in RECS_RANK_<NAME> (any case, `-` for `_`); `allowed`
+    limits the names (e.g. to request filters). Raises ConfigError naming `flag`.
+    """
+    names = sorted(allowed if allowed is not None else set(RANK_FIELDS) - {"limit"})
+    options: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip().lower().replace("-", "_")
+        if not sep or name not in names:
+            raise ConfigError(
+                f"{flag} {item!r}: expected NAME=VALUE, NAME one of {', '.join(names)} "
+                "(see docs/ranking.md)"
+            )
+        options[name] = parse_rank_value(f"{flag} {name}", name, raw)
+    return options
+
+
+def with_rank_options(rank: RankSettings, options: Mapping[str, Any]) -> RankSettings:
+    """`rank` with `options` applied; a bad value is a ConfigError naming --option."""
+    try:
+        return rank.with_options(**options)
+    except InvalidInput as error:
+        raise ConfigError(f"{error} (--option)") from None
+
+
+RANK_FIELDS = tuple(f.name for f in fields(RankSettings))

@@ -65,6 +65,21 @@ def test_build_and_related_through_the_real_command(topic_corpus, tmp_path, monk
     assert yaml.safe_load(result.stdout)[0]["webUrl"] == items[0]["webUrl"]
 
 
+def test_related_takes_request_filters(topic_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "-q"]) == 0
+    url = "https://example.com/space/0"
+    args = ["related", url, "--store", str(tmp_path / "s"), "--limit", "3"]
+    capsys.readouterr()
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)[0]["webUrl"]
+    assert main([*args, "--filter", f"exclude_urls={first}"]) == 0
+    filtered = [item["webUrl"] for item in json.loads(capsys.readouterr().out)]
+    assert len(filtered) == 3 and first not in filtered
+    assert main([*args, "--filter", "mmr_lambda=0.5"]) == 2
+    assert "--filter 'mmr_lambda=0.5': expected NAME=VALUE" in capsys.readouterr().err
+
+
 def test_unknown_url_is_one_line_and_non_zero(topic_corpus, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RECS_MODEL", "hashing")
     assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "-q"]) == 0
@@ -122,4 +137,6 @@ def test_serve_refuses_a_store_of_another_model(topic_corpus, tmp_path, capsys, 
     monkeypatch.delenv("RECS_MODEL")
     assert main(["serve", "--store", str(tmp_path / "s")]) == 1
     err = capsys.readouterr().err
-    assert "was built with model hashing-384-v1" in err and "--rebuild" in err and err.count("\n") == 1
+    assert (
+        "was built with model hashing-384-v1" in err and "--rebuild" in err and err.count("\n") == 1
+    )

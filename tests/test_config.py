@@ -1,0 +1,73 @@
+"""Settings: RECS_* variables, ranking options from the environment and from --option."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import pytest
+
+from recs.config import Settings, rank_options, with_rank_options
+from recs.errors import ConfigError
+from recs.rank import REQUEST_FILTERS, RankSettings
+
+# A value other than the default for every ranking option, as a person would type it.
+EXAMPLES = {
+    "pool": ("80", 80),
+    "expand_neighbours": ("2", 2),
+    "expand_weight": ("0.5", 0.5),
+    "dedup_threshold": ("none", None),
+    "dedup_titles": ("false", False),
+    "dedup_keep": ("quality", "quality"),
+    "mmr_lambda": ("0.7", 0.7),
+    "provider_cap": ("2", 2),
+    "half_life_days": ("30", 30.0),
+    "taxonomy_boost": ("0.1", 0.1),
+    "window_days": ("14", 14.0),
+    "allow_newer": ("no", False),
+    "min_quality": ("50", 50.0),
+    "types": ("article, video", ("article", "video")),
+    "published_only": ("yes", True),
+    "exclude_providers": ("Spam Daily", ("Spam Daily",)),
+    "require_providers": ("A,B", ("A", "B")),
+    "exclude_urls": ("http://Example.com/a/", ("https://example.com/a",)),
+    "since": ("2020-01-01", 1577836800.0),
+    "until": ("1600000000", 1600000000.0),
+}
+
+
+def test_every_ranking_option_has_an_example():
+    assert set(EXAMPLES) == {f.name for f in fields(RankSettings)} - {"limit"}
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_ranking_option_is_settable_from_the_environment(name):
+    raw, value = EXAMPLES[name]
+    settings = Settings.from_env({f"RECS_RANK_{name.upper()}": raw})
+    assert getattr(settings.rank, name) == value
+    assert getattr(settings.rank, name) != getattr(RankSettings(), name)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_ranking_option_is_settable_with_option(name):
+    raw, value = EXAMPLES[name]
+    options = rank_options([f"{name.replace('_', '-').upper()}={raw}"])
+    assert getattr(with_rank_options(RankSettings(), options), name) == value
+
+
+def test_bad_ranking_values_name_their_source():
+    with pytest.raises(ConfigError, match="RECS_RANK_MMR_LAMBDA"):
+        Settings.from_env({"RECS_RANK_MMR_LAMBDA": "high"})
+    with pytest.raises(ConfigError, match="RECS_RANK_SINCE='last week'"):
+        Settings.from_env({"RECS_RANK_SINCE": "last week"})
+    with pytest.raises(ConfigError, match="unknown ranking variable RECS_RANK_LIMIT"):
+        Settings.from_env({"RECS_RANK_LIMIT": "3"})
+    with pytest.raises(ConfigError, match="--option pool='many'"):
+        rank_options(["pool=many"])
+    with pytest.raises(ConfigError, match=r"expand_neighbours must be .*\(--option\)"):
+        with_rank_options(RankSettings(), rank_options(["expand_neighbours=500"]))
+
+
+def test_options_can_be_limited_to_request_filters():
+    assert rank_options(["min_quality=3"], allowed=REQUEST_FILTERS) == {"min_quality": 3.0}
+    with pytest.raises(ConfigError, match="NAME one of exclude_providers"):
+        rank_options(["mmr_lambda=0.5"], allowed=REQUEST_FILTERS)
