@@ -16,14 +16,24 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from recs import __version__
 from recs.articles import Article
 
 FILE = "files-cache.sqlite"
-FORMAT = 1
+FORMAT = 2
 
-Entries = Mapping[str, tuple[str, Article]]  # source -> (sha256 of the bytes, Article)
+
+class Cached(NamedTuple):
+    """One file as a regeneration left it."""
+
+    sha: str  # SHA-256 of its bytes
+    article: Article  # parsed from those bytes
+    block: str  # key of the related entries its block holds ("" when unknown)
+
+
+Entries = Mapping[str, Cached]  # by source
 
 
 def signature(pinned_key: str, excluded_key: str, max_file_bytes: int | None) -> str:
@@ -62,7 +72,7 @@ def _article(source: str, record: str) -> Article:
     )
 
 
-def load(store_dir: Path, sig: str) -> dict[str, tuple[str, Article]]:
+def load(store_dir: Path, sig: str) -> dict[str, Cached]:
     """The cached entries, or {} when there is no usable cache."""
     path = Path(store_dir) / FILE
     if not path.is_file():
@@ -74,9 +84,9 @@ def load(store_dir: Path, sig: str) -> dict[str, tuple[str, Article]]:
             if row is None or row[0] != sig:
                 return {}
             return {
-                source: (sha, _article(source, record))
-                for source, sha, record in connection.execute(
-                    "SELECT source, sha, record FROM files"
+                source: Cached(sha, _article(source, record), block)
+                for source, sha, record, block in connection.execute(
+                    "SELECT source, sha, record, block FROM files"
                 )
             }
         finally:
@@ -104,7 +114,7 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
             connection.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS files "
-                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL)"
+                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL, block TEXT)"
             )
             stored = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
             if stored is None or stored[0] != sig:
@@ -114,11 +124,13 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
             gone = [(source,) for source in previous if source not in entries]
             connection.executemany("DELETE FROM files WHERE source = ?", gone)
             connection.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
                 (
-                    (source, sha, _record(article))
-                    for source, (sha, article) in entries.items()
-                    if previous.get(source, ("",))[0] != sha
+                    (source, entry.sha, _record(entry.article), entry.block)
+                    for source, entry in entries.items()
+                    if previous.get(source) is None
+                    or previous[source].sha != entry.sha
+                    or previous[source].block != entry.block
                 ),
             )
     except sqlite3.Error:

@@ -20,6 +20,7 @@ import contextlib
 import difflib
 import fcntl
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recs import filecache
-from recs.articles import JSONL_SUFFIX, MAX_FILE_BYTES, Article, Corpus, Problem, read_corpus
+from recs.articles import JSONL_SUFFIX, MAX_FILE_BYTES, Corpus, Problem, read_corpus
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, StoreLocked
@@ -111,14 +112,9 @@ class RegenerateReport:
         return text + f" in {self.build.seconds:.1f}s"
 
 
-def entries_of(snapshot: Snapshot, row: int) -> list[tuple[int, dict[str, Any]]]:
-    """(row, entry) of the related articles written into an article's file (no score)."""
-    return [(r, snapshot.articles[r].entry()) for r, _ in snapshot.related[row]]
-
-
-def _render(texts: dict[int, str], row: int, entry: dict[str, Any]) -> str:
-    texts[row] = render_entry(entry)
-    return texts[row]
+def entries_of(snapshot: Snapshot, row: int) -> list[dict[str, Any]]:
+    """The related entries written into an article's file: seed key order, no score."""
+    return [snapshot.articles[r].entry() for r, _ in snapshot.related[row]]
 
 
 def unknown_references(snapshot: Snapshot, pinned_key: str, excluded_key: str) -> list[str]:
@@ -181,8 +177,9 @@ def regenerate(
         cleaned = clean_temp_files(content_dir) if writing else []
         signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
         known = filecache.load(store_dir, signature)
+        by_hash = {source: (entry.sha, entry.article) for source, entry in known.items()}
         limit = MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
-        corpus = read_corpus(content_dir, pinned_key, excluded_key, limit, known=known)
+        corpus = read_corpus(content_dir, pinned_key, excluded_key, limit, known=by_hash)
         snapshot, built = build(
             content_dir,
             store_dir,
@@ -201,22 +198,61 @@ def regenerate(
         report = RegenerateReport(mode=mode, build=built, cleaned=len(cleaned))
         report.skipped = list(built.problems)
         report.notices = unknown_references(snapshot, pinned_key, excluded_key)
-        parsed = _rewrite_files(content_dir, snapshot, corpus, report, progress)
+        parsed = _rewrite_files(content_dir, snapshot, corpus, known, report, progress)
         if writing:
             filecache.save(store_dir, signature, known, parsed)
     return report
 
 
+class _Entries:
+    """Each related article's entry, rendered text and key, made once per run."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.entries: dict[int, dict[str, Any]] = {}
+        self.texts: dict[int, str] = {}
+        self.keys: dict[int, str] = {}
+
+    def entry(self, row: int) -> dict[str, Any]:
+        if row not in self.entries:
+            self.entries[row] = self.snapshot.articles[row].entry()
+        return self.entries[row]
+
+    def text(self, row: int) -> str:
+        if row not in self.texts:
+            self.texts[row] = render_entry(self.entry(row))
+        return self.texts[row]
+
+    def block_key(self, row: int) -> str:
+        """Names the entries of a row's list: equal keys, equal blocks (for the same file)."""
+        parts = []
+        for r, _ in self.snapshot.related[row]:
+            if r not in self.keys:
+                data = json.dumps(self.entry(r), sort_keys=True, ensure_ascii=False)
+                self.keys[r] = hashlib.sha256(data.encode()).hexdigest()[:32]
+            parts.append(self.keys[r])
+        return hashlib.sha256(" ".join(parts).encode()).hexdigest()[:32]
+
+
 def _rewrite_files(
-    root: Path, snapshot: Snapshot, corpus: Corpus, report: RegenerateReport, progress: Progress
-) -> dict[str, tuple[str, Article]]:
-    """Rewrite (or plan) every stale block; returns source -> (sha256, Article) as left."""
-    parsed: dict[str, tuple[str, Article]] = {}
+    root: Path,
+    snapshot: Snapshot,
+    corpus: Corpus,
+    known: filecache.Entries,
+    report: RegenerateReport,
+    progress: Progress,
+) -> dict[str, filecache.Cached]:
+    """Rewrite (or plan) every stale block; returns each file as it is left (for the cache).
+
+    A file whose bytes and whose list's entries are what the last run left is unchanged
+    without being read again.
+    """
+    parsed: dict[str, filecache.Cached] = {}
+    made = _Entries(snapshot)
     read = {a.source: a for a in corpus.articles}
     skipped_sources = {p.path for p in report.skipped}
     jsonl: set[str] = set()
     planned: list[tuple[str, Path, bytes, bytes]] = []
-    texts: dict[int, str] = {}  # row -> its rendered entry: each rendered once per run
     rows = [
         row
         for row, article in enumerate(snapshot.articles)
@@ -230,29 +266,36 @@ def _rewrite_files(
             jsonl.add(source)
             continue
         path = root / source
+        block = made.block_key(row)
+        cached = known.get(source)
+        sha = corpus.raw_hashes.get(source)
+        if cached is not None and cached.sha == sha and cached.block == block and source in read:
+            report.unchanged.append(source)
+            report.hashes[source] = cached.sha
+            parsed[source] = filecache.Cached(cached.sha, read[source], block)
+            continue
         try:
             raw = path.read_bytes()
-            entries = entries_of(snapshot, row)
-            rendered = [texts[r] if r in texts else _render(texts, r, e) for r, e in entries]
-            new, data = rewrite_and_load(raw, [e for _, e in entries], rendered=rendered)
+            rows_ = [r for r, _ in snapshot.related[row]]
+            entries = [made.entry(r) for r in rows_]
+            new, data = rewrite_and_load(raw, entries, rendered=[made.text(r) for r in rows_])
         except OSError as error:
             report.skipped.append(Problem(source, None, f"cannot read: {error.strerror}"))
             continue
         except RewriteError as error:
             report.skipped.append(Problem(source, None, error.reason))
             continue
-        sha = hashlib.sha256(raw).hexdigest()
-        if sha != corpus.raw_hashes.get(source) or source not in read:
+        if hashlib.sha256(raw).hexdigest() != sha or sha is None or source not in read:
             report.skipped.append(Problem(source, None, "changed while regenerating; run again"))
             continue
         if new == raw:
             report.unchanged.append(source)
             report.hashes[source] = sha
-            parsed[source] = (sha, read[source])
+            parsed[source] = filecache.Cached(sha, read[source], block)
         else:
             planned.append((source, path, raw, new))
-            if data is not None:
-                parsed[source] = (sha, replace(read[source], fields=data))  # as it will be
+            if data is not None:  # the article as it will be
+                parsed[source] = filecache.Cached(sha, replace(read[source], fields=data), block)
         if done % 500 == 0:
             progress("checking files", done, len(rows))
     progress("checking files", len(rows), len(rows))
@@ -282,7 +325,7 @@ def _rewrite_files(
             directories.add(Path(os.path.realpath(path)).parent)
             report.hashes[source] = hashlib.sha256(new).hexdigest()
             if source in parsed:
-                parsed[source] = (report.hashes[source], parsed[source][1])
+                parsed[source] = parsed[source]._replace(sha=report.hashes[source])
         report.changed.append(source)
         progress("writing files", done, len(planned))
     for directory in sorted(directories):

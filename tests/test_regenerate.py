@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import shutil
@@ -225,9 +226,17 @@ def test_parse_cache_skips_unchanged_files_and_never_changes_results(tmp_path, e
     cached = filecache.load(store_dir, sig)
     assert len(cached) == 51
     # Cached entries match a fresh parse of the files as rewritten (related block included).
-    for source, (_, article) in cached.items():
-        fresh = parse_article_text((content / source).read_bytes(), source)
-        assert dict(article.fields) == dict(fresh.fields) and article.url == fresh.url
+    for source, entry in cached.items():
+        raw = (content / source).read_bytes()
+        fresh = parse_article_text(raw, source)
+        assert dict(entry.article.fields) == dict(fresh.fields) and entry.article.url == fresh.url
+        assert entry.sha == hashlib.sha256(raw).hexdigest() and entry.block
+    # A file edited by hand is read and checked again, even though its list did not change.
+    seed = content / SEED_SOURCE
+    stale = seed.read_bytes().replace(b"    type: article\n", b"    type: video\n", 1)
+    seed.write_bytes(stale)
+    assert regenerate(content, store_dir, encoder, RankSettings()).changed == [SEED_SOURCE]
+    assert seed.read_bytes() != stale
     assert filecache.load(store_dir, filecache.signature("pins", "relatedExclude", None)) == {}
     # A corrupt cache is ignored.
     (store_dir / filecache.FILE).write_bytes(b"not sqlite")
@@ -307,3 +316,52 @@ def test_killed_runs_leave_every_file_old_or_new(tmp_path):
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert snapshot_bytes(content) == new  # complete, and no temp files left behind
+
+
+# --- 10,000 real articles ---------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_tmp(tmp_path):
+    """A temp folder in memory when there is one: 10,000 fsyncs on disk would dominate."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="recs-test-", dir=shm))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.data
+def test_incremental_on_10k_articles_recomputes_only_reachable_lists(fast_tmp, encoder):
+    from bench.regenerate import edit, read_rows, write_corpus
+    from tests.conftest import DATA
+
+    rows = read_rows(path=DATA / "huffpost.jsonl")
+    assert len(rows) == 10_000
+    content = fast_tmp / "content"
+    paths = write_corpus(rows, content)
+    settings = RankSettings()
+    first = regenerate(content, fast_tmp / "store", encoder, settings)
+    assert first.build.recomputed == first.build.articles == 9_998  # two URLs appear twice
+    assert len(first.changed) == 9_998 and len(first.skipped) == 2
+
+    edit(paths[1234], 1)  # a new excerpt: one article to embed
+    before = snapshot_bytes(content)
+    report = regenerate(content, fast_tmp / "store", encoder, settings)
+    assert report.build.embedded == 1
+    assert 1 <= report.build.recomputed < 500  # only the lists the change can reach
+    assert paths[1234].relative_to(content).as_posix() in report.changed
+    after = snapshot_bytes(content)
+    assert {s for s in after if after[s] != before[s]} == set(report.changed)
+
+    # A full regeneration from scratch (all lists ranked, in memory) finds nothing to change:
+    # every block, hence every list and its order, is what the incremental run wrote.
+    full = regenerate(content, fast_tmp / "full", encoder, settings, rebuild=True, mode="check")
+    assert full.build.recomputed == 9_998 and full.changed == []
+    assert len(full.unchanged) == 9_998
