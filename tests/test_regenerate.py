@@ -196,6 +196,22 @@ def test_pins_survive_regeneration_and_unknown_urls_are_reported(write_article, 
     assert related[0]["webUrl"] == pinned
 
 
+def test_editorial_key_names_are_configurable(write_article, tmp_path, monkeypatch, capsys):
+    for n, title in enumerate(["rocket launch", "rover on mars", "bread recipe", "rice recipe"]):
+        extra = 'featured: ["https://example.com/2", "https://example.com/404"]\n' if n == 0 else ""
+        write_article(
+            f"{n}.md", title, f"About {title}.", url=f"https://example.com/{n}", extra=extra
+        )
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    monkeypatch.setenv("RECS_PINNED_KEY", "featured")
+    content = str(write_article.content)
+    assert main(["regenerate", content, "--store", str(tmp_path / "s"), "--limit", "2", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 0.md: featured names https://example.com/404" in err
+    fields = parse_article_text((write_article.content / "0.md").read_bytes(), "x").fields
+    assert fields["related"][0]["webUrl"] == "https://example.com/2"
+
+
 def test_a_second_regenerate_on_the_same_folder_fails_clearly(tmp_path, encoder, capsys):
     content = copy_examples(tmp_path, SEED_SOURCE)
     with content_locked(content):
