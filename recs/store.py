@@ -171,21 +171,31 @@ def locked(store_dir: Path, wait: float = 0.0, what: str = "store") -> Iterator[
                         "regenerate or write is running; wait for it to finish and try again"
                     ) from None
                 time.sleep(0.05)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"recs pid {os.getpid()}")
-        handle.flush()
+        with contextlib.suppress(OSError):  # who holds it is a courtesy; a full disk says no
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"recs pid {os.getpid()}")
+            handle.flush()
         yield
     finally:
-        handle.close()
+        with contextlib.suppress(OSError):
+            handle.close()
 
 
-def _write_message(store_dir: Path, error: OSError) -> str:
-    reason = os.strerror(error.errno) if error.errno else str(error)
-    if error.errno == errno.ENOSPC:
+def _write_message(store_dir: Path, error: OSError | sqlite3.Error) -> str:
+    if isinstance(error, sqlite3.Error):  # SQLite does its own I/O and says it its own way
+        code = getattr(error, "sqlite_errorcode", None)
+        reason = str(error)
+        if code == sqlite3.SQLITE_FULL:
+            reason = "the disk is full"
+        elif code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+            reason = "the location is read-only or not writable"
+    elif error.errno == errno.ENOSPC:
         reason = "the disk is full"
     elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         reason = "the location is read-only or not writable"
+    else:
+        reason = os.strerror(error.errno) if error.errno else str(error)
     return (
         f"cannot write the store {store_dir}: {reason}; the previous store is unchanged. "
         "Free space or choose a writable --store (RECS_STORE)"
@@ -425,8 +435,8 @@ def clean_leftovers(store_dir: Path) -> int:
 def publish(store_dir: Path, snapshot: Snapshot) -> str:
     """Write `snapshot` as the next generation and make it current. Call with the lock held.
 
-    Returns the new generation's name. On an OSError (full or read-only disk) the previous
-    generation stays current and StoreWriteError says so.
+    Returns the new generation's name. When the disk fails (full or read-only: an OSError,
+    or SQLite's own error) the previous generation stays current and StoreWriteError says so.
     """
     try:
         store_dir.mkdir(parents=True, exist_ok=True)
@@ -448,7 +458,7 @@ def publish(store_dir: Path, snapshot: Snapshot) -> str:
             os.fsync(handle.fileno())
         os.replace(pointer, store_dir / CURRENT)
         _fsync_dir(store_dir)
-    except OSError as error:
+    except (OSError, sqlite3.Error) as error:
         with contextlib.suppress(OSError):
             clean_leftovers(store_dir)
         raise StoreWriteError(_write_message(store_dir, error)) from None
@@ -571,12 +581,15 @@ def clear_changes(store_dir: Path, keep_generation: str) -> None:
     """Drop journal entries of every generation but `keep_generation` (they are folded in)."""
     if not (store_dir / JOURNAL).is_file():
         return
-    connection = _journal(store_dir)
     try:
-        with connection:
-            connection.execute("DELETE FROM changes WHERE generation != ?", (keep_generation,))
-    finally:
-        connection.close()
+        connection = _journal(store_dir)
+        try:
+            with connection:
+                connection.execute("DELETE FROM changes WHERE generation != ?", (keep_generation,))
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        pass  # harmless: entries of older generations are never applied; the next build clears
 
 
 def store_info(store_dir: Path) -> dict[str, Any]:
