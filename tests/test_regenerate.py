@@ -301,23 +301,40 @@ def test_killed_runs_leave_every_file_old_or_new(tmp_path):
     old = snapshot_bytes(content)
     env = {**os.environ, "RECS_MODEL": "hashing", "RECS_STORE": str(tmp_path / "store")}
     command = [str(BIN / "recs"), "regenerate", str(content), "-q"]
-    # Reference run: the new bytes, and how long a run takes on this machine.
+    # Reference run (it also builds the store): the new bytes of every file.
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    new = snapshot_bytes(content)
+    assert all(old[s] != new[s] for s in old)
+
+    def restore() -> dict[Path, int]:
+        for source, data in old.items():
+            (content / source).write_bytes(data)
+        return {content / s: (content / s).stat().st_mtime_ns for s in old}
+
+    # How long a run that rewrites every file takes here (the store is reused).
+    restore()
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     duration = time.monotonic() - started
-    assert done.returncode == 0, done.stderr
-    new = snapshot_bytes(content)
-    changed = [s for s in old if old[s] != new[s]]
-    assert len(changed) == len(old)
+    assert done.returncode == 0 and snapshot_bytes(content) == new
+
     rng = random.Random(20240501)
-    kills = 0
-    for _ in range(25):
-        for source, data in old.items():
-            (content / source).write_bytes(data)
+    kills = mid_write = 0
+    for attempt in range(30):
+        mtimes = restore()
         process = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(0.3, 1.0) * duration)
+        if attempt % 2 == 0:  # anywhere in the run: start-up, build, publish, writes
+            time.sleep(rng.uniform(0.05, 1.0) * duration)
+        else:  # during the writes: a moment after the first file was replaced
+            deadline = time.monotonic() + 120
+            while process.poll() is None and time.monotonic() < deadline:
+                if any(path.stat().st_mtime_ns != mtime for path, mtime in mtimes.items()):
+                    break
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0.0, 0.05))
         process.send_signal(signal.SIGKILL)
         kills += process.wait() == -signal.SIGKILL
         now = {
@@ -328,7 +345,10 @@ def test_killed_runs_leave_every_file_old_or_new(tmp_path):
         assert set(now) == set(old)
         for source, data in now.items():
             assert data in (old[source], new[source]), f"{source} is neither old nor new"
-    assert kills >= 10  # most runs were really killed mid-way
+        renewed = sum(now[s] == new[s] for s in old)
+        mid_write += 0 < renewed < len(old)
+    assert kills >= 15  # most runs were really killed before they finished
+    assert mid_write >= 1  # and some in the middle of writing files
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert snapshot_bytes(content) == new  # complete, and no temp files left behind
