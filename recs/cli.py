@@ -237,6 +237,14 @@ def eval_(
             "-o mmr_lambda=0.8 (docs/ranking.md)",
         ),
     ] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="Also score these options on top of the others, e.g. --compare "
+            "'mmr_lambda=0.8 provider_cap=1'; repeatable, the articles are embedded once",
+        ),
+    ] = None,
     baselines: Annotated[
         bool, typer.Option("--baselines/--no-baselines", help="Also score TF-IDF and random")
     ] = True,
@@ -245,15 +253,23 @@ def eval_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
 ) -> None:
     """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
-    from recs.config import rank_options, with_rank_options
+    from recs.config import option_words, rank_options, with_rank_options
     from recs.encoder import load_encoder
     from recs.evaluate import evaluate
 
     settings = _settings(model=model, backend=backend, limit=limit)
     rank = with_rank_options(settings.rank, rank_options(options or []))
+    variants = {
+        text: with_rank_options(
+            rank, rank_options(option_words(text), flag="--compare"), flag="--compare"
+        )
+        for text in compare or []
+    }
     encoder = load_encoder(settings.model, settings.backend, settings.store)
     with _progress_bars(quiet) as progress:
-        result = evaluate(file, encoder, rank, baselines=baselines, progress=progress)
+        result = evaluate(
+            file, encoder, rank, baselines=baselines, variants=variants, progress=progress
+        )
     if as_json:
         typer.echo(json.dumps(result.as_dict(), sort_keys=True))
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -191,12 +192,22 @@ def rank_options(
     return options
 
 
-def with_rank_options(rank: RankSettings, options: Mapping[str, Any]) -> RankSettings:
-    """`rank` with `options` applied; a bad value is a ConfigError naming --option."""
+def with_rank_options(
+    rank: RankSettings, options: Mapping[str, Any], flag: str = "--option"
+) -> RankSettings:
+    """`rank` with `options` applied; a bad value is a ConfigError naming `flag`."""
     try:
         return rank.with_options(**options)
     except InvalidInput as error:
-        raise ConfigError(f"{error} (--option)") from None
+        raise ConfigError(f"{error} ({flag})") from None
+
+
+def option_words(text: str, flag: str = "--compare") -> list[str]:
+    """`NAME=VALUE NAME=VALUE` split like a shell would (quotes keep spaces in a value)."""
+    try:
+        return shlex.split(text)
+    except ValueError as error:
+        raise ConfigError(f"{flag} {text!r}: {error}") from None
 
 
 RANK_FIELDS = tuple(f.name for f in fields(RankSettings))

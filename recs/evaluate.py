@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +283,7 @@ class Evaluation:
     options: dict[str, Any]  # those that differ from the defaults
     synthetic_urls: int
     methods: dict[str, Scores] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> options
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -294,16 +295,17 @@ class Evaluation:
     def table(self) -> str:
         """A plain-text table, one line per method."""
         k = self.limit
-        options = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        options = ", ".join(f"{name}={value}" for name, value in sorted(self.options.items()))
+        width = max(8, *(len(name) for name in self.methods))
         lines = [
             f"{self.file}: {self.articles} articles, {self.labels} labels, limit {k}, "
             f"model {self.model_id}, ranking {options or 'defaults'}",
-            f"{'method':<8} {f'precision@{k}':>12} {f'nDCG@{k}':>8} {'coverage':>9} "
+            f"{'method':<{width}} {f'precision@{k}':>12} {f'nDCG@{k}':>8} {'coverage':>9} "
             f"{'near-dup':>9} {'providers':>10}",
         ]
         for name, s in self.methods.items():
             lines.append(
-                f"{name:<8} {s.precision:>12.4f} {s.ndcg:>8.4f} {s.coverage:>9.1%} "
+                f"{name:<{width}} {s.precision:>12.4f} {s.ndcg:>8.4f} {s.coverage:>9.1%} "
                 f"{s.duplicates:>9.2%} {s.providers:>10.2f}"
             )
         return "\n".join(lines)
@@ -325,9 +327,14 @@ def evaluate(
     settings: RankSettings,
     *,
     baselines: bool = True,
+    variants: Mapping[str, RankSettings] | None = None,
     progress: Progress = no_progress,
 ) -> Evaluation:
-    """Build the store of a labelled file in memory and score its lists and the baselines."""
+    """Build the store of a labelled file in memory and score its lists and the baselines.
+
+    `variants` (name -> settings) are scored too, as methods "recs <name>": each is a
+    build of the same articles with the same vectors (embedded once), other settings.
+    """
     data = read_labelled(path)
     snapshot, _ = prepare(data.articles, encoder, settings, progress=progress)
     if len(snapshot) != len(data.articles):
@@ -353,6 +360,12 @@ def evaluate(
     methods: dict[str, list[list[int]]] = {
         "recs": [[row for row, _ in items] for items in snapshot.related]
     }
+    for name, variant in (variants or {}).items():
+        if variant.limit != limit:
+            raise InvalidInput(f"variant {name!r} has limit {variant.limit}, not {limit}")
+        other, _ = prepare(data.articles, encoder, variant, previous=snapshot, progress=progress)
+        methods[f"recs {name}"] = [[row for row, _ in items] for items in other.related]
+        evaluation.variants[f"recs {name}"] = changed_options(variant)
     if baselines:
         texts = [a.text for a in snapshot.articles]
         methods["tfidf"] = tfidf_lists(texts, limit, progress)

@@ -215,13 +215,16 @@ def _pinned_rows(query: Query, catalog: Catalog, limit: int) -> list[int]:
     return rows[:limit]
 
 
-def _same_article(row: int, query: Query, catalog: Catalog) -> bool:
-    """Whether `row` is the query itself under any of its URLs (webUrl or originalUrl)."""
-    own = {query.url, query.original_url} - {None}
+def _same_article(row: int, own: set[str | None], catalog: Catalog) -> bool:
+    """Whether `row` is the query under one of its URLs `own` (webUrl and originalUrl)."""
     if not own:
         return False
     original = catalog.originals[row] if catalog.originals else None
     return catalog.urls[row] in own or original in own
+
+
+def _own_urls(query: Query) -> set[str | None]:
+    return {query.url, query.original_url} - {None}
 
 
 def _duplicate(a: int, b: int, cosine: float, catalog: Catalog, s: RankSettings) -> bool:
@@ -260,9 +263,9 @@ def _expanded(
     if not s.expand_neighbours:
         return cosines
     neighbours: list[int] = []
-    for row, cosine in zip(rows, cosines, strict=True):
-        row = int(row)
-        if _same_article(row, query, catalog) or _duplicates_query(
+    own = _own_urls(query)
+    for row, cosine in zip(rows.tolist(), cosines.tolist(), strict=True):
+        if _same_article(row, own, catalog) or _duplicates_query(
             row, float(cosine), query, catalog, s
         ):
             continue
@@ -277,8 +280,10 @@ def _expanded(
     return cosines if norm == 0.0 else exact_scores(catalog.vectors, moved / norm, rows)
 
 
-def _hard_filter(s: RankSettings) -> Callable[[int, Catalog], bool]:
-    """The hard filters of `s` as one predicate over rows (never relaxed)."""
+def _hard_filter(s: RankSettings) -> Callable[[int, Catalog], bool] | None:
+    """The hard filters of `s` as one predicate over rows (never relaxed); None: no filter."""
+    if not s.has_request_filters:
+        return None
     excluded = {p.lower() for p in s.exclude_providers}
     required = {p.lower() for p in s.require_providers}
     types = set(s.types)
@@ -331,6 +336,45 @@ def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:
 LADDER = ((True, True), (False, True), (False, False))
 
 
+@dataclass
+class _Candidates:
+    """The candidates that passed the filters, in order, with what selection needs."""
+
+    rows: np.ndarray
+    cosines: np.ndarray
+    adjusted: np.ndarray
+    vectors: np.ndarray  # float64 rows: cosines between candidates are computed from these
+    keys: list[str]  # normalised titles
+
+    def duplicates_any(self, i: int, others: list[int], s: RankSettings) -> bool:
+        """Whether candidate i duplicates any of the candidates `others`."""
+        if not others:
+            return False
+        if s.dedup_titles and self.keys[i] in [self.keys[j] for j in others]:
+            return True
+        if s.dedup_threshold is None:
+            return False
+        # The same float64 products and sums as index.exact_scores, so the same verdicts.
+        sims = np.add.reduce(self.vectors[others] * self.vectors[i], axis=1)
+        return bool(sims.max() >= s.dedup_threshold)
+
+    def duplicate_matrix(self, items: list[int], s: RankSettings) -> np.ndarray:
+        """[p, j]: whether candidate j duplicates candidate items[p]."""
+        found = np.zeros((len(items), len(self.rows)), dtype=bool)
+        if s.dedup_titles:
+            for p, i in enumerate(items):
+                found[p] = [key == self.keys[i] for key in self.keys]
+        if s.dedup_threshold is not None:
+            # A BLAS product first: when nothing comes near the threshold (most lists), the
+            # exact float64 sums are not needed. The margin dwarfs any rounding difference.
+            rough = self.vectors[items] @ self.vectors.T
+            rough[np.arange(len(items)), items] = -1.0
+            if rough.max() >= s.dedup_threshold - 1e-6:
+                products = self.vectors[None, :, :] * self.vectors[items][:, None, :]
+                found |= np.add.reduce(products, axis=2) >= s.dedup_threshold
+        return found
+
+
 def _select(
     query: Query,
     catalog: Catalog,
@@ -345,13 +389,17 @@ def _select(
     if want <= 0:
         return []
     passes = _hard_filter(s)
+    own = _own_urls(query)
+    near = cosines >= s.dedup_threshold if s.dedup_threshold is not None else None
+    query_key = query.title_key if s.dedup_titles else ""
     keep = [
         i
         for i, row in enumerate(rows.tolist())
         if row not in blocked
-        and not _same_article(row, query, catalog)
-        and passes(row, catalog)
-        and not _duplicates_query(row, float(cosines[i]), query, catalog, s)
+        and not (near is not None and near[i])
+        and not (query_key and catalog.title_keys[row] == query_key)
+        and not _same_article(row, own, catalog)
+        and (passes is None or passes(row, catalog))
     ]
     if not keep:
         return []
@@ -359,18 +407,25 @@ def _select(
     adjusted = _adjusted(query, catalog, rows, base[keep], s)
     # Stable order: adjusted score, then URL.
     order = sorted(range(len(rows)), key=lambda i: (-adjusted[i], catalog.urls[rows[i]]))
-    rows, cosines, adjusted = rows[order], cosines[order], adjusted[order]
+    rows = rows[order]
+    c = _Candidates(
+        rows=rows,
+        cosines=cosines[order],
+        adjusted=adjusted[order],
+        vectors=np.asarray(catalog.vectors[rows], dtype=np.float64),
+        keys=[catalog.title_keys[r] for r in rows.tolist()],
+    )
 
     # Each step of the ladder keeps what stricter steps chose and fills up the rest.
-    chosen: list[int] = []  # indexes into rows
+    chosen: list[int] = []  # indexes into the candidates
     levels: list[int] = []  # the ladder step each was chosen at
     for level in range(len(LADDER)):
-        _fill(query, catalog, rows, adjusted, pinned, s, want, level, chosen, levels)
+        _fill(query, catalog, c, pinned, s, want, level, chosen, levels)
         if len(chosen) >= want:
             break
     if s.dedup_threshold is not None or s.dedup_titles:
-        _show_preferred(query, catalog, rows, pinned, s, chosen, levels)
-    return [(int(rows[i]), round(float(cosines[i]), 6)) for i in chosen]
+        _show_preferred(query, catalog, c, pinned, s, chosen, levels)
+    return [(int(c.rows[i]), round(float(c.cosines[i]), 6)) for i in chosen]
 
 
 def _date_ok(query: Query, ts: float, s: RankSettings) -> bool:
@@ -389,8 +444,7 @@ def _capped(provider: str | None, others: list[str | None], s: RankSettings) -> 
 def _fill(
     query: Query,
     catalog: Catalog,
-    rows: np.ndarray,
-    adjusted: np.ndarray,
+    c: _Candidates,
     pinned: list[int],
     s: RankSettings,
     want: int,
@@ -407,42 +461,41 @@ def _fill(
     taken = set(chosen)
     open_ = [
         i
-        for i in range(len(rows))
-        if i not in taken and (not use_dates or _date_ok(query, catalog.published_ts[rows[i]], s))
+        for i, row in enumerate(c.rows.tolist())
+        if i not in taken and (not use_dates or _date_ok(query, catalog.published_ts[row], s))
     ]
     lam = s.mmr_lambda
-    vectors = np.asarray(catalog.vectors[rows], dtype=np.float64)
-    max_sim = np.full(len(rows), -1.0)
+    max_sim = np.full(len(c.rows), -1.0)
     if lam < 1.0:
         for row in pinned:
-            max_sim = np.maximum(max_sim, vectors @ catalog.vectors[row])
+            max_sim = np.maximum(max_sim, c.vectors @ catalog.vectors[row])
         for i in chosen:
-            max_sim = np.maximum(max_sim, vectors @ vectors[i])
-    providers = [catalog.providers[int(rows[i])] for i in chosen]
+            max_sim = np.maximum(max_sim, c.vectors @ c.vectors[i])
+    providers = [catalog.providers[int(c.rows[i])] for i in chosen]
     while open_ and len(chosen) < want:
         if lam >= 1.0 or not (chosen or pinned):
             pick = 0
         else:
-            values = lam * adjusted[open_] - (1.0 - lam) * max_sim[open_]
+            values = lam * c.adjusted[open_] - (1.0 - lam) * max_sim[open_]
             pick = int(np.argmax(values))  # first maximum keeps the stable order on ties
         i = open_.pop(pick)
-        row = int(rows[i])
+        row = int(c.rows[i])
         provider = catalog.providers[row]
         if use_cap and _capped(provider, providers, s):
             continue
-        if _duplicates_any(row, [int(rows[j]) for j in chosen] + pinned, catalog, s):
+        if c.duplicates_any(i, chosen, s) or _duplicates_any(row, pinned, catalog, s):
             continue
         chosen.append(i)
         levels.append(level)
         providers.append(provider)
         if lam < 1.0:
-            max_sim = np.maximum(max_sim, vectors @ vectors[i])
+            max_sim = np.maximum(max_sim, c.vectors @ c.vectors[i])
 
 
 def _show_preferred(
     query: Query,
     catalog: Catalog,
-    rows: np.ndarray,
+    c: _Candidates,
     pinned: list[int],
     s: RankSettings,
     chosen: list[int],
@@ -454,30 +507,23 @@ def _show_preferred(
     list. A member replaces the item in place only if it meets the ladder step the item was
     chosen at (dates, provider cap), so a replacement never breaks a constraint.
     """
-    leaders = [int(rows[i]) for i in chosen]
-    sims = [exact_scores(catalog.vectors, catalog.vectors[leader], rows) for leader in leaders]
-    taken = set(chosen)
-    for i in range(len(rows)):
-        if i in taken:
-            continue
-        row = int(rows[i])
-        groups = [
-            p
-            for p, leader in enumerate(leaders)
-            if _duplicate(row, leader, float(sims[p][i]), catalog, s)
-        ]
-        if len(groups) != 1:
-            continue
-        p = groups[0]
-        if not _prefer(row, int(rows[chosen[p]]), catalog, s.dedup_keep):
+    if not chosen:
+        return
+    duplicate = c.duplicate_matrix(chosen, s)
+    duplicate[:, chosen] = False
+    # Most lists have no such member: only candidates duplicating exactly one item matter.
+    for i in np.flatnonzero(duplicate.sum(axis=0) == 1).tolist():
+        p = int(np.argmax(duplicate[:, i]))
+        row = int(c.rows[i])
+        if not _prefer(row, int(c.rows[chosen[p]]), catalog, s.dedup_keep):
             continue
         use_cap, use_dates = LADDER[levels[p]]
         if use_dates and not _date_ok(query, catalog.published_ts[row], s):
             continue
-        others = [int(rows[j]) for q, j in enumerate(chosen) if q != p]
-        if use_cap and _capped(catalog.providers[row], [catalog.providers[o] for o in others], s):
+        others = [j for q, j in enumerate(chosen) if q != p]
+        providers = [catalog.providers[int(c.rows[j])] for j in others]
+        if use_cap and _capped(catalog.providers[row], providers, s):
             continue
-        if _duplicates_any(row, others + pinned, catalog, s):
+        if c.duplicates_any(i, others, s) or _duplicates_any(row, pinned, catalog, s):
             continue
         chosen[p] = i
-        taken.add(i)

@@ -34,7 +34,7 @@ class RankSettings:
 
     limit: int = 5
     pool: int = 50
-    expand_neighbours: int = 0
+    expand_neighbours: int = 2
     expand_weight: float = 1.0
     dedup_threshold: float | None = 0.95
     dedup_titles: bool = True
@@ -82,10 +82,9 @@ class RankSettings:
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
                 problems.append(f"{name} must be a positive number of days, not {value}")
-        if not 0 <= self.expand_neighbours <= min(self.pool, 100):
+        if not 0 <= self.expand_neighbours <= 100:
             problems.append(
-                f"expand_neighbours must be between 0 and min(pool, 100), "
-                f"not {self.expand_neighbours}"
+                f"expand_neighbours must be between 0 and 100, not {self.expand_neighbours}"
             )
         if not (0.0 <= self.expand_weight <= 10.0):
             problems.append(f"expand_weight must be in [0, 10], not {self.expand_weight}")

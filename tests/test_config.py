@@ -13,7 +13,7 @@ from recs.rank import REQUEST_FILTERS, RankSettings
 # A value other than the default for every ranking option, as a person would type it.
 EXAMPLES = {
     "pool": ("80", 80),
-    "expand_neighbours": ("2", 2),
+    "expand_neighbours": ("0", 0),
     "expand_weight": ("0.5", 0.5),
     "dedup_threshold": ("none", None),
     "dedup_titles": ("false", False),

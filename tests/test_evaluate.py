@@ -216,3 +216,40 @@ def test_recs_eval_refuses_bad_options_in_one_line(topics_file, monkeypatch, cap
     assert main(["eval", str(topics_file), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+class CountingEncoder(HashingEncoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def encode(self, texts):
+        self.texts += len(texts)
+        return super().encode(texts)
+
+
+def test_variants_are_scored_on_one_embedding(topics_file):
+    encoder = CountingEncoder()
+    base = RankSettings(limit=3)
+    result = evaluate(
+        topics_file,
+        encoder,
+        base,
+        baselines=False,
+        variants={"mmr": base.with_options(mmr_lambda=0.2), "plain": base.with_options(pool=2)},
+    )
+    assert encoder.texts == 12
+    assert list(result.methods) == ["recs", "recs mmr", "recs plain"]
+    assert result.variants == {"recs mmr": {"mmr_lambda": 0.2}, "recs plain": {"pool": 2}}
+    with pytest.raises(InvalidInput, match="variant 'x' has limit 5, not 3"):
+        evaluate(topics_file, encoder, base, variants={"x": RankSettings()})
+
+
+def test_recs_eval_compare(topics_file, monkeypatch, capsys):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    args = ["eval", str(topics_file), "--json", "-q", "--no-baselines"]
+    assert main([*args, "--compare", "mmr_lambda=0.5 provider_cap=1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["methods"]) == {"recs", "recs mmr_lambda=0.5 provider_cap=1"}
+    assert main([*args, "--compare", "mmr_lambda='0.5"]) == 2
+    assert "--compare" in capsys.readouterr().err
