@@ -31,7 +31,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def request(base: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+def request(
+    base: str, method: str, path: str, body: dict | None = None, token: str | None = None
+) -> tuple[int, dict]:
     """One request on a fresh connection (so the kernel may hand it to either worker)."""
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json", "Connection": "close"}
@@ -56,7 +58,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 def env_for(store_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
-    env.update(RECS_MODEL="hashing", RECS_STORE=str(store_dir), RECS_API_TOKEN=TOKEN, RECS_RELOAD_INTERVAL="0.2")
+    env.update(
+        RECS_MODEL="hashing",
+        RECS_STORE=str(store_dir),
+        RECS_API_TOKEN=TOKEN,
+        RECS_RELOAD_INTERVAL="0.2",
+    )
     return env
 
 
@@ -64,15 +71,25 @@ def env_for(store_dir: Path) -> dict[str, str]:
 def server(topic_corpus, tmp_path) -> Iterator[tuple[str, subprocess.Popen, Path, dict]]:
     store_dir = tmp_path / "store"
     env = env_for(store_dir)
-    built = subprocess.run([str(BIN / "recs"), "build", str(topic_corpus), "--limit", "3"], env=env, capture_output=True, text=True, timeout=120)
+    built = subprocess.run(
+        [str(BIN / "recs"), "build", str(topic_corpus), "--limit", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert built.returncode == 0, built.stderr
     port = free_port()
     process = subprocess.Popen(
         [str(BIN / "recs"), "serve", "--workers", "2", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def ready() -> bool:
             try:
                 return request(base, "GET", "/readyz")[0] == 200
@@ -105,7 +122,7 @@ def related_urls(base: str, url: str, limit: int = 11) -> list[str] | None:
 
 
 def test_serve_two_workers_end_to_end(server):
-    base, process, content, env = server
+    base = server[0]
     assert len(worker_states(base)) == 2, "both worker processes answer"
 
     status, body = request(base, "GET", f"/related?url={SPACE0}")
@@ -113,7 +130,11 @@ def test_serve_two_workers_end_to_end(server):
     assert request(base, "GET", "/related?url=https://example.com/nope")[0] == 404
 
     # A write acknowledged by one worker is served by every worker.
-    article = {"title": "Space rocket launch window opens", "excerpt": "The space station rocket launch window opens in orbit.", "webUrl": NEW}
+    article = {
+        "title": "Space rocket launch window opens",
+        "excerpt": "The space station rocket launch window opens in orbit.",
+        "webUrl": NEW,
+    }
     status, body = request(base, "PUT", "/articles", article, token=TOKEN)
     assert status == 201, body
     revision = body["revision"]
@@ -132,7 +153,10 @@ def test_serve_two_workers_end_to_end(server):
     assert status == 200 and body["deleted"] is True
 
     def gone_everywhere() -> bool:
-        return all(related_urls(base, NEW) is None and NEW not in (related_urls(base, SPACE0) or [NEW]) for _ in range(20))
+        return all(
+            related_urls(base, NEW) is None and NEW not in (related_urls(base, SPACE0) or [NEW])
+            for _ in range(20)
+        )
 
     wait_until(gone_everywhere, 10, "the delete to reach both workers")
     assert request(base, "PUT", "/articles", article, token="wrong-token-0123456789")[0] == 401
@@ -161,14 +185,22 @@ def test_hot_reload_drops_no_request_and_sigterm_stops_cleanly(server):
     try:
         edited = content / "space" / "1.md"
         edited.write_text(edited.read_text().replace("drilled rock", "found ice"))
-        rebuilt = subprocess.run([str(BIN / "recs"), "build", str(content), "--limit", "3"], env=env, capture_output=True, text=True, timeout=120)
+        rebuilt = subprocess.run(
+            [str(BIN / "recs"), "build", str(content), "--limit", "3"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert rebuilt.returncode == 0, rebuilt.stderr
         new_generation = rebuilt.stdout.split("store published ")[1].split()[0]
         assert new_generation not in before
 
         def both_reloaded() -> bool:
             states = worker_states(base, attempts=60)
-            return len(states) == 2 and all(s["generation"] == new_generation for s in states.values())
+            return len(states) == 2 and all(
+                s["generation"] == new_generation for s in states.values()
+            )
 
         wait_until(both_reloaded, 15, "both workers to load the new generation")
         time.sleep(0.3)
