@@ -7,6 +7,7 @@ repeated request costs a dictionary lookup. The OpenAPI schema is at /openapi.js
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from recs import __version__
 from recs.config import Settings
@@ -80,17 +82,28 @@ class BodyLimit:
                 await _problem(413, PayloadTooLarge.title, self._detail())(scope, receive, send)
                 return
         received = 0
+        exceeded = started = False
 
         async def limited_receive() -> Any:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    exceeded = True
                     raise PayloadTooLarge(self._detail())
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def guarded_send(message: Any) -> None:
+            nonlocal started
+            if not exceeded:  # FastAPI answers a failing body read with 400: say 413 instead
+                started = True
+                await send(message)
+
+        with contextlib.suppress(PayloadTooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if exceeded and not started:  # a chunked body, no Content-Length to refuse up front
+            await _problem(413, PayloadTooLarge.title, self._detail())(scope, receive, send)
 
     def _detail(self) -> str:
         return f"the request body is over {self.limit:,} bytes (RECS_MAX_BODY_BYTES)"
@@ -166,9 +179,16 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         detail = error.detail if isinstance(error.detail, str) else "request failed"
         if error.status_code == 404:
             detail = f"no route {request.url.path[:200]}; the routes are listed at /docs"
+        headers = dict(error.headers or {})
+        if error.status_code == 405:  # Allow names every method of the path, not one route's
+            methods: set[str] = set()
+            for route in app.router.routes:
+                if route.matches(request.scope)[0] is not Match.NONE:
+                    methods |= getattr(route, "methods", None) or set()
+            headers["Allow"] = ", ".join(sorted(methods))
         titles = {404: "Not found", 405: "Method not allowed"}
         title = titles.get(error.status_code, "HTTP error")
-        return _problem(error.status_code, title, detail, dict(error.headers or {}))
+        return _problem(error.status_code, title, detail, headers)
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, error: RecursionError) -> JSONResponse:

@@ -18,6 +18,7 @@ from recs.errors import BadRequest, InvalidInput
 from recs.urls import canonical_url
 
 PROBLEM = "application/problem+json"
+MAX_QUALITY = 1e12  # quality in a body, and ?min_quality=
 SEED_URL = (
     "https://www.sixthtone.com/news/1009712/"
     "chinese-school-faces-backlash-over-use-of-facial-recognition-scanners"
@@ -37,17 +38,24 @@ class Problem(BaseModel):
 
 
 class Provider(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)  # as ArticleIn: no silent coercion
     name: str | None = Field(None, max_length=500)
     domain: str | None = Field(None, max_length=500)
 
 
 class Image(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     url: str = Field(max_length=4096)
     width: int | None = None
     height: int | None = None
     isCached: bool | None = None
+
+
+class ImageIn(Image):
+    """An image of a request body: every number bounded."""
+
+    width: int | None = Field(None, ge=0, le=1_000_000)
+    height: int | None = Field(None, ge=0, le=1_000_000)
 
 
 class RelatedEntry(BaseModel):
@@ -130,11 +138,15 @@ class ArticleIn(BaseModel):
     originalUrl: str | None = Field(None, max_length=4096)
     type: str | None = Field(None, max_length=200)
     category: str | None = Field(None, max_length=200)
-    quality: int | float | None = None
+    quality: (
+        Annotated[int, Field(ge=-MAX_QUALITY, le=MAX_QUALITY)]
+        | Annotated[float, Field(ge=-MAX_QUALITY, le=MAX_QUALITY)]
+        | None
+    ) = None
     published: bool | None = None
     provider: Provider | None = None
     topics: list[Annotated[str, Field(max_length=200)]] | None = Field(None, max_length=200)
-    images: list[Image] | None = Field(None, max_length=100)
+    images: list[ImageIn] | None = Field(None, max_length=100)
 
 
 class WriteResult(BaseModel):
@@ -255,7 +267,6 @@ FILTERS = (
     "published_only",
 )
 MAX_REPEAT = 100
-MAX_QUALITY = 1e12
 
 
 def query_parameters(names: Iterable[str], max_limit: int) -> list[dict[str, Any]]:
