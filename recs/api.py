@@ -129,6 +129,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not service.ready:
+            await run_in_threadpool(service.first_load)
         service.start()
         yield
         service.stop()

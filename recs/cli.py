@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -42,7 +42,11 @@ ModelOption = Annotated[
 ]
 BackendOption = Annotated[
     str | None,
-    typer.Option("--backend", help="Encoder backend: auto or torch [env: RECS_BACKEND]"),
+    typer.Option(
+        "--backend",
+        help="Encoder backend: auto (onnx when the model allows, else torch), onnx or torch "
+        "[env: RECS_BACKEND; default: auto]",
+    ),
 ]
 LimitOption = Annotated[
     int | None,
@@ -97,6 +101,18 @@ def _engine(settings: Settings) -> Any:
 
 def echo_err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _notify(quiet: bool) -> Callable[[str], None]:
+    """A message callback for rare slow steps (the first ONNX export): stderr, above bars."""
+
+    def notify(message: str) -> None:
+        if not quiet:
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+
+    return notify
 
 
 @contextmanager
@@ -160,7 +176,7 @@ def build(
         ray_address=address,
     )
     batch_engine = _engine(settings)
-    encoder = load_encoder(settings.model, settings.backend, settings.store)
+    encoder = load_encoder(settings.model, settings.backend, settings.store, _notify(quiet))
     with _progress_bars(quiet) as progress, closing(batch_engine):
         _, report = run_build(
             content_dir,
@@ -466,8 +482,20 @@ def serve(
         loop="uvloop",
         access_log=access_log,
         log_level=log_level,
+        log_config=_log_config(),
         timeout_graceful_shutdown=10,
     )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with recs' own messages (reloads, store problems) beside its own."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["recs"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:

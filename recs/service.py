@@ -116,8 +116,21 @@ class Service:
             self.on_change()
         return True
 
+    def first_load(self) -> None:
+        """Try to load the store once; on failure keep the reason and let polling retry.
+
+        The app calls this before the server accepts connections, so with several
+        workers no request reaches a worker that is still loading while another is ready.
+        """
+        try:
+            self.poll()
+            self.last_error = None
+        except RecsError as error:
+            log.warning("store not loaded yet: %s", error)
+            self.last_error = str(error)
+
     def start(self) -> None:
-        """Load in the background and keep polling until stop()."""
+        """Keep polling for new generations and writes in the background until stop()."""
         self._thread = threading.Thread(target=self._run, name="recs-reload", daemon=True)
         self._thread.start()
 

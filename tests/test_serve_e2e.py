@@ -80,13 +80,15 @@ def server(topic_corpus, tmp_path) -> Iterator[tuple[str, subprocess.Popen, Path
     )
     assert built.returncode == 0, built.stderr
     port = free_port()
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
     process = subprocess.Popen(
         [str(BIN / "recs"), "serve", "--workers", "2", "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    process.log_path = tmp_path / "server.log"  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     try:
 
@@ -97,11 +99,14 @@ def server(topic_corpus, tmp_path) -> Iterator[tuple[str, subprocess.Popen, Path
                 return False
 
         wait_until(ready, 60, "the server to be ready")
+        # A worker accepts connections once its store is loaded; wait for the second one.
+        wait_until(lambda: len(worker_states(base, attempts=40)) == 2, 60, "both workers")
         yield base, process, topic_corpus, env
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(10)
+        log.close()
 
 
 def worker_states(base: str, attempts: int = 200) -> dict[int, dict]:
@@ -123,7 +128,6 @@ def related_urls(base: str, url: str, limit: int = 11) -> list[str] | None:
 
 def test_serve_two_workers_end_to_end(server):
     base = server[0]
-    assert len(worker_states(base)) == 2, "both worker processes answer"
 
     status, body = request(base, "GET", f"/related?url={SPACE0}")
     assert status == 200 and body["url"] == SPACE0 and len(body["related"]) == 3
@@ -175,7 +179,7 @@ def test_hot_reload_drops_no_request_and_sigterm_stops_cleanly(server):
                 status, _ = request(base, "GET", f"/related?url={SPACE0}")
                 answered[0] += 1
                 if status != 200:
-                    failures.append(str(status))
+                    failures.append(f"{status} {_}")
             except OSError as error:
                 failures.append(repr(error))
 
@@ -208,11 +212,11 @@ def test_hot_reload_drops_no_request_and_sigterm_stops_cleanly(server):
         stop.set()
         for thread in threads:
             thread.join()
-    assert failures == []
+    assert failures == [], process.log_path.read_text()[-4000:]
     assert answered[0] > 20
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) == 0
-    output = process.stdout.read() if process.stdout else ""
+    output = process.log_path.read_text()
     assert "Traceback" not in output
     assert "Finished server process" in output
