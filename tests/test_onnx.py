@@ -1,0 +1,202 @@
+"""The ONNX backend: backend choice, the export cache and its races, and the real model's
+vectors against sentence-transformers on every HuffPost text."""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recs import onnx
+from recs.articles import embed_text
+from recs.encoder import BACKENDS, HashingEncoder, ModelSpec, TorchEncoder, load_encoder
+from recs.errors import ConfigError, ModelError
+from recs.onnx import OnnxEncoder, ensure_exported, exported_path, max_seq_length
+from tests.conftest import BIN, EXAMPLES, read_jsonl
+
+
+def fake_model(folder: Path, pooling: dict | None = None, modules: list | None = None) -> ModelSpec:
+    """A model directory with only the small files recs reads before loading weights."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.json").write_text("{}", encoding="utf-8")
+    (folder / "config.json").write_text('{"hidden_size": 8}', encoding="utf-8")
+    types = modules or ["Transformer", "Pooling", "Normalize"]
+    listed = [{"type": f"sentence_transformers.models.{t}"} for t in types]
+    (folder / "modules.json").write_text(json.dumps(listed), encoding="utf-8")
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    mode = pooling or {"pooling_mode_mean_tokens": True, "pooling_mode_cls_token": False}
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(mode), encoding="utf-8")
+    return ModelSpec(path=folder, name=folder.name, model_id=f"{folder.name}@0123", dim=8)
+
+
+def test_supported_and_unsupported_models(tmp_path):
+    assert onnx.unsupported_reason(fake_model(tmp_path / "mean")) is None
+    cls = fake_model(tmp_path / "cls", pooling={"pooling_mode_cls_token": True})
+    assert "pooling_mode_cls_token" in str(onnx.unsupported_reason(cls))
+    dense = fake_model(tmp_path / "dense", modules=["Transformer", "Pooling", "Dense"])
+    assert "Dense" in str(onnx.unsupported_reason(dense))
+    slow = fake_model(tmp_path / "slow")
+    (slow.path / "tokenizer.json").unlink()
+    assert "tokenizer.json" in str(onnx.unsupported_reason(slow))
+
+
+def test_max_seq_length_follows_sentence_transformers_config(tmp_path):
+    spec = fake_model(tmp_path / "m")
+    (spec.path / "config.json").write_text('{"max_position_embeddings": 512}', encoding="utf-8")
+    assert max_seq_length(spec) == 512
+    (spec.path / "sentence_bert_config.json").write_text('{"max_seq_length": 128}', "utf-8")
+    assert max_seq_length(spec) == 128
+
+
+def test_backend_choice(tmp_path):
+    assert BACKENDS == ("auto", "onnx", "torch")
+    assert isinstance(load_encoder("hashing", "onnx"), HashingEncoder)
+    assert isinstance(load_encoder(None, "auto", tmp_path), OnnxEncoder)
+    assert isinstance(load_encoder(None, "onnx", tmp_path), OnnxEncoder)
+    assert isinstance(load_encoder(None, "torch", tmp_path), TorchEncoder)
+    # A model the export cannot reproduce: auto falls back, an explicit onnx says why.
+    cls = fake_model(tmp_path / "cls", pooling={"pooling_mode_cls_token": True})
+    assert isinstance(load_encoder(str(cls.path), "auto"), TorchEncoder)
+    with pytest.raises(ModelError, match="--backend torch"):
+        load_encoder(str(cls.path), "onnx", tmp_path).encode(["a text"])
+    with pytest.raises(ConfigError, match="auto, onnx, torch"):
+        load_encoder(None, "tensorflow")
+
+
+def _slow_export(spec: ModelSpec, target: Path) -> None:
+    """Stands in for torch.onnx: counts calls, writes a file slowly in two parts."""
+    with open(target.parent / "calls", "a", encoding="utf-8") as calls:
+        calls.write(f"{os.getpid()}\n")
+    with open(target, "wb") as handle:
+        handle.write(b"first half;")
+        handle.flush()
+        time.sleep(0.5)
+        handle.write(b"second half")
+
+
+def _export_in_child(spec: ModelSpec, cache: Path, results: multiprocessing.Queue) -> None:
+    onnx._export = _slow_export  # this forked child only
+    path = ensure_exported(spec, cache)
+    results.put((str(path), path.read_bytes()))
+
+
+def test_two_processes_exporting_at_once_export_once(tmp_path):
+    spec = fake_model(tmp_path / "model")
+    cache = tmp_path / "store"
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [
+        context.Process(target=_export_in_child, args=(spec, cache, results)) for _ in range(2)
+    ]
+    for child in children:
+        child.start()
+    got = [results.get(timeout=60) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+        assert child.exitcode == 0
+    target = exported_path(spec, cache)
+    assert got == [(str(target), b"first half;second half")] * 2
+    assert len((target.parent / "calls").read_text().split()) == 1
+    assert sorted(p.name for p in target.parent.iterdir()) == [".lock", "calls", target.name]
+
+
+def test_failed_export_says_how_to_fall_back_and_leaves_nothing(tmp_path, monkeypatch):
+    spec = fake_model(tmp_path / "model")
+
+    def broken(spec: ModelSpec, target: Path) -> None:
+        target.write_bytes(b"partial")
+        raise RuntimeError("Unsupported: ONNX export of operator foo\nmore detail")
+
+    monkeypatch.setattr(onnx, "_export", broken)
+    with pytest.raises(ModelError) as caught:
+        ensure_exported(spec, tmp_path / "store")
+    message = str(caught.value)
+    assert "operator foo" in message and "more detail" not in message
+    assert "--backend torch" in message and "RECS_BACKEND=torch" in message
+    folder = exported_path(spec, tmp_path / "store").parent
+    assert [p.name for p in folder.iterdir()] == [".lock"]
+
+
+def test_unwritable_cache_is_a_model_error(tmp_path, monkeypatch):
+    spec = fake_model(tmp_path / "model")
+
+    def read_only(spec: ModelSpec, target: Path) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
+
+    monkeypatch.setattr(onnx, "_export", read_only)
+    with pytest.raises(ModelError, match="Read-only file system; make the store writable"):
+        ensure_exported(spec, tmp_path / "store")
+
+
+def test_cli_help_lists_the_backends():
+    result = subprocess.run(
+        [str(BIN / "recs"), "build", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | {"COLUMNS": "300"},
+    )
+    assert result.returncode == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert "auto (onnx when the model allows, else torch), onnx or torch" in text
+
+
+# --- the real model ---------------------------------------------------------------------
+
+
+@pytest.mark.model
+@pytest.mark.data
+@pytest.mark.timeout(1800)
+def test_onnx_matches_sentence_transformers_on_every_huffpost_text(model_encoder):
+    """cosine >= 0.9999 on all 10,000 texts; the ONNX side is the session's memoised encoder."""
+    assert isinstance(model_encoder.inner, OnnxEncoder)  # the default backend
+    texts = list(
+        dict.fromkeys(embed_text(r["title"], r["excerpt"]) for r in read_jsonl("huffpost.jsonl"))
+    )
+    assert len(texts) > 9_900
+    fast = model_encoder.encode(texts)
+    reference = TorchEncoder(model_encoder.inner.spec).encode(texts)
+    cosines = np.sum(fast.astype(np.float64) * reference.astype(np.float64), axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines[worst] >= 0.9999, (cosines[worst], texts[worst])
+    assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.model
+def test_edge_texts_match_sentence_transformers(model_encoder):
+    # Longer than max_seq_length (truncated), empty, non-ASCII, surrounding whitespace.
+    texts = ["", " padded  text ", "Ünïcödé — “quotes” 東京 😀", "word " * 400, "SHORT"]
+    fast = model_encoder.inner.encode(texts)
+    reference = TorchEncoder(model_encoder.inner.spec).encode(texts)
+    assert np.min(np.sum(fast * reference, axis=1)) >= 0.9999
+    # Batching by length never changes which row is which.
+    alone = np.vstack([model_encoder.inner.encode([t]) for t in texts])
+    assert np.min(np.sum(fast * alone, axis=1)) >= 0.9999
+
+
+@pytest.mark.model
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_cli_exports_once_and_says_so(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
+    command = [str(BIN / "recs"), "build", str(EXAMPLES), "--store", str(tmp_path / "store")]
+    first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=500)
+    assert first.returncode == 0, first.stderr
+    assert "exporting all-MiniLM-L6-v2 to ONNX" in first.stderr
+    assert list((tmp_path / "store" / "onnx").glob("*/model-v*.onnx"))
+    second = subprocess.run(
+        [*command, "--rebuild"], capture_output=True, text=True, env=env, timeout=500
+    )
+    assert second.returncode == 0, second.stderr
+    assert "ONNX" not in second.stderr  # the cached export is reused
+    quiet = subprocess.run(
+        [*command, "--quiet"], capture_output=True, text=True, env=env | {"RECS_BACKEND": "onnx"}
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""
