@@ -75,8 +75,12 @@ def articles_of(data: list[dict[str, Any]]) -> list[Article]:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_by_pid(root: int) -> dict[int, float]:
-    """CPU seconds (user + system) of `root` and all its descendants, from /proc."""
+def _cpu_by_pid(root: int) -> dict[int, tuple[float, str]]:
+    """CPU seconds (user + system) and kind of `root` and all its descendants, from /proc.
+
+    Kinds: "driver" (this process), "worker" (a Ray worker: encoder actor or ranking task),
+    "cluster" (Ray's own processes: raylet, GCS, agents).
+    """
     parent: dict[int, int] = {}
     used: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -95,35 +99,55 @@ def _cpu_by_pid(root: int) -> dict[int, float]:
         more = {pid for pid, ppid in parent.items() if ppid in tree} - tree
         tree |= more
         grew = bool(more)
-    return {pid: used[pid] for pid in tree if pid in used}
+    result = {}
+    for pid in tree & used.keys():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                command = file.read()
+        except OSError:
+            command = b""
+        worker = command.startswith(b"ray::") or b"default_worker.py" in command
+        kind = "driver" if pid == root else "worker" if worker else "cluster"
+        result[pid] = (used[pid], kind)
+    return result
 
 
 class CpuMeter:
     """CPU seconds used by this process tree while it runs (processes that end count too)."""
 
     def __init__(self) -> None:
-        self.start = _cpu_by_pid(os.getpid())
-        self.last = dict(self.start)
+        self.start = {pid: used for pid, (used, _) in _cpu_by_pid(os.getpid()).items()}
+        self.last: dict[int, float] = dict(self.start)
+        self.kinds: dict[int, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
+    def _update(self) -> None:
+        for pid, (used, kind) in _cpu_by_pid(os.getpid()).items():
+            self.last[pid] = max(used, self.last.get(pid, 0.0))
+            if self.kinds.get(pid) != "worker":
+                self.kinds[pid] = kind
+
     def _sample(self) -> None:
         while not self._stop.wait(0.5):
-            for pid, seconds in _cpu_by_pid(os.getpid()).items():
-                self.last[pid] = max(seconds, self.last.get(pid, 0.0))
+            self._update()
 
-    def stop(self) -> float:
+    def stop(self) -> dict[str, float]:
+        """CPU seconds by kind of process."""
         self._stop.set()
         self._thread.join()
-        for pid, seconds in _cpu_by_pid(os.getpid()).items():
-            self.last[pid] = max(seconds, self.last.get(pid, 0.0))
-        return sum(seconds - self.start.get(pid, 0.0) for pid, seconds in self.last.items())
+        self._update()
+        totals = {"driver": 0.0, "worker": 0.0, "cluster": 0.0}
+        for pid, used in self.last.items():
+            totals[self.kinds.get(pid, "cluster")] += used - self.start.get(pid, 0.0)
+        return totals
 
 
-def timed(work: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
-    """Median wall seconds and CPU seconds of `runs` calls, and the last result."""
-    walls, cpus = [], []
+def timed(work: Callable[[], Any], runs: int) -> tuple[float, dict[str, float], Any]:
+    """Median wall seconds and CPU seconds by kind of `runs` calls, and the last result."""
+    walls: list[float] = []
+    cpus: list[dict[str, float]] = []
     result = None
     for _ in range(runs):
         meter = CpuMeter()
@@ -131,7 +155,8 @@ def timed(work: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
         result = work()
         walls.append(time.perf_counter() - started)
         cpus.append(meter.stop())
-    return statistics.median(walls), statistics.median(cpus), result
+    median = {kind: statistics.median(c[kind] for c in cpus) for kind in cpus[0]}
+    return statistics.median(walls), median, result
 
 
 def measure(
@@ -157,14 +182,18 @@ def measure(
         assert lists.related == reference["lists"].related, f"{name}: lists differ"
     else:
         reference.update(vectors=embedded, lists=lists)
+    # The work itself runs in the driver on the local engine, in Ray workers on Ray.
+    work = "driver" if engine is LOCAL else "worker"
+    model_cpu = many_cpu[work] - one_cpu[work]
     return {
         "engine": name,
         "one": one,
         "many": many,
         "steady": (len(texts) - 1) / (many - one) if many > one else math.nan,
-        "per_cpu": (len(texts) - 1) / (many_cpu - one_cpu) if many_cpu > one_cpu else math.nan,
+        "per_cpu": (len(texts) - 1) / model_cpu if model_cpu > 0 else math.nan,
         "pairs": pairs,
-        "pairs_cpu": pairs_cpu,
+        "pairs_work": pairs_cpu[work],
+        "pairs_rest": sum(pairs_cpu.values()) - pairs_cpu[work],
     }
 
 
@@ -221,7 +250,7 @@ def main() -> None:
     print()
     print(
         "| engine | start-up s | embed s | texts/s | vs local | texts/CPU-s "
-        "| all-pairs s | vs local | all-pairs CPU-s |"
+        "| all-pairs s | vs local | all-pairs CPU-s: work + rest |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     base = results[0]
@@ -229,8 +258,14 @@ def main() -> None:
         print(
             f"| {r['engine']} | {r['one']:.1f} | {r['many']:.1f} | {r['steady']:.1f} "
             f"| {r['steady'] / base['steady']:.2f}x | {r['per_cpu']:.1f} | {r['pairs']:.1f} "
-            f"| {base['pairs'] / r['pairs']:.2f}x | {r['pairs_cpu']:.1f} |"
+            f"| {base['pairs'] / r['pairs']:.2f}x | {r['pairs_work']:.1f} + "
+            f"{r['pairs_rest']:.1f} |"
         )
+    print()
+    print(
+        "texts/CPU-s and work: CPU of the process doing the work (this one on the local "
+        "engine, Ray workers on Ray); rest: this process and Ray's own processes"
+    )
     print()
     print("every Ray run gave the local engine's vectors and lists exactly")
 
