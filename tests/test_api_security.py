@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import io
 import os
 import secrets
 import shutil
@@ -307,6 +308,7 @@ def test_no_request_value_reaches_a_file_path(client, monkeypatch):
         return real_connect(path, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(io, "open", open_)  # pathlib's read_text and open
     monkeypatch.setattr(os, "open", os_open)
     monkeypatch.setattr(sqlite3, "connect", connect)
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -328,7 +330,8 @@ def test_no_request_value_reaches_a_file_path(client, monkeypatch):
     )
     assert written.status_code in (200, 201)
     monkeypatch.undo()
-    assert opened, "the recorder saw the store being opened"
+    names = {Path(path).name for path in opened}
+    assert {store.CURRENT, store.JOURNAL, store.LOCK} <= names  # the recorder sees them all
     allowed = {store.CURRENT, store.JOURNAL, store.LOCK, store.DB}
     for path in opened:
         resolved = Path(path).resolve()
