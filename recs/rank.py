@@ -521,9 +521,12 @@ def _show_preferred(
         if use_dates and not _date_ok(query, catalog.published_ts[row], s):
             continue
         others = [j for q, j in enumerate(chosen) if q != p]
-        providers = [catalog.providers[int(c.rows[j])] for j in others]
-        if use_cap and _capped(catalog.providers[row], providers, s):
-            continue
+        provider = catalog.providers[row]
+        if use_cap and provider != catalog.providers[int(c.rows[chosen[p]])]:
+            # Items chosen after the cap was dropped do not count against it.
+            capped = [j for q, j in enumerate(chosen) if q != p and LADDER[levels[q]][0]]
+            if _capped(provider, [catalog.providers[int(c.rows[j])] for j in capped], s):
+                continue
         if c.duplicates_any(i, others, s) or _duplicates_any(row, pinned, catalog, s):
             continue
         chosen[p] = i

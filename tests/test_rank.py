@@ -376,3 +376,31 @@ def test_fingerprint_holds_every_option_including_build_time_filters():
 
     data = json.loads(RankSettings(types=("a",)).fingerprint())
     assert RankSettings(**data) == RankSettings(types=("a",))
+
+
+def test_a_replacement_respects_the_provider_cap_it_was_chosen_under():
+    articles = make_articles(6, providers=1)  # one provider: the ladder drops the cap
+    articles[4] = Article(**{**articles[4].__dict__, "published_ts": 1_000.0})
+    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=1).items] == [
+        4,
+        2,
+        3,
+    ]
+    articles = make_articles(6)  # 1: P1, 2: P2, 3: P0; the earlier copy 4 is from P2
+    articles[4] = Article(
+        **{
+            **articles[4].__dict__,
+            "published_ts": 1_000.0,
+            "fields": {**articles[4].fields, "provider": {"name": "P2", "domain": "a.com"}},
+        }
+    )
+    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=1).items] == [
+        1,
+        2,
+        3,
+    ]
+    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=2).items] == [
+        4,
+        2,
+        3,
+    ]
