@@ -97,8 +97,8 @@ def check_reachable(address: str | None, timeout: float = 10.0) -> None:
         ) from None
 
 
-def _limit_threads(threads: int) -> None:
-    """Keep a worker's torch to its share of the node's cores (it defaults to all of them)."""
+def _limit_torch_threads(threads: int) -> None:
+    """Keep a worker's torch to its share of the node's cores (it takes all of them)."""
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
@@ -108,9 +108,13 @@ class EncoderActor:
     """A Ray Data actor: one encoder, loaded once, encoding one text group per row."""
 
     def __init__(self, settings: EncoderSettings, threads: int) -> None:
+        # Backends use every core of the node by default; an actor owns `threads` of them.
+        # Vectors do not depend on the thread count (only on the batch), so this is safe.
         self.encoder = settings.load()
+        if hasattr(self.encoder, "threads"):
+            self.encoder.threads = threads  # the ONNX backend reads it when it loads
         self.encoder.encode(["load the model now, once per actor"])
-        _limit_threads(threads)
+        _limit_torch_threads(threads)  # after the load: the torch backend sets it there
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         positions: list[np.ndarray] = []

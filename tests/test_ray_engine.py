@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from recs import store
-from recs.encoder import HashingEncoder
+from recs.encoder import HashingEncoder, load_encoder
 from recs.engine import EncoderSettings
 from recs.errors import EngineError, ModelError, StoreWriteError
 from recs.pipeline import build
@@ -108,10 +108,14 @@ class FailingJob:
 @pytest.mark.e2e
 @pytest.mark.model
 @pytest.mark.timeout(600)
-def test_sample_corpus_with_the_real_model_equals_local(ray_cluster, model_encoder, tmp_path):
-    encoder = model_encoder.inner  # the production encoder itself, not the session memo
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_sample_corpus_with_the_real_model_equals_local(
+    backend, ray_cluster, model_encoder, tmp_path
+):
+    # The production encoder itself (auto picks ONNX), not the session memo of its vectors.
+    encoder = model_encoder.inner if backend == "auto" else load_encoder(None, backend)
     local, _ = build(EXAMPLES, tmp_path / "local", encoder, RankSettings())
-    engine = ray_engine(model=None)
+    engine = RayEngine(EncoderSettings.portable(None, backend, tmp_path / "ray"))
     assert engine.cpus() == CLUSTER_CPUS
     remote, report = build(EXAMPLES, tmp_path / "ray", encoder, RankSettings(), engine=engine)
     assert report.embedded == len(local) > 40
