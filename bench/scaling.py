@@ -18,6 +18,7 @@ with other work, texts per CPU-second is the stable figure, wall-clock speed-ups
     .venv/bin/python -m bench.scaling                  # bundled model, 1024 texts
     .venv/bin/python -m bench.scaling --texts 2048 --runs 3
     .venv/bin/python -m bench.scaling --model hashing  # no model: engine overhead only
+    .venv/bin/python -m bench.scaling --backend torch  # sentence-transformers on torch
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import logging
 import math
 import os
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from recs.articles import Article, embed_text, parse_datetime
-from recs.encoder import HashingEncoder, load_encoder
+from recs.encoder import HashingEncoder
 from recs.engine import LOCAL, EncoderSettings, Engine
 from recs.rank import RankSettings
 from recs.related import link_all
@@ -163,13 +165,13 @@ def measure(
     name: str,
     engine: Engine,
     texts: list[str],
-    model: str | None,
+    encoder_settings: EncoderSettings,
     articles: list[Article],
     vectors: np.ndarray,
     runs: int,
     reference: dict[str, Any],
 ) -> dict[str, Any]:
-    encoder = load_encoder(model)
+    encoder = encoder_settings.load()
     encoder.encode(["load the model before timing"])  # Ray actors load theirs in `one`
     one, one_cpu, _ = timed(lambda: engine.embed(encoder, texts[:1]), runs)
     many, many_cpu, embedded = timed(lambda: engine.embed(encoder, texts), runs)
@@ -217,6 +219,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1024, help="texts to embed")
     parser.add_argument("--runs", type=int, default=1, help="runs per measurement (median)")
     parser.add_argument("--model", default=None, help="'hashing' or a model dir; default bundled")
+    parser.add_argument("--backend", default="auto", help="encoder backend: auto, onnx, torch")
     parser.add_argument("--workers", default="1,2", help="Ray cluster sizes to measure")
     args = parser.parse_args()
 
@@ -228,19 +231,28 @@ def main() -> None:
     articles = articles_of(data)
     vectors = HashingEncoder().encode([a.text for a in articles])
     reference: dict[str, Any] = {}
-    results = [measure("local", LOCAL, texts, args.model, articles, vectors, args.runs, reference)]
+    # One cache folder for all engines: the ONNX backend exports the model there once.
+    encoder_settings = EncoderSettings.portable(
+        args.model, args.backend, Path(tempfile.mkdtemp(prefix="recs-bench-"))
+    )
+    backend = type(encoder_settings.load()).__name__
+    results = [
+        measure("local", LOCAL, texts, encoder_settings, articles, vectors, args.runs, reference)
+    ]
     for cpus in [int(n) for n in args.workers.split(",")]:
         ray = ray_cluster(cpus)
         try:
-            engine = RayEngine(EncoderSettings.portable(args.model))
+            engine = RayEngine(encoder_settings)
             name = f"ray, {cpus} worker{'s' if cpus > 1 else ''}"
             results.append(
-                measure(name, engine, texts, args.model, articles, vectors, args.runs, reference)
+                measure(
+                    name, engine, texts, encoder_settings, articles, vectors, args.runs, reference
+                )
             )
         finally:
             ray.shutdown()
 
-    model = args.model or "all-MiniLM-L6-v2"
+    model = f"{args.model or 'all-MiniLM-L6-v2'}, {backend}"
     print(
         f"embedding {len(texts)} huffpost texts ({model}); all-pairs over {len(articles)} "
         f"articles (hashing vectors, pool 50, limit 5); medians of {args.runs} run(s); "
