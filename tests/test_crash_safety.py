@@ -128,7 +128,8 @@ class Scenario:
             deadline = time.monotonic() + 120
             while process.poll() is None and time.monotonic() < deadline and not started():
                 time.sleep(0.0005)
-            time.sleep(rng.uniform(0.0, 0.03))
+            # Publishing a store this size takes some milliseconds; writing its files, tens.
+            time.sleep(rng.uniform(0.0, 0.01 if moment == "publishing" else 0.03))
         process.send_signal(signal.SIGKILL)
         return process.wait() == -signal.SIGKILL
 
