@@ -549,22 +549,24 @@ def read_changes(store_dir: Path, generation: str, after: int = 0) -> list[Chang
     path = store_dir / JOURNAL
     if not path.is_file():
         return []
+    # On a read-only mount (replicas sharing a store) SQLite cannot create the WAL index
+    # it needs to read; nothing on this host can write the journal there, so read it as
+    # an immutable file.
+    flags = "mode=ro" if os.access(store_dir, os.W_OK) else "mode=ro&immutable=1"
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
-    except sqlite3.OperationalError:
-        return []
-    try:
-        rows = connection.execute(
-            "SELECT seq, op, url, article, vector FROM changes "
-            "WHERE generation = ? AND seq > ? ORDER BY seq",
-            (generation, after),
-        ).fetchall()
+        connection = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=10.0)
+        try:
+            rows = connection.execute(
+                "SELECT seq, op, url, article, vector FROM changes "
+                "WHERE generation = ? AND seq > ? ORDER BY seq",
+                (generation, after),
+            ).fetchall()
+        finally:
+            connection.close()
     except sqlite3.OperationalError as error:
         if "no such table" in str(error):
             return []
-        raise StoreIncompatible(f"cannot read {path} ({error})") from None
-    finally:
-        connection.close()
+        raise StoreIncompatible(f"cannot read the write journal {path} ({error})") from None
     return [
         Change(
             seq=seq,

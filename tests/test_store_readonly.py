@@ -1,0 +1,53 @@
+"""A store on a read-only mount (replicas reading a shared store): it opens, journal and all."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from recs import store
+from recs.encoder import HashingEncoder
+from recs.pipeline import build
+from recs.rank import RankSettings
+from recs.recommender import Recommender
+
+
+@pytest.fixture
+def read_only_copy(topic_corpus, tmp_path):
+    """A built store with one journal entry, seen through a read-only bind mount."""
+    source = tmp_path / "store"
+    snapshot, _ = build(topic_corpus, source, HashingEncoder(), RankSettings(limit=3))
+    article = snapshot.articles[0]
+    record = {
+        **store.article_record(article),
+        "url": "https://example.com/from-api",
+        "source": "api",
+    }
+    record["fields"] = {**record["fields"], "webUrl": "https://example.com/from-api"}
+    change = store.Change(
+        0, "upsert", "https://example.com/from-api", record, np.asarray(snapshot.vectors[0])
+    )
+    with store.locked(source):
+        store.append_changes(source, snapshot.generation, [change])
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_read_only_store_opens_with_its_journal(read_only_copy):
+    with pytest.raises(OSError):
+        (read_only_copy / "probe").write_text("x")
+    recommender = Recommender.open(read_only_copy)
+    assert recommender.canonical("https://example.com/from-api") == "https://example.com/from-api"
+    assert recommender.related("https://example.com/space/0", limit=2)
