@@ -26,6 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts contain "[env: ...]", which rich would eat as markup
 )
 
 StoreOption = Annotated[
@@ -364,6 +365,9 @@ def regenerate(
     typer.echo(report.summary())
     if check and report.changed:
         raise typer.Exit(1)
+    if report.unwritten:
+        echo_err(f"error: {report.unwritten} file(s) could not be written; they are unchanged")
+        raise typer.Exit(74)  # EX_IOERR, as for a store that cannot be written
 
 
 class ExportFormat(StrEnum):

@@ -90,6 +90,7 @@ class RegenerateReport:
     notices: list[str] = field(default_factory=list)  # pins and exclusions of unknown URLs
     diffs: list[str] = field(default_factory=list)  # dry run: one unified diff per file
     cleaned: int = 0  # temp files of killed runs removed
+    unwritten: int = 0  # files that needed a new block but could not be written
     hashes: dict[str, str] = field(default_factory=dict)  # source -> sha256 of bytes left
 
     @property
@@ -320,6 +321,7 @@ def _rewrite_files(
             except OSError as error:
                 reason = f"cannot write: {error.strerror or error}; the file is unchanged"
                 report.skipped.append(Problem(source, None, reason))
+                report.unwritten += 1
                 parsed.pop(source, None)
                 continue
             directories.add(Path(os.path.realpath(path)).parent)

@@ -140,3 +140,21 @@ def test_serve_refuses_a_store_of_another_model(topic_corpus, tmp_path, capsys, 
     assert (
         "was built with model hashing-384-v1" in err and "--rebuild" in err and err.count("\n") == 1
     )
+
+
+def test_regenerate_exits_74_when_files_cannot_be_written(
+    topic_corpus, tmp_path, capsys, monkeypatch
+):
+    import recs.regenerate
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    monkeypatch.setattr(recs.regenerate, "write_atomic", disk_full)
+    before = {p: p.read_bytes() for p in topic_corpus.rglob("*.md")}
+    assert main(["regenerate", str(topic_corpus), "--store", str(tmp_path / "s"), "-q"]) == 74
+    err = capsys.readouterr().err
+    assert "cannot write: No space left on device; the file is unchanged" in err
+    assert "error: 12 file(s) could not be written" in err
+    assert {p: p.read_bytes() for p in topic_corpus.rglob("*.md")} == before
