@@ -230,6 +230,9 @@ class Service:
         canonical = canonical_url(url)
         snapshot = self.snapshot
         row = snapshot.resolve(canonical)
+        if row is None and self.poll():  # written through another worker a moment ago?
+            snapshot = self.snapshot
+            row = snapshot.resolve(canonical)
         if row is None:
             raise ArticleNotFound(f"no stored article has the URL {canonical}")
         return self._append([Change(0, "delete", snapshot.articles[row].url)])

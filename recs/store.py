@@ -457,11 +457,19 @@ def publish(store_dir: Path, snapshot: Snapshot) -> str:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(pointer, store_dir / CURRENT)
-        _fsync_dir(store_dir)
     except (OSError, sqlite3.Error) as error:
         with contextlib.suppress(OSError):
             clean_leftovers(store_dir)
         raise StoreWriteError(_write_message(store_dir, error)) from None
+    try:
+        _fsync_dir(store_dir)
+    except OSError as error:
+        # CURRENT already names the new generation: say so rather than "unchanged".
+        raise StoreWriteError(
+            f"published {name} in {store_dir}, but flushing the directory failed "
+            f"({os.strerror(error.errno) if error.errno else error}); after a power loss the "
+            "previous generation may be current again. Check the disk, then build again"
+        ) from None
     for old in _generations(store_dir)[:-KEEP]:
         shutil.rmtree(store_dir / old, ignore_errors=True)
     return name

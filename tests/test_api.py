@@ -450,3 +450,20 @@ def test_python_api_sees_writes_made_through_the_http_api(writer, built):
     recommender = Recommender.open(built)
     assert recommender.canonical("https://example.com/walk") == "https://example.com/walk"
     assert recommender.related("https://example.com/walk", limit=2)
+
+
+def test_delete_right_after_a_put_through_another_worker(built):
+    """Two services on one store stand for two workers: B deletes what A just wrote."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        make_client(built, api_token=TOKEN, reload_interval=60) as a,
+        make_client(built, api_token=TOKEN, reload_interval=60) as b,
+    ):
+        article = {
+            "title": "Space",
+            "excerpt": "space station",
+            "webUrl": "https://example.com/fresh",
+        }
+        assert a.put("/articles", json=article, headers=auth).status_code == 201
+        response = b.delete("/articles", params={"url": "https://example.com/fresh"}, headers=auth)
+        assert response.status_code == 200, response.text

@@ -89,3 +89,18 @@ def test_second_writer_is_refused_while_the_lock_is_held(tmp_path):
         thread.join()
     with store.locked(tmp_path / "s"):
         pass
+
+
+def test_a_failed_final_flush_says_the_new_generation_is_live(topic_corpus, tmp_path, monkeypatch):
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2))
+    real = store._fsync_dir
+
+    def failing(path):
+        if path == tmp_path / "s":
+            raise OSError(5, "Input/output error")
+        real(path)
+
+    monkeypatch.setattr(store, "_fsync_dir", failing)
+    with pytest.raises(StoreWriteError, match="published gen-000002"):
+        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
+    assert store.current_generation(tmp_path / "s") == "gen-000002"
