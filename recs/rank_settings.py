@@ -41,7 +41,7 @@ class RankSettings:
     dedup_keep: Literal["earliest", "quality"] = "earliest"
     mmr_lambda: float = 1.0
     provider_cap: int | None = None
-    half_life_days: float | None = None
+    half_life_days: float | None = 365.0
     taxonomy_boost: float = 0.0
     window_days: float | None = None
     allow_newer: bool = True

@@ -78,6 +78,7 @@ def test_never_itself_at_most_limit_and_full_when_possible(n, limit, seed, row, 
         dedup_titles=False,
         pool=3,
         expand_neighbours=expand,
+        half_life_days=None,
     )
     rows = [r for r, _ in result.items]
     assert row not in rows
