@@ -70,6 +70,12 @@ class EngineName(StrEnum):
     ray = "ray"
 
 
+class IndexKind(StrEnum):
+    auto = "auto"
+    exact = "exact"
+    hnsw = "hnsw"
+
+
 EngineOption = Annotated[
     EngineName | None,
     typer.Option(
@@ -163,6 +169,15 @@ def build(
     ] = False,
     engine: EngineOption = None,
     address: AddressOption = None,
+    index: Annotated[
+        IndexKind | None,
+        typer.Option(
+            "--index",
+            help="Neighbour index: auto (exact up to RECS_INDEX_EXACT_MAX articles, default "
+            "50000, else hnsw), exact, or hnsw (approximate, for large corpora) "
+            "[env: RECS_INDEX; default: auto]",
+        ),
+    ] = None,
 ) -> None:
     """Embed the articles in CONTENT_DIR and publish their related lists to the store."""
     from recs.encoder import load_encoder
@@ -175,6 +190,7 @@ def build(
         limit=limit,
         engine=engine and engine.value,
         ray_address=address,
+        index=index and index.value,
     )
     batch_engine = _engine(settings)
     encoder = load_encoder(settings.model, settings.backend, settings.store, _notify(quiet))
@@ -192,6 +208,7 @@ def build(
             excluded_key=settings.excluded_key,
             max_file_bytes=settings.max_file_bytes,
             engine=batch_engine,
+            index_settings=settings.index_settings,
         )
     if not quiet:
         for problem in report.problems:

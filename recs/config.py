@@ -20,6 +20,7 @@ from typing import Any
 
 from recs.articles import parse_datetime
 from recs.errors import ConfigError, InvalidInput
+from recs.index import EXACT_MAX, INDEX_KINDS, IndexSettings
 from recs.rank import RankSettings
 
 PREFIX = "RECS_"
@@ -46,6 +47,8 @@ class Settings:
     lock_wait: float = 0.0
     engine: str = "local"
     ray_address: str | None = None
+    index: str = "auto"
+    index_exact_max: int = EXACT_MAX
     rank: RankSettings = field(default_factory=RankSettings)
 
     def __post_init__(self) -> None:
@@ -66,6 +69,8 @@ class Settings:
             (self.max_file_bytes >= 1024, "RECS_MAX_FILE_BYTES", "at least 1024"),
             (self.lock_wait >= 0, "RECS_LOCK_WAIT", "0 or more seconds"),
             (self.engine in ("local", "ray"), "RECS_ENGINE", "local or ray"),
+            (self.index in INDEX_KINDS, "RECS_INDEX", "one of " + ", ".join(INDEX_KINDS)),
+            (self.index_exact_max >= 0, "RECS_INDEX_EXACT_MAX", "0 or more rows"),
             (bool(self.pinned_key.strip()), "RECS_PINNED_KEY", "a front-matter key"),
             (bool(self.excluded_key.strip()), "RECS_EXCLUDED_KEY", "a front-matter key"),
             (
@@ -79,6 +84,11 @@ class Settings:
                 raise ConfigError(f"{name} must be {wanted}")
         if self.rank.limit != self.limit:
             object.__setattr__(self, "rank", replace(self.rank, limit=self.limit))
+
+    @property
+    def index_settings(self) -> IndexSettings:
+        """The neighbour index a build uses (RECS_INDEX, RECS_INDEX_EXACT_MAX)."""
+        return IndexSettings(self.index, self.index_exact_max)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -21,6 +21,7 @@ from recs.articles import MAX_FILE_BYTES, Article, Corpus, Problem, alias_map, d
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import CorpusError, StoreIncompatible
+from recs.index import IndexSettings
 from recs.rank import RankSettings
 from recs.related import Lists, input_fields, link_all, link_changes
 from recs.store import Snapshot
@@ -94,8 +95,12 @@ def prepare(
     previous: Snapshot | None = None,
     progress: Progress = no_progress,
     engine: Engine = LOCAL,
+    index_settings: IndexSettings | None = None,
 ) -> tuple[Snapshot, BuildReport]:
-    """Build a snapshot in memory, reusing the previous one's vectors and lists."""
+    """Build a snapshot in memory, reusing the previous one's vectors and lists.
+
+    `index_settings` choose the neighbour index (exact or IVF; default: by corpus size).
+    """
     articles, duplicates = dedupe(articles)
     report = BuildReport(articles=len(articles), problems=duplicates)
     cache: dict[str, np.ndarray] = {}
@@ -118,10 +123,18 @@ def prepare(
         assert previous is not None
         old = Lists(previous.related, previous.floors, 0)
         lists = link_changes(
-            previous.articles, previous.vectors, old, articles, vectors, settings, progress, engine
+            previous.articles,
+            previous.vectors,
+            old,
+            articles,
+            vectors,
+            settings,
+            progress,
+            engine,
+            index_settings,
         )
     else:
-        lists = link_all(articles, vectors, settings, progress, engine)
+        lists = link_all(articles, vectors, settings, progress, engine, index_settings)
     report.recomputed = lists.recomputed
     snapshot = Snapshot(
         model_id=encoder.model_id,
@@ -153,6 +166,7 @@ def build(
     publish: bool = True,
     engine: Engine = LOCAL,
     corpus: Corpus | None = None,
+    index_settings: IndexSettings | None = None,
 ) -> tuple[Snapshot, BuildReport]:
     """Read the content folder and publish a new generation when anything changed.
 
@@ -185,7 +199,9 @@ def build(
             articles += [
                 a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
             ]
-        snapshot, report = prepare(articles, encoder, settings, previous, progress, engine)
+        snapshot, report = prepare(
+            articles, encoder, settings, previous, progress, engine, index_settings
+        )
         report.problems = corpus.problems + report.problems
         if snapshot is not previous and publish:
             report.generation = store.publish(store_dir, snapshot)

@@ -19,7 +19,7 @@ import numpy as np
 from recs.articles import Article
 from recs.encoder import Progress, no_progress
 from recs.engine import LOCAL, Engine
-from recs.index import VectorIndex
+from recs.index import IndexSettings, VectorIndex
 from recs.rank import SEARCH_MARGIN, Catalog, Query, Ranked, RankSettings, rank
 
 # Cosines are compared with floors in float32 here; the margin keeps the test conservative.
@@ -98,10 +98,11 @@ def link_all(
     settings: RankSettings,
     progress: Progress = no_progress,
     engine: Engine = LOCAL,
+    index_settings: IndexSettings | None = None,
 ) -> Lists:
     """Rank every article against all others."""
     catalog = Catalog.from_articles(articles, vectors)
-    index = VectorIndex(vectors)
+    index = VectorIndex(vectors, index_settings)
     job = RankJob(articles, vectors, catalog, index, settings)
     ranked = engine.rank(job, range(len(articles)), progress)
     return _lists(ranked, len(articles), len(articles))
@@ -132,6 +133,7 @@ def link_changes(
     settings: RankSettings,
     progress: Progress = no_progress,
     engine: Engine = LOCAL,
+    index_settings: IndexSettings | None = None,
 ) -> Lists:
     """The lists of `articles`, recomputing only those the differences from old can change."""
     old_row = {a.url: i for i, a in enumerate(old_articles)}
@@ -161,10 +163,10 @@ def link_changes(
     if min(len(old_articles), len(articles)) <= settings.pool + excluded_most + 1:
         # A list may have looked at every article; whether it did depends on the corpus
         # size, so in a corpus this small recompute everything (it is cheap).
-        return link_all(articles, vectors, settings, progress, engine)
+        return link_all(articles, vectors, settings, progress, engine, index_settings)
 
     catalog = Catalog.from_articles(articles, vectors)
-    index = VectorIndex(vectors)
+    index = VectorIndex(vectors, index_settings)
 
     # Vectors of every changed article, before and after.
     probes = [vectors[new_row[u]] for u in changed_urls if u in new_row]
