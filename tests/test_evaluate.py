@@ -253,3 +253,16 @@ def test_recs_eval_compare(topics_file, monkeypatch, capsys):
     assert set(data["methods"]) == {"recs", "recs mmr_lambda=0.5 provider_cap=1"}
     assert main([*args, "--compare", "mmr_lambda='0.5"]) == 2
     assert "--compare" in capsys.readouterr().err
+
+
+def test_progress_is_reported_for_every_stage(topics_file):
+    stages: dict[str, tuple[int, int]] = {}
+
+    def progress(stage, done, total):
+        stages[stage] = (done, total)
+
+    evaluate(topics_file, HashingEncoder(), RankSettings(limit=3), progress=progress)
+    assert stages["embedding"] == (12, 12)
+    assert stages["ranking"] == (12, 12)
+    assert stages["tf-idf"] == (12, 12)
+    assert {"scoring recs", "scoring tfidf", "scoring random"} <= set(stages)
