@@ -71,3 +71,19 @@ def test_options_can_be_limited_to_request_filters():
     assert rank_options(["min_quality=3"], allowed=REQUEST_FILTERS) == {"min_quality": 3.0}
     with pytest.raises(ConfigError, match="NAME one of exclude_providers"):
         rank_options(["mmr_lambda=0.5"], allowed=REQUEST_FILTERS)
+
+
+def test_every_setting_is_documented():
+    """A setting without a line in the docs is a setting nobody can find."""
+    import dataclasses
+    import re
+
+    from tests.conftest import ROOT
+
+    configuration = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`(RECS_[A-Z_]+)`", configuration))
+    wanted = {f"RECS_{f.name.upper()}" for f in dataclasses.fields(Settings) if f.name != "rank"}
+    assert sorted(wanted - documented) == []
+    ranking = (ROOT / "docs" / "ranking.md").read_text(encoding="utf-8")
+    options = set(re.findall(r"^\| `([a-z_]+)` \|", ranking, re.MULTILINE))
+    assert sorted({f.name for f in dataclasses.fields(RankSettings)} - options) == []
