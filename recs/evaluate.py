@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from recs.articles import Article, parse_datetime
+from recs.articles import Article, ArticleError, article_from_data, parse_datetime
 from recs.encoder import Encoder, Progress, no_progress
 from recs.errors import InvalidInput, RecsError
 from recs.index import exact_scores
@@ -74,10 +74,9 @@ def _row_article(row: Any, number: int, source: str, taken: set[str]) -> tuple[A
     if not isinstance(excerpt, str):
         raise InvalidInput(f"{where}: 'excerpt' must be text")
     fields: dict[str, Any] = {"title": title, "excerpt": excerpt}
-    published_ts = None
     if row.get("date") is not None:
         try:
-            published_ts = parse_datetime(str(row["date"]))
+            parse_datetime(str(row["date"]))
         except ValueError as error:
             raise InvalidInput(f"{where}: 'date': {error}") from None
         fields["publishedDateTime"] = str(row["date"])
@@ -90,23 +89,18 @@ def _row_article(row: Any, number: int, source: str, taken: set[str]) -> tuple[A
         except InvalidInput:
             own = None
     synthetic = own is None or own in taken
-    if own is not None and not synthetic:
-        url = own
-        fields["webUrl"] = row["url"]
-    else:
-        url = canonical_url(SYNTHETIC_PREFIX + quote(str(row["id"]), safe=""))
-        if url in taken:
+    fallback = None
+    if synthetic:
+        fallback = canonical_url(SYNTHETIC_PREFIX + quote(str(row["id"]), safe=""))
+        if fallback in taken:
             raise InvalidInput(f"{where}: id {row['id']!r} is used by another row; ids must differ")
-    taken.add(url)
-    article = Article(
-        url=url,
-        title=title,
-        excerpt=excerpt,
-        fields=fields,
-        source=source,
-        line=number,
-        published_ts=published_ts,
-    )
+    else:
+        fields["webUrl"] = row["url"]
+    try:  # exactly as a content file's front matter is read
+        article = article_from_data(fields, source, line=number, fallback_url=fallback)
+    except ArticleError as error:
+        raise InvalidInput(f"{where}: {error.reason}") from None
+    taken.add(article.url)
     return article, str(row["label"]), synthetic
 
 
