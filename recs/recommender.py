@@ -13,6 +13,7 @@ limits and filters rank live with the same function the build uses.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,13 @@ class Recommender:
 
     def related_rows(self, row: int, settings: RankSettings) -> list[tuple[int, float]]:
         """(row, score) pairs for a stored article."""
-        stored = self.snapshot.related[row]
-        stored_limit = self.snapshot.settings.limit
-        if not settings.has_request_filters and settings.limit <= stored_limit:
-            return stored[: settings.limit]
+        built_with = self.snapshot.settings
+        # The stored list answers when only the limit differs (and is no larger).
+        if (
+            settings.limit <= built_with.limit
+            and replace(settings, limit=built_with.limit) == built_with
+        ):
+            return self.snapshot.related[row][: settings.limit]
         article = self.snapshot.articles[row]
         vector = self.snapshot.vectors[row]
         return self._rank(Query.for_article(article, vector), settings)

@@ -181,7 +181,7 @@ class Service:
                 "related": [recommender.entry(r, s) for r, s in pairs],
             }
         )
-        if not settings.has_request_filters:
+        if not filters:
             state.cache[cache_key] = body
         return Answer(body, etag)
 

@@ -467,3 +467,30 @@ def test_delete_right_after_a_put_through_another_worker(built):
         assert a.put("/articles", json=article, headers=auth).status_code == 201
         response = b.delete("/articles", params={"url": "https://example.com/fresh"}, headers=auth)
         assert response.status_code == 200, response.text
+
+
+def test_a_store_built_with_a_filter_still_answers_from_stored_lists(
+    topic_corpus, tmp_path, monkeypatch
+):
+    import recs.recommender
+
+    store_dir = tmp_path / "filtered"
+    build(
+        topic_corpus,
+        store_dir,
+        HashingEncoder(),
+        Settings().rank.with_options(limit=3, min_quality=10),
+    )
+    with make_client(store_dir) as client:
+        calls = []
+        real = recs.recommender.rank
+        monkeypatch.setattr(
+            recs.recommender, "rank", lambda *a, **k: calls.append(1) or real(*a, **k)
+        )
+        assert len(client.get("/related", params={"url": SPACE0}).json()["related"]) == 3
+        assert (
+            len(client.get("/related", params={"url": SPACE0, "limit": 2}).json()["related"]) == 2
+        )
+        assert calls == []  # both from the stored list
+        client.get("/related", params={"url": SPACE0, "limit": 5})
+        assert calls == [1]  # a larger limit ranks live
