@@ -14,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,7 +144,15 @@ class Service:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        # A worker of `recs serve --workers N` is a child of uvicorn's supervisor. If the
+        # supervisor is killed outright (SIGKILL, OOM), stop rather than serve on as an
+        # orphan holding the port. A single-process server has no such parent.
+        supervisor = multiprocessing.parent_process()
         while not self._stop.is_set():
+            if supervisor is not None and not supervisor.is_alive():
+                log.error("the supervising process is gone; this worker stops")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
             try:
                 self.poll()
                 self.last_error = None

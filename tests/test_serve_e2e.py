@@ -87,6 +87,7 @@ def server(topic_corpus, tmp_path) -> Iterator[tuple[str, subprocess.Popen, Path
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the workers can be cleaned up too
     )
     process.log_path = tmp_path / "server.log"  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
@@ -104,8 +105,12 @@ def server(topic_corpus, tmp_path) -> Iterator[tuple[str, subprocess.Popen, Path
         yield base, process, topic_corpus, env
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(10)
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
         log.close()
 
 
@@ -220,3 +225,21 @@ def test_hot_reload_drops_no_request_and_sigterm_stops_cleanly(server):
     output = process.log_path.read_text()
     assert "Traceback" not in output
     assert "Finished server process" in output
+
+
+def test_workers_stop_when_the_supervisor_is_killed(server):
+    base, process = server[0], server[1]
+    workers = set(worker_states(base))
+    assert len(workers) == 2
+    process.kill()  # SIGKILL: uvicorn's supervisor cannot pass anything on
+    process.wait(10)
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A zombie (exited, not yet reaped by init) counts as gone.
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+    wait_until(lambda: all(gone(pid) for pid in workers), 30, "orphaned workers to exit")
