@@ -73,7 +73,7 @@ class EngineName(StrEnum):
 class IndexKind(StrEnum):
     auto = "auto"
     exact = "exact"
-    hnsw = "hnsw"
+    ivf = "ivf"
 
 
 EngineOption = Annotated[
@@ -174,7 +174,7 @@ def build(
         typer.Option(
             "--index",
             help="Neighbour index: auto (exact up to RECS_INDEX_EXACT_MAX articles, default "
-            "50000, else hnsw), exact, or hnsw (approximate, for large corpora) "
+            "50000, else ivf), exact, or ivf (approximate, for large corpora) "
             "[env: RECS_INDEX; default: auto]",
         ),
     ] = None,

@@ -1,26 +1,32 @@
 """Nearest-neighbour search over unit vectors: inner product = cosine.
 
 `search` answers "the k highest-scoring rows for these queries" for a whole matrix, in
-blocks so memory stays bounded, using FAISS on every core. Scores that decide an order
-are recomputed in float64 by `exact_scores`, so the same pair always gets the same score
-whichever batch it was found in (a full and an incremental run then agree bit for bit as
-long as the search is exact).
+blocks so memory stays bounded, using FAISS and BLAS on every core. Scores that decide an
+order are recomputed in float64 by `exact_scores`, so the same pair always gets the same
+score whichever batch it was found in (a full and an incremental run then agree bit for
+bit as long as the search is exact).
 
 Two kinds of index, chosen by `IndexSettings` ("auto": by corpus size):
 - `exact`: FAISS IndexFlatIP, every query against every row (BLAS). Used up to
-  `EXACT_MAX` rows, where all-pairs search still takes about a minute on two cores.
-- `hnsw`: FAISS IndexHNSWFlat, a navigable small-world graph: approximate, and its
-  all-pairs search grows as n log n instead of n^2. A query asking for more rows than
-  `HNSW_EXACT_K`, or for which the graph search comes back short, is answered exactly,
-  so results are never short. The graph is built with FAISS's threads, so two builds of
-  the same vectors can differ in rare near-ties; `--index exact` gives reproducible lists.
-An inverted file (IVF) was measured too and rejected: on the real HuffPost vectors it
-needed to scan about 40% of the corpus for recall@10 0.98 (README "Performance").
-bench/index.py measures build time, all-pairs time, peak memory and recall@10.
+  `EXACT_MAX` rows, where all-pairs search takes about a minute on two cores.
+- `ivf`: an inverted file. Spherical k-means (FAISS) cuts the rows into about sqrt(n)
+  lists; a query is compared, exactly, with the rows of the lists whose centroids are
+  nearest to it. Queries are grouped by list, so each list is scored against all the
+  queries probing it with one matrix product (BLAS on both cores) instead of one query
+  at a time. How many lists to probe is not a fixed knob: when the index is built, it
+  measures recall@10 against exact search on a sample of its own rows and takes the
+  fewest probes reaching `IVF_RECALL` (real text needs more than clustered data). A
+  query asking for more rows than its probed lists hold is answered exactly, so results
+  are never short.
+An HNSW graph (FAISS IndexHNSWFlat) was measured too: better than IVF at the same cost
+on 10,000 real HuffPost vectors, far worse on clustered data at 100,000 rows and more
+(recall@10 0.93 at 100k, 0.72 at 1M) with a build over ten times slower. bench/index.py has
+the figures (README "Performance").
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,18 +38,21 @@ from recs.encoder import Progress, no_progress
 from recs.errors import ConfigError
 
 BLOCK_ROWS = 4096
-INDEX_KINDS = ("auto", "exact", "hnsw")
-EXACT_MAX = 50_000  # rows; above it "auto" builds the HNSW graph (measured: bench/index.py)
-HNSW_M = 32  # graph neighbours per node (layer 0 keeps 2 * M)
-HNSW_EF_CONSTRUCTION = 40  # candidate list while building
-HNSW_EF_SEARCH = 64  # candidate list while searching (at least k)
-HNSW_EXACT_K = 1024  # queries asking for more rows than this are answered exactly
-HNSW_ADD_ROWS = 65_536  # rows added to the graph per call (progress between calls)
+INDEX_KINDS = ("auto", "exact", "ivf")
+EXACT_MAX = 50_000  # rows; above it "auto" builds the IVF index (measured: bench/index.py)
+IVF_LISTS_PER_SQRT = 1.0  # lists = this * sqrt(rows)
+IVF_RECALL = 0.985  # recall@10 the probe count must reach on the calibration sample
+IVF_PROBES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)  # tried in this order
+IVF_SAMPLE = 500  # calibration queries
+IVF_ITERATIONS = 6  # k-means iterations
+IVF_POINTS_PER_LIST = 32  # k-means trains on at most this many rows per list
+IVF_CANDIDATE_BYTES = 128 << 20  # bound on a search block's candidate buffers
+IVF_SEED = 1234
 
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """Which index to build: `kind` auto/exact/hnsw; auto is exact up to `exact_max` rows."""
+    """Which index to build: `kind` auto/exact/ivf; auto is exact up to `exact_max` rows."""
 
     kind: str = "auto"
     exact_max: int = EXACT_MAX
@@ -60,7 +69,7 @@ class IndexSettings:
         """The index kind used for a corpus of `rows` vectors."""
         if self.kind != "auto":
             return self.kind
-        return "exact" if rows <= self.exact_max else "hnsw"
+        return "exact" if rows <= self.exact_max else "ivf"
 
 
 def _faiss() -> Any:
@@ -71,7 +80,7 @@ def _faiss() -> Any:
 
 
 class VectorIndex:
-    """Inner-product search over a fixed matrix of unit float32 rows (exact or HNSW).
+    """Inner-product search over a fixed matrix of unit float32 rows (exact or IVF).
 
     Built lazily on the first search. Pickling drops what was built (a remote worker
     builds its own), so a VectorIndex can travel inside a ranking job.
@@ -82,32 +91,31 @@ class VectorIndex:
         self.settings = settings or IndexSettings()
         self.kind = self.settings.kind_for(len(self))
         self._index: Any = None
+        self._ivf: _Ivf | None = None
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_index": None}
+        return {**self.__dict__, "_index": None, "_ivf": None}
 
     def build(self, progress: Progress = no_progress) -> VectorIndex:
         """Build the index now (otherwise the first search does); returns self."""
-        self._faiss_index(progress)
+        if self.kind == "ivf" and len(self):
+            if self._ivf is None:
+                progress("indexing", 0, 1)
+                self._ivf = _Ivf(self.vectors)
+                progress("indexing", 1, 1)
+        else:
+            self._faiss_index()
         return self
 
-    def _faiss_index(self, progress: Progress = no_progress) -> Any:
+    def _faiss_index(self) -> Any:
         if self._index is None:
             faiss = _faiss()
-            dim = self.vectors.shape[1]
-            if self.kind == "hnsw":
-                index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-                index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-                for start in range(0, len(self), HNSW_ADD_ROWS):
-                    index.add(self.vectors[start : start + HNSW_ADD_ROWS])
-                    progress("indexing", min(start + HNSW_ADD_ROWS, len(self)), len(self))
-            else:
-                index = faiss.IndexFlatIP(dim)
-                if len(self):
-                    index.add(self.vectors)
+            index = faiss.IndexFlatIP(self.vectors.shape[1])
+            if len(self):
+                index.add(self.vectors)
             self._index = index
         return self._index
 
@@ -123,44 +131,135 @@ class VectorIndex:
         if not len(self) or not n:
             return rows, scores
         take = min(k, len(self))
-        if self.kind == "hnsw" and take > HNSW_EXACT_K:
-            return self._exact(queries, k, progress)
-        index = self._faiss_index(progress)
-        params = None
-        if self.kind == "hnsw":
-            params = _faiss().SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, take))
+        if self.kind == "ivf":
+            ivf = self.build(progress)._ivf
+            assert ivf is not None
+            step = ivf.block_rows(take)
+            for start in range(0, n, step):
+                block = queries[start : start + step]
+                found_rows, found_scores = ivf.search(block, take)
+                short = np.flatnonzero(found_rows[:, -1] < 0)
+                if len(short):  # the probed lists held fewer than k rows: answer exactly
+                    found_scores[short], found_rows[short] = _knn(block[short], self.vectors, take)
+                rows[start : start + len(block), :take] = found_rows
+                scores[start : start + len(block), :take] = found_scores
+                progress("searching", min(start + step, n), n)
+            return rows, scores
+        index = self._faiss_index()
         for start in range(0, n, BLOCK_ROWS):
             block = queries[start : start + BLOCK_ROWS]
-            found_scores, found_rows = index.search(block, take, params=params)
-            short = np.flatnonzero(found_rows[:, -1] < 0)
-            if len(short):  # the graph search came back short: answer those exactly
-                found_scores[short], found_rows[short] = self._knn(block[short], take)
+            found_scores, found_rows = index.search(block, take)
             rows[start : start + len(block), :take] = found_rows
             scores[start : start + len(block), :take] = found_scores
             progress("searching", min(start + BLOCK_ROWS, n), n)
         return rows, scores
 
-    def _knn(self, queries: np.ndarray, take: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-`take` (scores, rows) against the vectors, without building an index."""
-        faiss = _faiss()
-        found: tuple[np.ndarray, np.ndarray] = faiss.knn(
-            queries, self.vectors, take, metric=faiss.METRIC_INNER_PRODUCT
-        )
-        return found
 
-    def _exact(
-        self, queries: np.ndarray, k: int, progress: Progress
-    ) -> tuple[np.ndarray, np.ndarray]:
-        take = min(k, len(self))
-        rows = np.full((len(queries), k), -1, dtype=np.int64)
-        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        step = max(1, min(BLOCK_ROWS, (256 << 20) // (12 * take)))  # results under 256 MB
-        for start in range(0, len(queries), step):
-            found_scores, found_rows = self._knn(queries[start : start + step], take)
-            rows[start : start + len(found_rows), :take] = found_rows
-            scores[start : start + len(found_rows), :take] = found_scores
-            progress("searching", min(start + step, len(queries)), len(queries))
-        return rows, scores
+def _knn(queries: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k (scores, rows) of `queries` among `vectors`, without building an index."""
+    faiss = _faiss()
+    found: tuple[np.ndarray, np.ndarray] = faiss.knn(
+        np.ascontiguousarray(queries), vectors, k, metric=faiss.METRIC_INNER_PRODUCT
+    )
+    return found
+
+
+class _Ivf:
+    """An inverted file over `vectors`: k-means lists, rows stored contiguously by list."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        faiss = _faiss()
+        n, d = vectors.shape
+        self.lists = max(1, min(n // 8, round(IVF_LISTS_PER_SQRT * math.sqrt(n))))
+        rng = np.random.default_rng(IVF_SEED)
+        sample = vectors[np.sort(rng.choice(n, min(n, self.lists * IVF_POINTS_PER_LIST), False))]
+        kmeans = faiss.Kmeans(
+            d,
+            self.lists,
+            niter=IVF_ITERATIONS,
+            seed=IVF_SEED,
+            spherical=True,
+            max_points_per_centroid=IVF_POINTS_PER_LIST,
+            min_points_per_centroid=1,
+        )
+        kmeans.train(sample)
+        self.quantizer = faiss.IndexFlatIP(d)
+        self.quantizer.add(kmeans.centroids)
+        assigned = np.empty(n, dtype=np.int64)
+        for start in range(0, n, 65_536):
+            _, nearest = self.quantizer.search(vectors[start : start + 65_536], 1)
+            assigned[start : start + len(nearest)] = nearest[:, 0]
+        self.order = np.argsort(assigned, kind="stable")  # list-sorted position -> row
+        self.offsets = np.searchsorted(assigned[self.order], np.arange(self.lists + 1))
+        self.sorted = vectors[self.order]  # the rows of each list side by side
+        self.longest = int(np.max(np.diff(self.offsets)))
+        self.probe, self.sample_recall = self._calibrate(vectors, rng)
+
+    def _calibrate(self, vectors: np.ndarray, rng: np.random.Generator) -> tuple[int, float]:
+        """The fewest probes (of IVF_PROBES) whose recall@10 on sampled rows >= IVF_RECALL."""
+        n = len(vectors)
+        rows = np.sort(rng.choice(n, min(n, IVF_SAMPLE), replace=False))
+        k = min(n, 11)
+        _, truth = _knn(vectors[rows], vectors, k)
+        recall = 1.0
+        for probe in IVF_PROBES:
+            self.probe = min(probe, self.lists)
+            found, _ = self.search(vectors[rows], k)
+            recall = _recall(found, truth, rows)
+            if recall >= IVF_RECALL or self.probe == self.lists:
+                break
+        return self.probe, recall
+
+    def block_rows(self, k: int) -> int:
+        """Queries per block so the candidate buffers stay under IVF_CANDIDATE_BYTES."""
+        per_query = self.probe * min(k, self.longest) * 12  # float32 score + int64 row
+        return max(64, IVF_CANDIDATE_BYTES // per_query)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (rows, scores) per query among its probed lists; -1 / -inf when short."""
+        count = len(queries)
+        _, probes = self.quantizer.search(queries, self.probe)
+        per_list = min(k, self.longest)
+        width = self.probe * per_list
+        found_scores = np.full((count, width), -np.inf, dtype=np.float32)
+        found_rows = np.full((count, width), -1, dtype=np.int64)
+        # Every (query, probe slot) pair, grouped by the list it probes.
+        flat = probes.ravel()
+        by_list = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[by_list], np.arange(self.lists + 1))
+        for lst in np.flatnonzero(np.diff(bounds)):
+            first, last = int(self.offsets[lst]), int(self.offsets[lst + 1])
+            if first == last:
+                continue
+            pairs = by_list[bounds[lst] : bounds[lst + 1]]
+            who, slot = pairs // self.probe, pairs % self.probe
+            take = min(per_list, last - first)
+            scores, positions = _knn(queries[who], self.sorted[first:last], take)
+            columns = slot[:, None] * per_list + np.arange(take)
+            found_scores[who[:, None], columns] = scores
+            found_rows[who[:, None], columns] = self.order[first + positions]
+        take = min(k, width)
+        best = np.argpartition(-found_scores, take - 1, axis=1)[:, :take]
+        top_scores = np.take_along_axis(found_scores, best, axis=1)
+        top_rows = np.take_along_axis(found_rows, best, axis=1)
+        ranked = np.argsort(-top_scores, axis=1, kind="stable")
+        top_scores = np.take_along_axis(top_scores, ranked, axis=1)
+        top_rows = np.take_along_axis(top_rows, ranked, axis=1)
+        if take < k:
+            top_rows = np.hstack([top_rows, np.full((count, k - take), -1, dtype=np.int64)])
+            pad = np.full((count, k - take), -np.inf, dtype=np.float32)
+            top_scores = np.hstack([top_scores, pad])
+        return top_rows, top_scores
+
+
+def _recall(found: np.ndarray, truth: np.ndarray, rows: np.ndarray) -> float:
+    """Mean share of each row's true nearest others (itself excluded) that `found` holds."""
+    hits = []
+    for row, got, want in zip(rows, found, truth, strict=True):
+        wanted = want[want != row][: truth.shape[1] - 1]
+        if len(wanted):
+            hits.append(len(set(got[got != row].tolist()) & set(wanted.tolist())) / len(wanted))
+    return float(np.mean(hits)) if hits else 1.0
 
 
 def exact_scores(

@@ -1,4 +1,4 @@
-"""The neighbour index: exact and HNSW search, the automatic choice, settings, pickling."""
+"""The neighbour index: exact and IVF search, the automatic choice, settings, pickling."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from bench.synthetic import clustered_unit_vectors
+from bench.synthetic import clustered_unit_vectors, mixture_unit_vectors
 from recs.config import Settings
 from recs.errors import ConfigError
-from recs.index import EXACT_MAX, HNSW_EXACT_K, IndexSettings, VectorIndex
+from recs.index import EXACT_MAX, IVF_RECALL, IndexSettings, VectorIndex
 from tests.conftest import BIN, EXAMPLES
 
 
@@ -26,92 +26,115 @@ def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
 
 
-def test_auto_is_exact_up_to_the_threshold_then_hnsw():
+def test_auto_is_exact_up_to_the_threshold_then_ivf():
     assert IndexSettings().kind_for(EXACT_MAX) == "exact"
-    assert IndexSettings().kind_for(EXACT_MAX + 1) == "hnsw"
-    assert IndexSettings(exact_max=10).kind_for(11) == "hnsw"
+    assert IndexSettings().kind_for(EXACT_MAX + 1) == "ivf"
+    assert IndexSettings(exact_max=10).kind_for(11) == "ivf"
     assert IndexSettings("exact").kind_for(10**7) == "exact"
-    assert IndexSettings("hnsw").kind_for(3) == "hnsw"
-    assert VectorIndex(np.zeros((5, 4), np.float32), IndexSettings(exact_max=4)).kind == "hnsw"
+    assert IndexSettings("ivf").kind_for(3) == "ivf"
+    assert VectorIndex(np.zeros((5, 4), np.float32), IndexSettings(exact_max=4)).kind == "ivf"
     with pytest.raises(ConfigError, match="RECS_INDEX"):
-        IndexSettings("ivf")
+        IndexSettings("hnsw")
 
 
 def test_settings_from_environment():
-    settings = Settings.from_env({"RECS_INDEX": "hnsw", "RECS_INDEX_EXACT_MAX": "1000"})
-    assert settings.index_settings == IndexSettings("hnsw", 1000)
+    settings = Settings.from_env({"RECS_INDEX": "ivf", "RECS_INDEX_EXACT_MAX": "1000"})
+    assert settings.index_settings == IndexSettings("ivf", 1000)
     assert Settings.from_env({}).index_settings == IndexSettings()
-    with pytest.raises(ConfigError, match="RECS_INDEX must be one of auto, exact, hnsw"):
+    with pytest.raises(ConfigError, match="RECS_INDEX must be one of auto, exact, ivf"):
         Settings.from_env({"RECS_INDEX": "flat"})
     with pytest.raises(ConfigError, match="RECS_INDEX_EXACT_MAX"):
         Settings.from_env({"RECS_INDEX_EXACT_MAX": "-1"})
 
 
-def test_hnsw_recall_at_10_on_clustered_vectors(clustered):
-    index = VectorIndex(clustered, IndexSettings("hnsw"))
+def recall_at_10(index: VectorIndex, vectors: np.ndarray, queries: np.ndarray) -> float:
+    found, _ = index.search(vectors[queries], 11)
+    truth = exact_top(vectors, vectors[queries], 11)
+    return float(np.mean([len(set(f) & set(t)) / 11 for f, t in zip(found, truth, strict=True)]))
+
+
+def test_ivf_recall_at_10_on_clustered_vectors(clustered):
+    index = VectorIndex(clustered, IndexSettings("ivf"))
     queries = np.arange(0, len(clustered), 40)
+    assert recall_at_10(index, clustered, queries) >= 0.98
     found, scores = index.search(clustered[queries], 11)
-    truth = exact_top(clustered, clustered[queries], 11)
-    recall = np.mean([len(set(f) & set(t)) / 11 for f, t in zip(found, truth, strict=True)])
-    assert recall >= 0.98
-    assert np.mean(found[:, 0] == queries) > 0.99  # a row finds itself first
+    assert np.all(found[:, 0] == queries)  # every row finds itself first
     assert np.all(np.diff(scores, axis=1) <= 0)  # best first
     # The scores are the rows' inner products.
     assert np.allclose(scores[:, 1], np.sum(clustered[queries] * clustered[found[:, 1]], axis=1))
 
 
+def test_probes_are_calibrated_to_the_data():
+    easy = VectorIndex(clustered_unit_vectors(20_000, d=64, seed=4), IndexSettings("ivf"))
+    hard_vectors = mixture_unit_vectors(20_000, d=64, seed=4)
+    hard = VectorIndex(hard_vectors, IndexSettings("ivf"))
+    easy_ivf, hard_ivf = easy.build()._ivf, hard.build()._ivf
+    assert easy_ivf is not None and hard_ivf is not None
+    assert easy_ivf.sample_recall >= IVF_RECALL and hard_ivf.sample_recall >= IVF_RECALL
+    assert hard_ivf.probe > easy_ivf.probe  # harder data, more lists probed
+    # The recall reached on the calibration sample holds on other rows.
+    assert recall_at_10(hard, hard_vectors, np.arange(1, 20_000, 50)) >= 0.97
+
+
 def test_large_k_is_answered_exactly_and_never_short(clustered):
     vectors = clustered[:2_000]
-    index = VectorIndex(vectors, IndexSettings("hnsw"))
-    found, scores = index.search(vectors[:3], HNSW_EXACT_K + 1)
+    index = VectorIndex(vectors, IndexSettings("ivf")).build()
+    ivf = index._ivf
+    assert ivf is not None
+    ivf.probe = 2
+    k = ivf.probe * ivf.longest + 50  # more than any query's probed lists hold
+    assert k < len(vectors)
+    found, scores = index.search(vectors[:3], k)
     assert np.all(found >= 0) and np.all(np.isfinite(scores))
-    assert np.array_equal(found, exact_top(vectors, vectors[:3], HNSW_EXACT_K + 1))
+    assert np.array_equal(found, exact_top(vectors, vectors[:3], k))
     # k beyond the corpus pads with -1 / -inf, as the exact index does.
     found, scores = index.search(vectors[:2], 2_005)
     assert np.all(found[:, 2_000:] == -1) and np.all(scores[:, 2_000:] == -np.inf)
     assert sorted(found[0, :2_000]) == list(range(2_000))
 
 
-def test_hnsw_equals_exact_when_the_search_list_holds_the_corpus():
-    vectors = clustered_unit_vectors(60, d=16, seed=5)  # efSearch 64 >= 60 rows
+def test_ivf_equals_exact_when_the_probes_cover_every_list():
+    vectors = clustered_unit_vectors(60, d=16, seed=5)  # 7 lists, all probed
+    ivf = VectorIndex(vectors, IndexSettings("ivf")).build()
+    assert ivf._ivf is not None and ivf._ivf.probe == ivf._ivf.lists
     exact, _ = VectorIndex(vectors, IndexSettings("exact")).search(vectors, 7)
-    graph, _ = VectorIndex(vectors, IndexSettings("hnsw")).search(vectors, 7)
-    assert np.mean(exact == graph) > 0.999  # only exact ties may swap
+    found, _ = ivf.search(vectors, 7)
+    assert np.mean(exact == found) > 0.999  # only exact ties may swap
 
 
 def test_search_blocks_do_not_change_results(clustered, monkeypatch):
     import recs.index
 
-    index = VectorIndex(clustered[:5_000], IndexSettings("hnsw"))
+    index = VectorIndex(clustered[:5_000], IndexSettings("ivf"))
     whole, _ = index.search(clustered[:500], 10)
-    monkeypatch.setattr(recs.index, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(recs.index, "IVF_CANDIDATE_BYTES", 1)  # blocks of 64 queries
     blocked, _ = index.search(clustered[:500], 10)
-    assert np.array_equal(whole, blocked)
+    assert np.mean(whole == blocked) > 0.999  # only exact ties may swap
 
 
 def test_pickling_drops_what_was_built(clustered):
-    index = VectorIndex(clustered[:3_000], IndexSettings("hnsw")).build()
+    index = VectorIndex(clustered[:3_000], IndexSettings("ivf")).build()
     copy = pickle.loads(pickle.dumps(index))
-    assert copy._index is None and copy.kind == "hnsw"
+    assert copy._ivf is None and copy.kind == "ivf"
     a, _ = index.search(clustered[:50], 5)
-    b, _ = copy.search(clustered[:50], 5)  # the copy builds its own graph
-    assert np.mean([len(set(x) & set(y)) / 5 for x, y in zip(a, b, strict=True)]) > 0.98
+    b, _ = copy.search(clustered[:50], 5)
+    assert np.mean(a == b) > 0.99  # k-means is seeded: the copy builds the same lists
 
 
 def test_empty_index_and_empty_queries():
-    empty = VectorIndex(np.zeros((0, 8), np.float32), IndexSettings("hnsw"))
+    empty = VectorIndex(np.zeros((0, 8), np.float32), IndexSettings("ivf"))
     rows, scores = empty.search(np.ones((2, 8), np.float32), 3)
     assert rows.shape == (2, 3) and np.all(rows == -1) and np.all(scores == -np.inf)
-    some = VectorIndex(clustered_unit_vectors(100, d=8), IndexSettings("hnsw"))
+    some = VectorIndex(clustered_unit_vectors(100, d=8), IndexSettings("ivf"))
     rows, _ = some.search(np.zeros((0, 8), np.float32), 3)
     assert rows.shape == (0, 3)
 
 
-def test_build_with_the_hnsw_index_from_the_cli(tmp_path):
+def test_build_with_the_ivf_index_from_the_cli(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env["RECS_MODEL"] = "hashing"
     results = {}
-    for kind in ("exact", "hnsw"):
+    for kind in ("exact", "ivf"):
         store_dir = tmp_path / kind
         command = [str(BIN / "recs"), "build", str(EXAMPLES), "--store", str(store_dir)]
         done = subprocess.run(
@@ -121,8 +144,8 @@ def test_build_with_the_hnsw_index_from_the_cli(tmp_path):
         from recs import store
 
         results[kind] = store.load(store_dir).related
-    # 53 articles, fewer than the graph search's list: HNSW must find what exact does.
-    assert results["hnsw"] == results["exact"]
+    # 53 articles make 6 lists, all probed: the IVF index must find what exact does.
+    assert results["ivf"] == results["exact"]
     bad = subprocess.run(
         [str(BIN / "recs"), "build", str(EXAMPLES), "--store", str(tmp_path / "x")],
         capture_output=True,
@@ -130,4 +153,4 @@ def test_build_with_the_hnsw_index_from_the_cli(tmp_path):
         env=env | {"RECS_INDEX": "annoy"},
         timeout=60,
     )
-    assert bad.returncode == 2 and "RECS_INDEX must be one of auto, exact, hnsw" in bad.stderr
+    assert bad.returncode == 2 and "RECS_INDEX must be one of auto, exact, ivf" in bad.stderr
