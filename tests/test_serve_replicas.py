@@ -7,53 +7,27 @@ generation by hot reload, refuse writes (no token), and never change a file of t
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import BIN
+from tests.servers import free_port, wait_until
+from tests.servers import request as _request
+
+
+def call(base: str, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict]:
+    return _request(base, method, path, body)
+
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 SPACE0 = "https://example.com/space/0"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def call(base: str, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict]:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "Connection": "close"}
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def tree(directory: Path) -> dict[str, tuple[int, int]]:
