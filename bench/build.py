@@ -1,0 +1,99 @@
+"""Benchmark: `recs build` end to end on the 10,000 HuffPost articles written as files.
+
+    python -m bench --part build [--runs 3]
+
+Every row of ../shared/data/huffpost.jsonl becomes an article file (bench/regenerate.py's
+layout) in a temporary folder, and the real CLI builds it with the bundled model:
+
+- full build (`--rebuild`: every text embedded, every list computed; the ONNX export is
+  already cached in the store, as on every build but the first), with the default backend
+  and, as its baseline, with `--backend torch`;
+- rebuild with nothing changed, against the full build;
+- rebuild after editing 1% of the articles (their excerpts; other articles every run),
+  against the full build. Goal: at most 5% of the full build.
+
+Times are wall seconds of the whole `recs build` process (start-up included), medians of
+`--runs` runs, the four kinds interleaved within a run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import BIN, DATA, header, median, table
+from bench.regenerate import edit, read_rows, write_corpus
+
+EDIT_SHARE = 0.01
+
+
+def build(content: Path, store: Path, *extra: str) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
+    env["HF_HUB_OFFLINE"] = "1"
+    command = [str(BIN / "recs"), "build", str(content), "--store", str(store), "-q", *extra]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return time.perf_counter() - started, result.stdout.strip()
+
+
+def run(runs: int) -> None:
+    rows = read_rows(path=DATA / "huffpost.jsonl")
+    header(
+        "End to end: recs build on 10,000 HuffPost article files (bundled model)",
+        f"wall seconds of the `recs build` process, medians of {runs} runs",
+    )
+    with tempfile.TemporaryDirectory(prefix="recs-bench-build-") as folder:
+        work = Path(folder)
+        content = work / "content"
+        paths = write_corpus(rows, content)
+        store = work / "store"
+        torch_store = work / "store-torch"
+        build(content, store)  # exports the ONNX model once into the store
+        build(content, torch_store, "--backend", "torch")
+        edits = max(1, round(len(paths) * EDIT_SHARE))
+        times: dict[str, list[float]] = {"full": [], "torch": [], "same": [], "edit": []}
+        summaries: dict[str, str] = {}
+        for number in range(runs):
+            times["full"].append(build(content, store, "--rebuild")[0])
+            times["torch"].append(build(content, torch_store, "--rebuild", "--backend", "torch")[0])
+            seconds, summaries["same"] = build(content, store)
+            times["same"].append(seconds)
+            for offset in range(edits):  # a different 1% every run
+                edit(paths[(number * edits + offset) * 97 % len(paths)], number)
+            seconds, summaries["edit"] = build(content, store)
+            times["edit"].append(seconds)
+        full = median(times["full"])
+        embedded = re.search(r"(\d+) embedded", summaries["edit"])
+        lists = re.search(r"(\d+) related lists computed", summaries["edit"])
+        table(
+            ["build", "median s", "baseline", "ratio", "work done (last run)"],
+            [
+                [
+                    "full, onnx (default)",
+                    full,
+                    "full, torch",
+                    full / median(times["torch"]),
+                    f"{len(paths):,} embedded",
+                ],
+                ["full, torch", median(times["torch"]), "", float("nan"), ""],
+                [
+                    "nothing changed",
+                    median(times["same"]),
+                    "full, onnx",
+                    median(times["same"]) / full,
+                    "0 embedded",
+                ],
+                [
+                    f"1% edited ({edits} articles)",
+                    median(times["edit"]),
+                    "full, onnx",
+                    median(times["edit"]) / full,
+                    f"{embedded.group(1) if embedded else '?'} embedded, "
+                    f"{lists.group(1) if lists else '?'} lists",
+                ],
+            ],
+        )
