@@ -79,10 +79,11 @@ def related_items(page: str) -> list[tuple[str, str, str | None]]:
 
 
 def expected_items(store_dir: Path) -> list[tuple[str, str, str | None]]:
+    """The seed's stored list, in rank order (not sorted by `score`: the score an entry
+    reports is the plain cosine, while the order also weighs neighbours and freshness)."""
     snapshot = store.load(store_dir)
     row = snapshot.row_of[SEED_URL]
-    scores = [score for _, score in snapshot.related[row]]
-    assert scores == sorted(scores, reverse=True) and len(scores) == 5
+    assert len(snapshot.related[row]) == 5
     items = []
     for r, _ in snapshot.related[row]:
         fields = snapshot.articles[r].fields
@@ -97,7 +98,7 @@ def env_for(site: Path) -> dict[str, str]:
     return env
 
 
-def test_front_matter_route_lists_related_articles_in_score_order(site):
+def test_front_matter_route_lists_related_articles_in_rank_order(site):
     env = env_for(site)
     recs("regenerate", str(site / "content"), "-q", env=env)
     items = related_items(render(site))
