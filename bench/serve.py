@@ -32,9 +32,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-DATA = ROOT.parent / "shared" / "data"
+from bench.common import BIN, DATA, ROOT
 
 LUA = """
 local paths = {}
