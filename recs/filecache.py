@@ -1,9 +1,10 @@
 """Parsed article files, cached beside the store, so unchanged files are not parsed again.
 
 Reading a 10,000-file corpus is mostly YAML parsing (each file's related block included).
-`recs regenerate` keeps, in `<store>/files-cache.sqlite`, every article file's SHA-256 and
-the Article parsed from it; the next run parses only files whose bytes differ. Files it
-rewrites are recorded with their new bytes, so its own writes cost nothing next time.
+`recs regenerate` and `recs build` keep, in `<store>/files-cache.sqlite`, every article
+file's SHA-256 and the Article parsed from it; the next run parses only files whose bytes
+differ. Files regenerate rewrites are recorded with their new bytes, so its own writes cost
+nothing next time; a build records an unknown block key, so regenerate checks those once.
 
 It is a cache: a missing, unreadable or outdated file (other recs version, other
 front-matter keys or size limit) is ignored and written anew. It never affects results,

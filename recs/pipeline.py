@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from recs import store
-from recs.articles import MAX_FILE_BYTES, Article, Corpus, Problem, alias_map, dedupe, read_corpus
+from recs import filecache, store
+from recs.articles import (
+    JSONL_SUFFIX,
+    MAX_FILE_BYTES,
+    Article,
+    Corpus,
+    Problem,
+    alias_map,
+    dedupe,
+    read_corpus,
+)
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import CorpusError, StoreIncompatible
@@ -175,12 +185,18 @@ def build(
     folder already read by the caller (with the same keys and limits).
     """
     started = time.monotonic()
+    signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
+    known: dict[str, filecache.Cached] | None = None
     if corpus is None:
+        # Unchanged files come parsed from the cache `recs regenerate` keeps (never on
+        # --rebuild, which starts from nothing).
+        known = filecache.load(store_dir, signature) if publish and not rebuild else {}
         corpus = read_corpus(
             content_dir,
             pinned_key=pinned_key,
             excluded_key=excluded_key,
             max_file_bytes=MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes,
+            known={source: (entry.sha, entry.article) for source, entry in known.items()},
         )
     if strict and corpus.problems:
         lines = "; ".join(str(p) for p in corpus.problems[:5])
@@ -207,8 +223,28 @@ def build(
             report.generation = store.publish(store_dir, snapshot)
             report.published = True
             store.clear_changes(store_dir, report.generation)
+        if known is not None and publish:
+            _save_parsed(store_dir, signature, known, corpus)
     report.seconds = time.monotonic() - started
     return snapshot, report
+
+
+def _save_parsed(
+    store_dir: Path, signature: str, known: dict[str, filecache.Cached], corpus: Corpus
+) -> None:
+    """Record the article files just read in the parse cache. A file whose bytes are the
+    cached ones keeps its entry (with the key of the block regenerate left in it); any
+    other gets an unknown block key, so the next regenerate checks that file."""
+    parsed: dict[str, filecache.Cached] = {}
+    for article in corpus.articles:
+        sha = corpus.raw_hashes.get(article.source)
+        if sha is None or article.source.lower().endswith(JSONL_SUFFIX):
+            continue
+        cached = known.get(article.source)
+        block = cached.block if cached is not None and cached.sha == sha else ""
+        parsed[article.source] = filecache.Cached(sha, article, block)
+    with contextlib.suppress(OSError, sqlite3.Error):  # a cache: the next build parses all
+        filecache.save(store_dir, signature, known, parsed)
 
 
 def fold(previous: Snapshot, changes: Sequence[store.Change]) -> Snapshot:

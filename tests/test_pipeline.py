@@ -89,3 +89,45 @@ def test_changed_settings_recompute_lists_without_embedding(topic_corpus, tmp_pa
     snapshot, report = build(topic_corpus, tmp_path / "s", encoder, RankSettings(limit=3))
     assert encoder.texts == [] and report.published and report.recomputed == 12
     assert all(len(items) == 3 for items in snapshot.related)
+
+
+def test_unchanged_files_are_not_parsed_again(topic_corpus, tmp_path, monkeypatch):
+    from recs import articles, regenerate
+
+    parsed: list[str] = []
+    real_parse = articles.parse_article_text
+
+    def counting_parse(raw, source, *args, **kwargs):
+        parsed.append(source)
+        return real_parse(raw, source, *args, **kwargs)
+
+    monkeypatch.setattr(articles, "parse_article_text", counting_parse)
+    store_dir = tmp_path / "store"
+    _, first = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert len(parsed) == 12 and first.published
+
+    parsed.clear()
+    _, again = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert parsed == [] and (again.embedded, again.reused) == (0, 12)
+
+    edited = topic_corpus / "space" / "1.md"
+    edited.write_text(edited.read_text().replace("drilled rock", "found a frozen sea"))
+    parsed.clear()
+    snapshot, changed = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert parsed == ["space/1.md"] and changed.embedded == 1
+    row = next(r for r, a in enumerate(snapshot.articles) if a.source == "space/1.md")
+    assert "found a frozen sea" in snapshot.articles[row].text
+
+    # --rebuild reads every file again; a dry run neither uses nor writes the cache.
+    parsed.clear()
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), rebuild=True)
+    assert len(parsed) == 12
+    parsed.clear()
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), publish=False)
+    assert len(parsed) == 12
+
+    # A build's entries make the next regenerate check every block, then skip them.
+    report = regenerate.regenerate(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert len(report.changed) == 12
+    report = regenerate.regenerate(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert report.changed == [] and len(report.unchanged) == 12
