@@ -188,15 +188,16 @@ def build(
     signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
     known: dict[str, filecache.Cached] | None = None
     if corpus is None:
-        # Unchanged files come parsed from the cache `recs regenerate` keeps (never on
-        # --rebuild, which starts from nothing).
-        known = filecache.load(store_dir, signature) if publish and not rebuild else {}
+        # Unchanged files come parsed from the cache `recs regenerate` keeps (not on
+        # --rebuild, which parses every file and then replaces the cache's entries).
+        known = filecache.load(store_dir, signature) if publish else {}
+        reuse = {} if rebuild else known
         corpus = read_corpus(
             content_dir,
             pinned_key=pinned_key,
             excluded_key=excluded_key,
             max_file_bytes=MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes,
-            known={source: (entry.sha, entry.article) for source, entry in known.items()},
+            known={source: (entry.sha, entry.article) for source, entry in reuse.items()},
         )
     if strict and corpus.problems:
         lines = "; ".join(str(p) for p in corpus.problems[:5])

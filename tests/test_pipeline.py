@@ -92,7 +92,7 @@ def test_changed_settings_recompute_lists_without_embedding(topic_corpus, tmp_pa
 
 
 def test_unchanged_files_are_not_parsed_again(topic_corpus, tmp_path, monkeypatch):
-    from recs import articles, regenerate
+    from recs import articles, filecache, regenerate
 
     parsed: list[str] = []
     real_parse = articles.parse_article_text
@@ -118,16 +118,20 @@ def test_unchanged_files_are_not_parsed_again(topic_corpus, tmp_path, monkeypatc
     row = next(r for r, a in enumerate(snapshot.articles) if a.source == "space/1.md")
     assert "found a frozen sea" in snapshot.articles[row].text
 
-    # --rebuild reads every file again; a dry run neither uses nor writes the cache.
+    # --rebuild reads every file again and keeps the cache to the files there are;
+    # a dry run neither uses nor writes the cache.
+    (topic_corpus / "cooking" / "3.md").unlink()
     parsed.clear()
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), rebuild=True)
-    assert len(parsed) == 12
+    assert len(parsed) == 11
+    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    assert sorted(filecache.load(store_dir, sig)) == sorted(parsed)
     parsed.clear()
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), publish=False)
-    assert len(parsed) == 12
+    assert len(parsed) == 11
 
     # A build's entries make the next regenerate check every block, then skip them.
     report = regenerate.regenerate(topic_corpus, store_dir, HashingEncoder(), RankSettings())
-    assert len(report.changed) == 12
+    assert len(report.changed) == 11
     report = regenerate.regenerate(topic_corpus, store_dir, HashingEncoder(), RankSettings())
-    assert report.changed == [] and len(report.unchanged) == 12
+    assert report.changed == [] and len(report.unchanged) == 11
