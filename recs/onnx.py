@@ -203,7 +203,7 @@ class OnnxEncoder:
         self,
         spec: ModelSpec,
         cache_dir: Path | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,  # measured: 16 texts a run beat 64 by 9-14% on 2 cores
         threads: int | None = None,
         notify: Notify = no_progress_message,
     ) -> None:
