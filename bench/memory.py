@@ -19,35 +19,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bench.common import BIN, DATA, header, median, table
+from bench.common import header, median, table
+from bench.serve import Server, build, huffpost_jsonl
 
 COPIES = 10
 REQUESTS = 2_000
-
-
-def corpus(target: Path, copies: int) -> Path:
-    """HuffPost rows as a .jsonl corpus, `copies` times over with distinct URLs and titles."""
-    rows = [json.loads(line) for line in (DATA / "huffpost.jsonl").open(encoding="utf-8")]
-    path = target / f"huffpost-x{copies}.jsonl"
-    with open(path, "w", encoding="utf-8") as out:
-        for copy in range(copies):
-            for row in rows:
-                url = row["url"] or f"https://huffpost.example/{row['id']}"
-                article = {
-                    "title": row["title"] if copy == 0 else f"{row['title']} ({copy})",
-                    "excerpt": row["excerpt"],
-                    "webUrl": url if copy == 0 else f"{url}-copy-{copy}",
-                    "publishedDateTime": row["date"],
-                    "provider": {"name": row["provider"] or "HuffPost", "domain": "huffpost.com"},
-                }
-                out.write(json.dumps({k: v for k, v in article.items() if v is not None}) + "\n")
-    return path
 
 
 def rss_mib(pid: int) -> float:
@@ -74,7 +55,6 @@ def rss_mib(pid: int) -> float:
 
 
 def measure(store: Path, urls: list[str], env: dict[str, str]) -> dict[str, float]:
-    from bench.serve import Server
 
     server = Server(store, env, workers=1)
     try:
@@ -126,14 +106,9 @@ def run(runs: int) -> None:
         for number, (name, copies, store_env) in enumerate(stores_to_measure):
             content = work / f"content-{number}"
             content.mkdir()
-            corpus(content, copies)
+            huffpost_jsonl(content, copies)
             store = work / f"store-{number}"
-            subprocess.run(
-                [str(BIN / "recs"), "build", str(content), "--store", str(store), "-q"],
-                env=store_env,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            build(content, store, store_env)
             urls = [a.url for a in stores.load(store).articles]
             results[name] = [measure(store, urls, store_env) for _ in range(runs)]
         first = stores_to_measure[0][0]

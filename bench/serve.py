@@ -51,23 +51,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def huffpost_jsonl(target: Path) -> Path:
-    """The HuffPost rows as a .jsonl corpus in the article field names."""
+def huffpost_jsonl(target: Path, copies: int = 1) -> Path:
+    """The HuffPost rows as a .jsonl corpus in the article field names; with `copies` > 1,
+    the rows again and again, each copy with its own URL and a numbered title."""
+    rows = [json.loads(line) for line in (DATA / "huffpost.jsonl").open(encoding="utf-8")]
     path = target / "huffpost.jsonl"
-    with (
-        open(DATA / "huffpost.jsonl", encoding="utf-8") as rows,
-        open(path, "w", encoding="utf-8") as out,
-    ):
-        for line in rows:
-            row = json.loads(line)
-            article = {
-                "title": row["title"],
-                "excerpt": row["excerpt"],
-                "webUrl": row["url"] or f"https://huffpost.example/{row['id']}",
-                "publishedDateTime": row["date"],
-                "provider": {"name": row["provider"] or "HuffPost", "domain": "huffpost.com"},
-            }
-            out.write(json.dumps({k: v for k, v in article.items() if v is not None}) + "\n")
+    with open(path, "w", encoding="utf-8") as out:
+        for copy in range(copies):
+            for row in rows:
+                url = row["url"] or f"https://huffpost.example/{row['id']}"
+                article = {
+                    "title": row["title"] if copy == 0 else f"{row['title']} ({copy})",
+                    "excerpt": row["excerpt"],
+                    "webUrl": url if copy == 0 else f"{url}-copy-{copy}",
+                    "publishedDateTime": row["date"],
+                    "provider": {"name": row["provider"] or "HuffPost", "domain": "huffpost.com"},
+                }
+                out.write(json.dumps({k: v for k, v in article.items() if v is not None}) + "\n")
     return path
 
 
