@@ -84,6 +84,15 @@ EngineOption = Annotated[
         "ray extra of recs) [env: RECS_ENGINE; default: local]",
     ),
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=0,
+        help="Processes the local engine ranks in; 0 is one per core [env: RECS_JOBS; default: 0]",
+    ),
+]
 AddressOption = Annotated[
     str | None,
     typer.Option(
@@ -100,10 +109,11 @@ def _settings(**overrides: Any) -> Settings:
 
 def _engine(settings: Settings) -> Any:
     """The batch engine the settings ask for (fails at once when Ray is missing)."""
-    from recs.engine import EncoderSettings, open_engine
+    from recs.engine import EncoderSettings, cores, open_engine
 
     encoder = EncoderSettings.portable(settings.model, settings.backend, settings.store)
-    return open_engine(settings.engine, settings.ray_address, encoder)
+    processes = settings.jobs or cores()
+    return open_engine(settings.engine, settings.ray_address, encoder, processes)
 
 
 def echo_err(message: str) -> None:
@@ -168,6 +178,7 @@ def build(
         bool, typer.Option("--quiet", "-q", help="No progress bars, no per-file problems")
     ] = False,
     engine: EngineOption = None,
+    jobs: JobsOption = None,
     address: AddressOption = None,
     index: Annotated[
         IndexKind | None,
@@ -189,6 +200,7 @@ def build(
         backend=backend,
         limit=limit,
         engine=engine and engine.value,
+        jobs=jobs,
         ray_address=address,
         index=index and index.value,
     )
@@ -333,6 +345,7 @@ def regenerate(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
     engine: EngineOption = None,
+    jobs: JobsOption = None,
     address: AddressOption = None,
 ) -> None:
     """Update the store, then rewrite the `related:` block of every article file."""
@@ -348,6 +361,7 @@ def regenerate(
         backend=backend,
         limit=limit,
         engine=engine and engine.value,
+        jobs=jobs,
         ray_address=address,
     )
     batch_engine = _engine(settings)

@@ -46,6 +46,7 @@ class Settings:
     excluded_key: str = "relatedExclude"
     lock_wait: float = 0.0
     engine: str = "local"
+    jobs: int = 0  # processes the local engine ranks in; 0: one per core
     ray_address: str | None = None
     index: str = "auto"
     index_exact_max: int = EXACT_MAX
@@ -69,6 +70,7 @@ class Settings:
             (self.max_file_bytes >= 1024, "RECS_MAX_FILE_BYTES", "at least 1024"),
             (self.lock_wait >= 0, "RECS_LOCK_WAIT", "0 or more seconds"),
             (self.engine in ("local", "ray"), "RECS_ENGINE", "local or ray"),
+            (0 <= self.jobs <= 1024, "RECS_JOBS", "between 0 (one per core) and 1024"),
             (self.index in INDEX_KINDS, "RECS_INDEX", "one of " + ", ".join(INDEX_KINDS)),
             (self.index_exact_max >= 0, "RECS_INDEX_EXACT_MAX", "0 or more rows"),
             (bool(self.pinned_key.strip()), "RECS_PINNED_KEY", "a front-matter key"),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,10 +73,27 @@ class IndexSettings:
         return "exact" if rows <= self.exact_max else "ivf"
 
 
+# FAISS threads of this process; 0: one per core. See set_threads.
+_threads = 0
+
+
+def set_threads(count: int) -> None:
+    """Run FAISS on `count` threads in this process from now on (0: one per core).
+
+    A process forked after FAISS has used its OpenMP threads must set 1 before it
+    searches: GNU OpenMP cannot start a thread pool in such a child and hangs.
+    """
+    global _threads
+    _threads = count
+    faiss = sys.modules.get("faiss")
+    if faiss is not None:
+        faiss.omp_set_num_threads(count or os.cpu_count() or 1)
+
+
 def _faiss() -> Any:
     import faiss
 
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    faiss.omp_set_num_threads(_threads or os.cpu_count() or 1)
     return faiss
 
 

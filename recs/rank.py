@@ -32,6 +32,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,7 @@ class Catalog:
             is_number = isinstance(value, int | float) and not isinstance(value, bool)
             return float(value) if is_number else math.nan
 
-        return cls(
+        catalog = cls(
             urls=[a.url for a in articles],
             vectors=vectors,
             title_keys=[title_key(a.title) for a in articles],
@@ -124,9 +125,53 @@ class Catalog:
             row_of={a.url: row for row, a in enumerate(articles)},
             originals=[a.original_url for a in articles],
         )
+        return catalog.prepare()
 
     def __len__(self) -> int:
         return len(self.urls)
+
+    @cached_property
+    def url_order(self) -> np.ndarray:
+        """Each row's place in URL order: equal scores are ordered by URL."""
+        order = np.empty(len(self.urls), dtype=np.int64)
+        order[sorted(range(len(self.urls)), key=self.urls.__getitem__)] = np.arange(len(self.urls))
+        return order
+
+    @cached_property
+    def title_id_of(self) -> dict[str, int]:
+        """A number for each distinct normalised title."""
+        ids: dict[str, int] = {}
+        for key in self.title_keys:
+            ids.setdefault(key, len(ids))
+        return ids
+
+    @cached_property
+    def title_ids(self) -> np.ndarray:
+        """Each row's title number: rows with equal numbers have the same title key."""
+        return np.array([self.title_id_of[key] for key in self.title_keys], dtype=np.int64)
+
+    @cached_property
+    def rows_by_original(self) -> dict[str, list[int]]:
+        """Rows by their originalUrl, for the rows that have one."""
+        rows: dict[str, list[int]] = {}
+        for row, original in enumerate(self.originals):
+            if original is not None:
+                rows.setdefault(original, []).append(row)
+        return rows
+
+    def prepare(self) -> Catalog:
+        """Compute the lookups ranking uses now (before forking workers that share them)."""
+        _ = (self.url_order, self.title_ids, self.rows_by_original)
+        return self
+
+    def rows_of(self, urls: set[str | None]) -> list[int]:
+        """Rows that are one of `urls`, by webUrl or originalUrl."""
+        rows = [self.row_of[u] for u in urls if u is not None and u in self.row_of]
+        if self.originals:
+            for url in urls:
+                if url is not None:
+                    rows.extend(self.rows_by_original.get(url, ()))
+        return rows
 
 
 @dataclass(frozen=True)
@@ -178,8 +223,10 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
     n = len(catalog)
     limit = settings.limit
     pinned_rows = _pinned_rows(query, catalog, limit)
-    pinned_scores = exact_scores(catalog.vectors, query.vector, pinned_rows)
-    pinned = [(r, round(float(s), 6)) for r, s in zip(pinned_rows, pinned_scores, strict=True)]
+    pinned: list[tuple[int, float]] = []
+    if pinned_rows:
+        pinned_scores = exact_scores(catalog.vectors, query.vector, pinned_rows)
+        pinned = [(r, round(float(s), 6)) for r, s in zip(pinned_rows, pinned_scores, strict=True)]
     if len(pinned) >= limit:
         return Ranked(pinned, math.inf)  # pins fill the list: similarity cannot change it
     if n == 0:
@@ -194,7 +241,7 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
         rows = search(min(n, k + SEARCH_MARGIN))
         rows = np.unique(rows[rows >= 0])
         cosines = exact_scores(catalog.vectors, query.vector, rows)
-        order = sorted(range(len(rows)), key=lambda i: (-cosines[i], catalog.urls[rows[i]]))[:k]
+        order = _by_score(catalog, rows, cosines)[:k]
         rows, cosines = rows[order], cosines[order]
         everything = k >= n
         base = _expanded(query, catalog, rows, cosines, settings)
@@ -204,6 +251,11 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
         k = min(n, k * 4)
     floor = -math.inf if everything or not len(cosines) else float(cosines[-1])
     return Ranked(pinned + chosen, floor)
+
+
+def _by_score(catalog: Catalog, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Positions of `rows` by descending score, equal scores in URL order (a stable order)."""
+    return np.lexsort((catalog.url_order[rows], -scores))
 
 
 def _pinned_rows(query: Query, catalog: Catalog, limit: int) -> list[int]:
@@ -334,6 +386,8 @@ def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:
 
 # The fallback ladder: (provider cap applies, date constraints apply), strictest first.
 LADDER = ((True, True), (False, True), (False, False))
+# How far a BLAS cosine may be from the exact float64 sum, with room to spare.
+ROUGH_MARGIN = 1e-6
 
 
 @dataclass
@@ -344,13 +398,13 @@ class _Candidates:
     cosines: np.ndarray
     adjusted: np.ndarray
     vectors: np.ndarray  # float64 rows: cosines between candidates are computed from these
-    keys: list[str]  # normalised titles
+    titles: np.ndarray  # title numbers (Catalog.title_ids): equal means the same title
 
     def duplicates_any(self, i: int, others: list[int], s: RankSettings) -> bool:
         """Whether candidate i duplicates any of the candidates `others`."""
         if not others:
             return False
-        if s.dedup_titles and self.keys[i] in [self.keys[j] for j in others]:
+        if s.dedup_titles and bool((self.titles[others] == self.titles[i]).any()):
             return True
         if s.dedup_threshold is None:
             return False
@@ -362,14 +416,13 @@ class _Candidates:
         """[p, j]: whether candidate j duplicates candidate items[p]."""
         found = np.zeros((len(items), len(self.rows)), dtype=bool)
         if s.dedup_titles:
-            for p, i in enumerate(items):
-                found[p] = [key == self.keys[i] for key in self.keys]
+            found |= self.titles[None, :] == self.titles[items][:, None]
         if s.dedup_threshold is not None:
             # A BLAS product first: when nothing comes near the threshold (most lists), the
-            # exact float64 sums are not needed. The margin dwarfs any rounding difference.
+            # exact float64 sums are not needed.
             rough = self.vectors[items] @ self.vectors.T
             rough[np.arange(len(items)), items] = -1.0
-            if rough.max() >= s.dedup_threshold - 1e-6:
+            if rough.max() >= s.dedup_threshold - ROUGH_MARGIN:
                 products = self.vectors[None, :, :] * self.vectors[items][:, None, :]
                 found |= np.add.reduce(products, axis=2) >= s.dedup_threshold
         return found
@@ -388,32 +441,36 @@ def _select(
 ) -> list[tuple[int, float]]:
     if want <= 0:
         return []
+    # Never the article itself (any of its URLs), a blocked row or a near-duplicate of it.
+    dropped = blocked.union(catalog.rows_of(_own_urls(query)))
+    if len(dropped) > 8:
+        keep = ~np.isin(rows, list(dropped))
+    else:  # usually the article's own row: a few comparisons beat isin
+        keep = np.ones(len(rows), dtype=bool)
+        for row in dropped:
+            keep &= rows != row
+    if s.dedup_threshold is not None:
+        keep &= ~(cosines >= s.dedup_threshold)
+    if s.dedup_titles and query.title_key:
+        title = catalog.title_id_of.get(query.title_key)
+        if title is not None:
+            keep &= catalog.title_ids[rows] != title
+    picked = np.flatnonzero(keep)
     passes = _hard_filter(s)
-    own = _own_urls(query)
-    near = cosines >= s.dedup_threshold if s.dedup_threshold is not None else None
-    query_key = query.title_key if s.dedup_titles else ""
-    keep = [
-        i
-        for i, row in enumerate(rows.tolist())
-        if row not in blocked
-        and not (near is not None and near[i])
-        and not (query_key and catalog.title_keys[row] == query_key)
-        and not _same_article(row, own, catalog)
-        and (passes is None or passes(row, catalog))
-    ]
-    if not keep:
+    if passes is not None:
+        picked = np.array([i for i in picked.tolist() if passes(int(rows[i]), catalog)], dtype=int)
+    if not len(picked):
         return []
-    rows, cosines = rows[keep], cosines[keep]
-    adjusted = _adjusted(query, catalog, rows, base[keep], s)
-    # Stable order: adjusted score, then URL.
-    order = sorted(range(len(rows)), key=lambda i: (-adjusted[i], catalog.urls[rows[i]]))
+    rows, cosines = rows[picked], cosines[picked]
+    adjusted = _adjusted(query, catalog, rows, base[picked], s)
+    order = _by_score(catalog, rows, adjusted)  # stable: adjusted score, then URL
     rows = rows[order]
     c = _Candidates(
         rows=rows,
         cosines=cosines[order],
         adjusted=adjusted[order],
         vectors=np.asarray(catalog.vectors[rows], dtype=np.float64),
-        keys=[catalog.title_keys[r] for r in rows.tolist()],
+        titles=catalog.title_ids[rows],
     )
 
     # Each step of the ladder keeps what stricter steps chose and fills up the rest.
@@ -459,12 +516,18 @@ def _fill(
     """
     use_cap, use_dates = LADDER[level]
     taken = set(chosen)
-    open_ = [
-        i
-        for i, row in enumerate(c.rows.tolist())
-        if i not in taken and (not use_dates or _date_ok(query, catalog.published_ts[row], s))
-    ]
     lam = s.mmr_lambda
+    if lam >= 1.0:  # plain greedy: candidates in order, the dates checked only when reached
+        dated = use_dates and query.published_ts is not None
+        open_ = [i for i in range(len(c.rows)) if i not in taken]
+        open_.reverse()
+    else:
+        dated = False
+        open_ = [
+            i
+            for i, row in enumerate(c.rows.tolist())
+            if i not in taken and (not use_dates or _date_ok(query, catalog.published_ts[row], s))
+        ]
     max_sim = np.full(len(c.rows), -1.0)
     if lam < 1.0:
         for row in pinned:
@@ -473,13 +536,17 @@ def _fill(
             max_sim = np.maximum(max_sim, c.vectors @ c.vectors[i])
     providers = [catalog.providers[int(c.rows[i])] for i in chosen]
     while open_ and len(chosen) < want:
-        if lam >= 1.0 or not (chosen or pinned):
-            pick = 0
+        if lam >= 1.0:
+            i = open_.pop()  # the list is reversed: the last is the first in order
         else:
-            values = lam * c.adjusted[open_] - (1.0 - lam) * max_sim[open_]
-            pick = int(np.argmax(values))  # first maximum keeps the stable order on ties
-        i = open_.pop(pick)
+            pick = 0
+            if chosen or pinned:
+                values = lam * c.adjusted[open_] - (1.0 - lam) * max_sim[open_]
+                pick = int(np.argmax(values))  # first maximum keeps the stable order on ties
+            i = open_.pop(pick)
         row = int(c.rows[i])
+        if dated and not _date_ok(query, float(catalog.published_ts[row]), s):
+            continue
         provider = catalog.providers[row]
         if use_cap and _capped(provider, providers, s):
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import pytest
 
 from recs.cli import main
 from recs.encoder import HashingEncoder, embed_all, embedding_groups
-from recs.engine import LOCAL, EncoderSettings, LocalEngine, open_engine
-from recs.errors import ConfigError, EngineError
+from recs.engine import LOCAL, EncoderSettings, LocalEngine, can_fork, open_engine
+from recs.errors import ConfigError, EngineError, InvalidInput
 from recs.index import VectorIndex
 from recs.pipeline import build
 from recs.rank import Catalog, RankSettings
@@ -76,6 +78,86 @@ def test_build_takes_an_engine_and_reports_its_progress(topic_corpus, tmp_path):
     )
     assert stages == ["embed 12", "rank 12"]
     assert watched.related == default.related
+
+
+forking = pytest.mark.skipif(not can_fork(), reason="ranking in processes needs fork")
+
+
+def corpus_job(n: int) -> tuple[RankJob, list]:
+    articles = make_articles(n)
+    vectors = clustered_vectors(n, 11)
+    settings = RankSettings(limit=4)
+    catalog = Catalog.from_articles(articles, vectors)
+    return RankJob(articles, vectors, catalog, VectorIndex(vectors), settings), articles
+
+
+@forking
+@pytest.mark.timeout(300)  # a fork-unsafe OpenMP in the workers would hang, not fail
+def test_ranking_in_processes_gives_the_lists_of_one_process():
+    job, articles = corpus_job(2400)
+    rows = [*range(0, 2400, 2), 1, 2399]
+    # The parent searches with FAISS (OpenMP threads) before forking, as a build does.
+    alone = LOCAL.rank(job, rows)
+    seen: list[tuple[int, int]] = []
+    forked = LocalEngine(processes=2).rank(
+        job, rows, lambda _s, done, total: seen.append((done, total))
+    )
+    assert forked == alone
+    assert set(forked) == set(rows)
+    assert seen[0] == (0, len(rows)) and seen[-1] == (len(rows), len(rows))
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    # And a whole build through the CLI's engine equals the one-process build.
+    vectors = job.vectors
+    assert link_all(articles, vectors, job.settings, engine=LocalEngine(2)).related == (
+        link_all(articles, vectors, job.settings).related
+    )
+
+
+class Recording:
+    """A ranking job that records which process ranked each row, or fails on one row."""
+
+    def __init__(self, fail_on: int | None = None, kill_on: int | None = None) -> None:
+        self.fail_on, self.kill_on = fail_on, kill_on
+
+    def __call__(self, rows, progress):
+        if self.fail_on in rows:
+            raise InvalidInput(f"row {self.fail_on} is broken")
+        if self.kill_on in rows:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {row: os.getpid() for row in rows}
+
+
+@forking
+def test_ranking_processes_are_used_only_for_enough_rows():
+    few = LocalEngine(processes=2).rank(Recording(), range(999))
+    assert set(few.values()) == {os.getpid()}, "999 rows are ranked here: forking costs more"
+    many = LocalEngine(processes=2).rank(Recording(), range(3000))
+    assert sorted(many) == list(range(3000))
+    assert os.getpid() not in set(many.values()) and len(set(many.values())) == 2
+    assert set(LocalEngine(processes=1).rank(Recording(), range(3000)).values()) == {os.getpid()}
+
+
+@forking
+def test_a_failing_or_dying_ranking_process_is_reported():
+    with pytest.raises(InvalidInput, match="row 2100 is broken"):
+        LocalEngine(processes=2).rank(Recording(fail_on=2100), range(3000))
+    with pytest.raises(EngineError, match="a ranking process died"):
+        LocalEngine(processes=2).rank(Recording(kill_on=10), range(3000))
+
+
+def test_the_number_of_ranking_processes_is_checked(topic_corpus, tmp_path, monkeypatch, capsys):
+    with pytest.raises(ConfigError, match="1 or more"):
+        LocalEngine(processes=0)
+    assert open_engine("local", processes=1) is LOCAL
+    assert open_engine("local", processes=3).processes == 3
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    monkeypatch.setenv("RECS_JOBS", "-2")
+    assert (
+        main(["build", str(topic_corpus), "--store", str(tmp_path / "s")]) == ConfigError.exit_code
+    )
+    assert "RECS_JOBS must be between 0 (one per core) and 1024" in capsys.readouterr().err
+    monkeypatch.setenv("RECS_JOBS", "0")  # one per core
+    assert main(["build", str(topic_corpus), "--store", str(tmp_path / "s"), "-q", "-j", "2"]) == 0
 
 
 def test_open_engine_checks_its_arguments():
