@@ -21,6 +21,7 @@ import inspect
 import json
 import os
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -222,6 +223,7 @@ class OnnxEncoder:
         self._tokenizer: Any = None
         self._inputs: list[str] = []
         self._temp: tempfile.TemporaryDirectory[str] | None = None
+        self._loading = threading.Lock()
 
     def model_file(self) -> Path:
         """The exported model, exporting it on first call."""
@@ -232,7 +234,31 @@ class OnnxEncoder:
             cache_dir = Path(self._temp.name)
         return ensure_exported(self.spec, cache_dir, self.notify)
 
+    def warm_up(self) -> threading.Thread | None:
+        """Start loading the session in a background thread; None when there is nothing to
+        gain (already loaded, or not exported yet: a first export stays in the foreground).
+
+        onnxruntime and the tokenizer load without holding the GIL, so a build reads its
+        folder meanwhile. A failure here is silent: the first `encode` raises it.
+        """
+        if self._session is not None or self.cache_dir is None:
+            return None
+        if not exported_path(self.spec, self.cache_dir).is_file():
+            return None
+
+        def load() -> None:
+            with contextlib.suppress(Exception):
+                self._load()
+
+        thread = threading.Thread(target=load, name="recs-encoder-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def _load(self) -> tuple[Any, Any]:
+        with self._loading:
+            return self._load_once()
+
+    def _load_once(self) -> tuple[Any, Any]:
         if self._session is None:
             reason = unsupported_reason(self.spec)
             if reason:

@@ -185,6 +185,9 @@ def build(
     folder already read by the caller (with the same keys and limits).
     """
     started = time.monotonic()
+    # The model loads while the folder is read; joined before ranking, which may fork.
+    warm_up = getattr(encoder, "warm_up", None)
+    warming = warm_up() if warm_up is not None else None
     signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
     known: dict[str, filecache.Cached] | None = None
     if corpus is None:
@@ -216,6 +219,8 @@ def build(
             articles += [
                 a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
             ]
+        if warming is not None:
+            warming.join()
         snapshot, report = prepare(
             articles, encoder, settings, previous, progress, engine, index_settings
         )

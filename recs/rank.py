@@ -188,12 +188,13 @@ class Query:
     original_url: str | None = None
 
     @classmethod
-    def for_article(cls, article: Article, vector: np.ndarray) -> Query:
+    def for_article(cls, article: Article, vector: np.ndarray, key: str | None = None) -> Query:
+        """The query of a stored article; `key` is its title_key when already known."""
         return cls(
             vector=vector,
             url=article.url,
             original_url=article.original_url,
-            title_key=title_key(article.title),
+            title_key=title_key(article.title) if key is None else key,
             published_ts=article.published_ts,
             tags=_tags(article.fields),
             pinned=article.pinned,

@@ -69,7 +69,7 @@ def _rank_rows(
                     return cached[:k]
                 return index.search(vectors[row : row + 1], k)[0][0]
 
-            query = Query.for_article(articles[row], vectors[row])
+            query = Query.for_article(articles[row], vectors[row], catalog.title_keys[row])
             results[row] = rank(query, catalog, search, settings)
         done += len(chunk)
         progress("ranking", done, len(rows))

@@ -7,6 +7,7 @@ import errno
 import json
 import multiprocessing
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -200,3 +201,22 @@ def test_cli_exports_once_and_says_so(tmp_path):
         [*command, "--quiet"], capture_output=True, text=True, env=env | {"RECS_BACKEND": "onnx"}
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+@pytest.mark.model
+def test_warm_up_loads_in_the_background_and_changes_no_vector(model_encoder, tmp_path):
+    spec = model_encoder.inner.spec
+    assert OnnxEncoder(spec).warm_up() is None, "no store to hold an export: nothing to warm"
+    assert OnnxEncoder(spec, cache_dir=tmp_path).warm_up() is None, "not exported yet"
+    target = exported_path(spec, tmp_path)
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(model_encoder.inner.model_file(), target)
+    texts = ["a warm model", "gives the vectors of a cold one", "Ünïcödé 東京"]
+    warm = OnnxEncoder(spec, cache_dir=tmp_path)
+    thread = warm.warm_up()
+    assert thread is not None
+    during = warm.encode(texts)  # waits for the load in progress rather than loading twice
+    thread.join(timeout=120)
+    assert not thread.is_alive() and warm.warm_up() is None, "loaded: nothing left to warm"
+    expected = model_encoder.inner.encode(texts)
+    assert np.array_equal(during, expected) and np.array_equal(warm.encode(texts), expected)
