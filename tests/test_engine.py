@@ -196,3 +196,17 @@ def test_encoder_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
     assert EncoderSettings.portable("hashing").model == "hashing"
     assert EncoderSettings.portable(None).model is None
     assert EncoderSettings.portable("hashing").load().model_id == HashingEncoder().model_id
+
+
+def test_cores_follow_a_cgroup_quota(tmp_path, monkeypatch):
+    from recs import engine
+
+    limits = tmp_path / "cpu.max"
+    for text, expected in [("max 100000\n", None), ("150000 100000\n", 1.5), ("garbage", None)]:
+        limits.write_text(text)
+        assert engine._cgroup_quota(limits) == expected
+    assert engine._cgroup_quota(tmp_path / "missing") is None
+    monkeypatch.setattr(engine, "_cgroup_quota", lambda: 1.5)
+    assert engine.cores() == min(2, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(engine, "_cgroup_quota", lambda: 0.2)
+    assert engine.cores() == 1
