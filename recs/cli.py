@@ -109,7 +109,8 @@ def _settings(**overrides: Any) -> Settings:
 
 def _engine(settings: Settings) -> Any:
     """The batch engine the settings ask for (fails at once when Ray is missing)."""
-    from recs.engine import EncoderSettings, cores, open_engine
+    from recs.cpus import cores
+    from recs.engine import EncoderSettings, open_engine
 
     encoder = EncoderSettings.portable(settings.model, settings.backend, settings.store)
     processes = settings.jobs or cores()

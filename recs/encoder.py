@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recs.cpus import cores
 from recs.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
@@ -194,7 +195,7 @@ class TorchEncoder:
 
                 transformers.utils.logging.disable_progress_bar()
                 transformers.utils.logging.set_verbosity_error()
-                torch.set_num_threads(os.cpu_count() or 1)
+                torch.set_num_threads(cores())
                 self._model = SentenceTransformer(str(self.spec.path), device="cpu")
             except (OSError, ValueError) as error:
                 raise ModelError(f"cannot load the model in {self.spec.path}: {error}") from None

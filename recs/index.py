@@ -27,7 +27,6 @@ the figures (README "Performance").
 from __future__ import annotations
 
 import math
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from recs.cpus import cores
 from recs.encoder import Progress, no_progress
 from recs.errors import ConfigError
 
@@ -87,13 +87,13 @@ def set_threads(count: int) -> None:
     _threads = count
     faiss = sys.modules.get("faiss")
     if faiss is not None:
-        faiss.omp_set_num_threads(count or os.cpu_count() or 1)
+        faiss.omp_set_num_threads(count or cores())
 
 
 def _faiss() -> Any:
     import faiss
 
-    faiss.omp_set_num_threads(_threads or os.cpu_count() or 1)
+    faiss.omp_set_num_threads(_threads or cores())
     return faiss
 
 

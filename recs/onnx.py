@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from recs.cpus import cores
 from recs.encoder import ModelSpec, no_progress_message, normalise
 from recs.errors import ModelError
 
@@ -212,7 +213,7 @@ class OnnxEncoder:
         self.model_id = spec.model_id
         self.dim = spec.dim
         self.batch_size = batch_size
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or cores()
         self.cache_dir = cache_dir
         self.notify = notify
         self.max_length = max_seq_length(spec)

@@ -133,7 +133,9 @@ def test_ranking_processes_are_used_only_for_enough_rows():
     assert set(few.values()) == {os.getpid()}, "999 rows are ranked here: forking costs more"
     many = LocalEngine(processes=2).rank(Recording(), range(3000))
     assert sorted(many) == list(range(3000))
-    assert os.getpid() not in set(many.values()) and len(set(many.values())) == 2
+    workers = set(many.values())
+    # Which worker takes which task is the pool's business: at most 2, never this process.
+    assert os.getpid() not in workers and 1 <= len(workers) <= 2
     assert set(LocalEngine(processes=1).rank(Recording(), range(3000)).values()) == {os.getpid()}
 
 
@@ -199,14 +201,14 @@ def test_encoder_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
 
 
 def test_cores_follow_a_cgroup_quota(tmp_path, monkeypatch):
-    from recs import engine
+    from recs import cpus
 
     limits = tmp_path / "cpu.max"
     for text, expected in [("max 100000\n", None), ("150000 100000\n", 1.5), ("garbage", None)]:
         limits.write_text(text)
-        assert engine._cgroup_quota(limits) == expected
-    assert engine._cgroup_quota(tmp_path / "missing") is None
-    monkeypatch.setattr(engine, "_cgroup_quota", lambda: 1.5)
-    assert engine.cores() == min(2, len(os.sched_getaffinity(0)))
-    monkeypatch.setattr(engine, "_cgroup_quota", lambda: 0.2)
-    assert engine.cores() == 1
+        assert cpus._cgroup_quota(limits) == expected
+    assert cpus._cgroup_quota(tmp_path / "missing") is None
+    monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 1.5)
+    assert cpus.cores() == min(2, len(os.sched_getaffinity(0)))
+    monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 0.2)
+    assert cpus.cores() == 1

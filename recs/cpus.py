@@ -1,0 +1,27 @@
+"""How many CPUs recs may use: every pool of threads or processes sizes itself with this."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+
+def cores() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (a
+    container limited to 2 CPUs on a 64-core host gets 2)."""
+    try:
+        count = len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        count = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(count, math.ceil(quota))) if quota else count
+
+
+def _cgroup_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
+    """CPUs allowed by the cgroup v2 quota ("200000 100000" is 2), None when unlimited."""
+    try:
+        quota, period = path.read_text().split()[:2]
+        return int(quota) / int(period) if quota != "max" and int(period) > 0 else None
+    except (OSError, ValueError):
+        return None
