@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from pathlib import Path
 
+# The cgroup v2 CPU limit of this process's container (absent outside one).
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
+
+@functools.cache
 def cores() -> int:
     """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota (a
-    container limited to 2 CPUs on a 64-core host gets 2)."""
+    container limited to 2 CPUs on a 64-core host gets 2). Read once per process."""
     try:
         count = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
@@ -18,7 +23,7 @@ def cores() -> int:
     return max(1, min(count, math.ceil(quota))) if quota else count
 
 
-def _cgroup_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
+def _cgroup_quota(path: Path = CPU_MAX) -> float | None:
     """CPUs allowed by the cgroup v2 quota ("200000 100000" is 2), None when unlimited."""
     try:
         quota, period = path.read_text().split()[:2]

@@ -208,7 +208,13 @@ def test_cores_follow_a_cgroup_quota(tmp_path, monkeypatch):
         limits.write_text(text)
         assert cpus._cgroup_quota(limits) == expected
     assert cpus._cgroup_quota(tmp_path / "missing") is None
-    monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 1.5)
-    assert cpus.cores() == min(2, len(os.sched_getaffinity(0)))
-    monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 0.2)
-    assert cpus.cores() == 1
+    try:
+        monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 1.5)
+        cpus.cores.cache_clear()
+        assert cpus.cores() == min(2, len(os.sched_getaffinity(0)))
+        monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 0.2)
+        cpus.cores.cache_clear()
+        assert cpus.cores() == 1
+    finally:
+        monkeypatch.undo()
+        cpus.cores.cache_clear()  # the real count for the tests after this one
