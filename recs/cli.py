@@ -534,6 +534,15 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
+# Typer 0.29 and later raise their own copy of click's exceptions (typer.TyperException
+# is its base); earlier versions raise click's. Both must end as one line, not a traceback.
+USAGE_ERRORS: tuple[type[Any], ...] = (click.ClickException,) + (
+    (typer.TyperException,) if hasattr(typer, "TyperException") else ()
+)
+EXITS: tuple[type[Any], ...] = (click.exceptions.Exit, typer.Exit)
+ABORTS: tuple[type[Any], ...] = (click.Abort, typer.Abort)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `recs` script: one line per user error, never a traceback."""
     try:
@@ -541,12 +550,12 @@ def main(argv: list[str] | None = None) -> int:
     except RecsError as error:
         echo_err(f"error: {error}")
         return error.exit_code
-    except click.ClickException as error:
-        error.show()
+    except USAGE_ERRORS as error:
+        error.show()  # usage, a bad option value: click's one-line message, exit code 2
         return error.exit_code
-    except click.exceptions.Exit as error:
+    except EXITS as error:
         return error.exit_code
-    except click.Abort:
+    except ABORTS:
         echo_err("aborted")
         return 130
     except KeyboardInterrupt:

@@ -106,6 +106,25 @@ def test_user_errors_are_one_line(args, message, tmp_path, capsys, monkeypatch):
     assert err.startswith(message) and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--nope"], "No such option: --nope"),
+        (["build", ".", "--limit", "0"], "Invalid value for '--limit'"),
+        (["build", ".", "--jobs", "-1"], "Invalid value for '--jobs'"),
+        (["regenerate", ".", "-j", "many"], "Invalid value for '--jobs'"),
+        (["related"], "Missing argument 'url'"),
+    ],
+)
+def test_usage_errors_are_a_message_and_exit_2(args, message, tmp_path, capsys, monkeypatch):
+    # Whichever copy of click the installed typer raises from, never a traceback.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") <= 4
+
+
 def test_bad_setting_names_the_variable(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RECS_LIMIT", "many")
     assert main(["related", "https://a.com/x", "--store", str(tmp_path)]) == 2
