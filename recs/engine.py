@@ -165,6 +165,10 @@ def _rank_forked(
     tasks = [rows[start : start + size] for start in range(0, len(rows), size)]
     ranked: dict[int, Ranked] = {}
     progress("ranking", 0, len(rows))
+    # Work every worker would otherwise repeat (building the search index) is done once here.
+    shared = getattr(job, "share", None)
+    if shared is not None:
+        shared()
     _FORKED_JOB = job
     pool = ProcessPoolExecutor(
         workers,

@@ -131,7 +131,7 @@ def prepare(
     )
     if reusable:
         assert previous is not None
-        old = Lists(previous.related, previous.floors, 0)
+        old = Lists(previous.related, previous.floors, 0, previous.bases)
         lists = link_changes(
             previous.articles,
             previous.vectors,
@@ -154,6 +154,7 @@ def prepare(
         vectors=vectors,
         related=lists.related,
         floors=lists.floors,
+        bases=lists.bases,
         aliases=alias_map(list(articles)),
         digest=digest,
     )
@@ -277,7 +278,7 @@ def fold(previous: Snapshot, changes: Sequence[store.Change]) -> Snapshot:
     articles = [current[url][0] for url in urls]
     vectors = np.array([current[url][1] for url in urls], dtype=np.float32)
     vectors = vectors.reshape(-1, previous.dim)
-    old = Lists(previous.related, previous.floors, 0)
+    old = Lists(previous.related, previous.floors, 0, previous.bases)
     lists = link_changes(
         previous.articles, previous.vectors, old, articles, vectors, previous.settings
     )
@@ -289,6 +290,7 @@ def fold(previous: Snapshot, changes: Sequence[store.Change]) -> Snapshot:
         vectors=vectors,
         related=lists.related,
         floors=lists.floors,
+        bases=lists.bases,
         aliases=alias_map(articles),
         generation=previous.generation,
         created=previous.created,

@@ -46,12 +46,15 @@ __all__ = [
     "LADDER",
     "REQUEST_FILTERS",
     "SEARCH_MARGIN",
+    "Basis",
     "Catalog",
     "Query",
     "RankSettings",
     "Ranked",
     "Search",
     "rank",
+    "settled",
+    "still",
     "title_key",
 ]
 
@@ -202,15 +205,31 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Basis:
+    """What a plainly filled list rested on: enough to prove that a change leaves it alone.
+
+    Kept for a list filled on the first search, at the strictest ladder step, greedily
+    (no MMR), without pins and without a duplicate-group swap: with the default settings,
+    nearly every list. See `still`.
+    """
+
+    neighbours: tuple[int, ...]  # the rows the query was moved towards (expand_neighbours)
+    bar: float  # the ordering value (adjusted score) of the last item chosen
+
+
+@dataclass(frozen=True)
 class Ranked:
     """A related list (row, cosine) and the lowest cosine of the candidates it looked at.
 
     `floor` is what incremental updates need: an article whose cosine with this one is
     below the floor cannot change this list. -inf means every article was looked at.
+    `basis`, when known, lets an update prove the list unchanged without ranking it again.
     """
 
     items: list[tuple[int, float]]
     floor: float
+    basis: Basis | None = None
+    kept: bool = False  # proved unchanged by `still` rather than ranked again
 
 
 Search = Callable[[int], np.ndarray]  # k -> up to k candidate rows, best first (may hold -1)
@@ -231,26 +250,179 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
         return Ranked(pinned, math.inf)  # pins fill the list: similarity cannot change it
     if n == 0:
         return Ranked([], -math.inf)
-    blocked = {
-        catalog.row_of[u] for u in query.excluded + settings.exclude_urls if u in catalog.row_of
-    }
+    blocked = _blocked(query, catalog, settings)
     blocked.update(pinned_rows)
     want = limit - len(pinned_rows)
     k = min(n, settings.pool + len(blocked) + 1)
+    searches = 0
     while True:
-        rows = search(min(n, k + SEARCH_MARGIN))
-        rows = np.unique(rows[rows >= 0])
-        cosines = exact_scores(catalog.vectors, query.vector, rows)
-        order = _by_score(catalog, rows, cosines)[:k]
-        rows, cosines = rows[order], cosines[order]
+        rows, cosines = _pool(query, catalog, search, k)
         everything = k >= n
-        base = _expanded(query, catalog, rows, cosines, settings)
-        chosen = _select(query, catalog, rows, cosines, base, blocked, pinned_rows, settings, want)
+        base, neighbours = _expanded(query, catalog, rows, cosines, settings)
+        chosen, bar = _select(
+            query, catalog, rows, cosines, base, blocked, pinned_rows, settings, want
+        )
+        searches += 1
         if len(chosen) >= want or everything:
             break
         k = min(n, k * 4)
     floor = -math.inf if everything or not len(cosines) else float(cosines[-1])
-    return Ranked(pinned + chosen, floor)
+    basis = None
+    if bar is not None and searches == 1 and not everything and not pinned_rows:
+        basis = Basis(tuple(neighbours), bar)
+    return Ranked(pinned + chosen, floor, basis)
+
+
+def _blocked(query: Query, catalog: Catalog, s: RankSettings) -> set[int]:
+    """Rows the query excludes, or the settings do."""
+    return {catalog.row_of[u] for u in query.excluded + s.exclude_urls if u in catalog.row_of}
+
+
+def _pool(query: Query, catalog: Catalog, search: Search, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows by exact cosine (equal cosines in URL order), and their cosines."""
+    rows = search(min(len(catalog), k + SEARCH_MARGIN))
+    rows = np.unique(rows[rows >= 0])
+    cosines = exact_scores(catalog.vectors, query.vector, rows)
+    order = _by_score(catalog, rows, cosines)[:k]
+    return rows[order], cosines[order]
+
+
+# Room for rounding in `still`: a suspect must clear every bound by this much (float64
+# values computed another way), or by the larger margin where float32 products are used.
+STILL_MARGIN = 1e-6
+DUPLICATE_MARGIN = 1e-4
+
+
+def settled(
+    catalog: Catalog,
+    queries: Sequence[int],
+    lists: Sequence[Ranked],
+    edited: Sequence[int],
+    old_vectors: np.ndarray,
+    s: RankSettings,
+) -> np.ndarray:
+    """Which lists certainly stay as they are after some articles were edited, all at once.
+
+    `lists[i]` is the list of row `queries[i]` from before, in the rows of `catalog` (which
+    holds every article as it is now); `edited` are the rows of articles whose vector or
+    fields changed (none added or removed), `old_vectors` their vectors before. False means
+    "not proved here": `still` or `rank` decides. This is `still` for the common case, with
+    no search: every edited article is either out of the pool before and after (both cosines
+    below the floor) or in it before and after, and then it is not an item or a neighbour,
+    stays behind the last neighbour, orders below the last item (`Basis.bar`) and
+    duplicates no item. The pool, the floor and the moved query are then the same, and
+    greedy selection stops before reaching the article. Products are float32, so every
+    bound is cleared by DUPLICATE_MARGIN.
+    """
+    proved = np.zeros(len(lists), dtype=bool)
+    if not lists or not len(edited) or s.mmr_lambda < 1.0 or s.taxonomy_boost:
+        return proved  # taxonomy boosts are per pair of tag sets: left to `still`
+    bases = [r.basis for r in lists]
+    if any(b is None for b in bases) or any(len(r.items) != s.limit for r in lists):
+        raise ValueError("settled() needs full lists with a basis")
+    m, margin = s.expand_neighbours, DUPLICATE_MARGIN
+    vectors, rows, changed = catalog.vectors, np.asarray(queries), np.asarray(edited)
+    q = np.asarray(vectors[rows], dtype=np.float32)
+    new = np.asarray(vectors[changed], dtype=np.float32)
+    floors = np.array([r.floor for r in lists])
+    after, before = q @ new.T, q @ np.asarray(old_vectors, dtype=np.float32).T
+    # Pairs (list, edited article) with the article in reach of the list before or after.
+    li, ei = np.nonzero((after >= floors[:, None] - margin) | (before >= floors[:, None] - margin))
+    a, floor = after[li, ei], floors[li]
+    ok = (a > floor + margin) & (before[li, ei] > floor + margin)
+    items = np.array([[row for row, _ in r.items] for r in lists], dtype=np.int64)
+    named = items
+    score = a
+    if m:
+        neighbours = np.array([b.neighbours for b in bases if b is not None], dtype=np.int64)
+        if neighbours.shape != (len(lists), m):
+            return proved  # a list with fewer neighbours than asked: left to `still`
+        named = np.hstack([items, neighbours])
+        last = np.einsum("ij,ij->i", q, vectors[neighbours[:, -1]])
+        ok &= a < last[li] - margin
+        centre = vectors[neighbours].astype(np.float64).mean(axis=1)
+        moved = q.astype(np.float64) + s.expand_weight * centre
+        norms = np.linalg.norm(moved, axis=1, keepdims=True)
+        moved = np.where(norms > 0, moved / np.where(norms > 0, norms, 1.0), q)
+        score = np.einsum("ij,ij->i", moved[li], new[ei])
+    ok &= ~(named[li] == changed[ei][:, None]).any(axis=1)
+    if s.half_life_days:
+        gaps = np.abs(catalog.published_ts[rows[li]] - catalog.published_ts[changed[ei]]) / DAY
+        decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (np.nan_to_num(gaps) / s.half_life_days))
+        score = np.where(score > 0, score * decay, score)
+    bars = np.array([b.bar for b in bases if b is not None])
+    ok &= score < bars[li] - margin
+    if s.dedup_titles:
+        titles = catalog.title_ids
+        ok &= ~(titles[items[li]] == titles[changed[ei]][:, None]).any(axis=1)
+    if s.dedup_threshold is not None:
+        near = np.einsum("pkd,pd->pk", vectors[items[li]], new[ei]).max(axis=1, initial=-1.0)
+        ok &= np.less(near, s.dedup_threshold - margin)
+    proved[:] = True
+    proved[li[~ok]] = False
+    return proved
+
+
+def still(
+    query: Query,
+    catalog: Catalog,
+    search: Search,
+    before: Ranked,
+    changed: set[int],
+    settings: RankSettings,
+) -> Ranked | None:
+    """`before` with its new floor, if ranking `query` again would give the same list.
+
+    `before` is the query's list from before some articles changed, in the rows of
+    `catalog` (which holds them as they are now); `changed` are the rows of the articles
+    that are new or changed since. None means "rank it again", not "it changed".
+
+    The proof needs the list's `Basis` and the current candidate pool (one search, as
+    `rank` does it). The items and the neighbours the query moves towards are unchanged
+    and still where they were, so the moved query and the ordering value of the last item
+    chosen (`bar`) are too. Every other candidate that was in the pool before is unchanged
+    and was decided the same way (greedy skips depend only on the items chosen). What may
+    be new in the pool, a changed article or one at or below the old floor, must order
+    below `bar` (greedy stops before it) and duplicate no item (no duplicate-group swap can
+    bring it in). Candidates that left the pool were neither items nor neighbours.
+    """
+    basis, s = before.basis, settings
+    if basis is None or s.mmr_lambda < 1.0 or not math.isfinite(before.floor):
+        return None
+    items = [r for r, _ in before.items]
+    if changed.intersection(items) or changed.intersection(basis.neighbours):
+        return None
+    n = len(catalog)
+    k = min(n, s.pool + len(_blocked(query, catalog, s)) + 1)
+    if k >= n:
+        return None
+    rows, cosines = _pool(query, catalog, search, k)
+    place = {row: i for i, row in enumerate(rows.tolist())}
+    if any(row not in place for row in items):
+        return None
+    neighbours = _neighbours(query, catalog, rows, cosines, s)
+    if tuple(neighbours) != basis.neighbours:
+        return None
+    # What may be new in the pool: changed articles, and anything at or below the old floor.
+    suspects = {place[row] for row in changed.intersection(place)}
+    suspects.update(np.flatnonzero(cosines <= before.floor + STILL_MARGIN).tolist())
+    suspects.difference_update(place[row] for row in items)
+    if suspects:
+        picked = rows[sorted(suspects)]
+        moved = _moved(query, catalog, neighbours, s) if neighbours else query.vector
+        adjusted = _adjusted(
+            query, catalog, picked, exact_scores(catalog.vectors, moved, picked), s
+        )
+        if not bool((adjusted < basis.bar - STILL_MARGIN).all()):
+            return None
+        titles = catalog.title_ids
+        if s.dedup_titles and set(titles[picked].tolist()).intersection(titles[items].tolist()):
+            return None
+        if s.dedup_threshold is not None:
+            near = catalog.vectors[picked] @ catalog.vectors[items].T  # float32: margin below
+            if float(near.max()) >= s.dedup_threshold - DUPLICATE_MARGIN:
+                return None
+    return Ranked(before.items, float(cosines[-1]), basis, kept=True)
 
 
 def _by_score(catalog: Catalog, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -294,10 +466,18 @@ def _duplicates_query(
     return s.dedup_threshold is not None and cosine >= s.dedup_threshold
 
 
+def _moved(query: Query, catalog: Catalog, neighbours: list[int], s: RankSettings) -> np.ndarray:
+    """The query vector moved towards the mean of `neighbours` (float64, unit length)."""
+    centre = np.mean(np.asarray(catalog.vectors[neighbours], dtype=np.float64), axis=0)
+    moved = np.asarray(query.vector, dtype=np.float64) + s.expand_weight * centre
+    norm = float(np.linalg.norm(moved))
+    return np.asarray(query.vector, dtype=np.float64) if norm == 0.0 else moved / norm
+
+
 def _expanded(
     query: Query, catalog: Catalog, rows: np.ndarray, cosines: np.ndarray, s: RankSettings
-) -> np.ndarray:
-    """Candidates' scores against the query moved towards its nearest neighbours.
+) -> tuple[np.ndarray, list[int]]:
+    """Candidates' scores against the query moved towards its nearest neighbours, and those.
 
     With `expand_neighbours` = m > 0 the query vector plus `expand_weight` times the mean
     of its m nearest other articles (near-duplicates of it left out: they add nothing) is
@@ -305,9 +485,19 @@ def _expanded(
     is about better than one short text does. The neighbours are the nearest candidates,
     so a list still depends only on articles whose cosine is at or above its floor.
     """
-    if not s.expand_neighbours:
-        return cosines
+    neighbours = _neighbours(query, catalog, rows, cosines, s)
+    if not neighbours:
+        return cosines, []
+    return exact_scores(catalog.vectors, _moved(query, catalog, neighbours, s), rows), neighbours
+
+
+def _neighbours(
+    query: Query, catalog: Catalog, rows: np.ndarray, cosines: np.ndarray, s: RankSettings
+) -> list[int]:
+    """The first `expand_neighbours` candidates that are neither the query nor a duplicate."""
     neighbours: list[int] = []
+    if not s.expand_neighbours:
+        return neighbours
     own = _own_rows(query, catalog)
     for row, cosine in zip(rows.tolist(), cosines.tolist(), strict=True):
         if row in own or _duplicates_query(row, float(cosine), query, catalog, s):
@@ -315,12 +505,7 @@ def _expanded(
         neighbours.append(row)
         if len(neighbours) == s.expand_neighbours:
             break
-    if not neighbours:
-        return cosines
-    centre = np.mean(np.asarray(catalog.vectors[neighbours], dtype=np.float64), axis=0)
-    moved = np.asarray(query.vector, dtype=np.float64) + s.expand_weight * centre
-    norm = float(np.linalg.norm(moved))
-    return cosines if norm == 0.0 else exact_scores(catalog.vectors, moved / norm, rows)
+    return neighbours
 
 
 def _hard_filter(s: RankSettings) -> Callable[[int, Catalog], bool] | None:
@@ -429,9 +614,10 @@ def _select(
     pinned: list[int],
     s: RankSettings,
     want: int,
-) -> list[tuple[int, float]]:
+) -> tuple[list[tuple[int, float]], float | None]:
+    """The chosen (row, cosine) pairs and, for a plainly filled list, its `Basis.bar`."""
     if want <= 0:
-        return []
+        return [], None
     # Never the article itself (any of its URLs), a blocked row or a near-duplicate of it.
     dropped = blocked | _own_rows(query, catalog)
     if len(dropped) > 8:
@@ -451,7 +637,7 @@ def _select(
     if passes is not None:
         picked = np.array([i for i in picked.tolist() if passes(int(rows[i]), catalog)], dtype=int)
     if not len(picked):
-        return []
+        return [], None
     rows, cosines = rows[picked], cosines[picked]
     adjusted = _adjusted(query, catalog, rows, base[picked], s)
     order = _by_score(catalog, rows, adjusted)  # stable: adjusted score, then URL
@@ -471,9 +657,12 @@ def _select(
         _fill(query, catalog, c, pinned, s, want, level, chosen, levels)
         if len(chosen) >= want:
             break
+    greedy = list(chosen)
     if s.dedup_threshold is not None or s.dedup_titles:
         _show_preferred(query, catalog, c, pinned, s, chosen, levels)
-    return [(int(c.rows[i]), round(float(c.cosines[i]), 6)) for i in chosen]
+    plain = len(chosen) == want and s.mmr_lambda >= 1.0 and not any(levels) and chosen == greedy
+    bar = float(c.adjusted[greedy[-1]]) if plain else None
+    return [(int(c.rows[i]), round(float(c.cosines[i]), 6)) for i in chosen], bar
 
 
 def _date_ok(query: Query, ts: float, s: RankSettings) -> bool:

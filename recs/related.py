@@ -11,7 +11,7 @@ so they produce identical lists (tests/test_related.py checks it).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,17 @@ from recs.articles import Article
 from recs.encoder import Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.index import IndexSettings, VectorIndex
-from recs.rank import SEARCH_MARGIN, Catalog, Query, Ranked, RankSettings, rank
+from recs.rank import (
+    SEARCH_MARGIN,
+    Basis,
+    Catalog,
+    Query,
+    Ranked,
+    RankSettings,
+    rank,
+    settled,
+    still,
+)
 
 # Cosines are compared with floors in float32 here; the margin keeps the test conservative.
 FLOOR_MARGIN = 1e-4
@@ -35,22 +45,30 @@ def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Lists:
-    """Related lists by row, with each list's floor (see rank.Ranked)."""
+    """Related lists by row, with each list's floor and basis (see rank.Ranked).
+
+    `bases` may be shorter than `related` (a store written before bases were kept): a
+    missing basis is None, and that list is ranked again whenever a change reaches it.
+    """
 
     related: list[list[tuple[int, float]]]
     floors: np.ndarray
     recomputed: int
+    bases: list[Basis | None] = field(default_factory=list)
+
+    def ranked(self, row: int) -> Ranked:
+        basis = self.bases[row] if row < len(self.bases) else None
+        return Ranked(self.related[row], float(self.floors[row]), basis)
 
 
-def _rank_rows(
-    rows: Sequence[int],
-    articles: Sequence[Article],
-    vectors: np.ndarray,
-    catalog: Catalog,
-    index: VectorIndex,
-    settings: RankSettings,
-    progress: Progress,
-) -> dict[int, Ranked]:
+def _rank_rows(job: RankJob, rows: Sequence[int], progress: Progress) -> dict[int, Ranked]:
+    articles, vectors, catalog, index, settings = (
+        job.articles,
+        job.vectors,
+        job.catalog,
+        job.index,
+        job.settings,
+    )
     n = len(articles)
     first_k = min(n, settings.pool + 1 + SEARCH_MARGIN + 16)
     results: dict[int, Ranked] = {}
@@ -70,7 +88,11 @@ def _rank_rows(
                 return index.search(vectors[row : row + 1], k)[0][0]
 
             query = Query.for_article(articles[row], vectors[row], catalog.title_keys[row])
-            results[row] = rank(query, catalog, search, settings)
+            before = job.before.get(row)
+            kept = None
+            if before is not None:
+                kept = still(query, catalog, search, before, job.changed, settings)
+            results[row] = kept or rank(query, catalog, search, settings)
         done += len(chunk)
         progress("ranking", done, len(rows))
     return results
@@ -85,11 +107,18 @@ class RankJob:
     catalog: Catalog
     index: VectorIndex
     settings: RankSettings
+    # Lists from before a change, by row, to keep when `rank.still` proves them unchanged;
+    # `changed` are the rows of the new and changed articles.
+    before: Mapping[int, Ranked] = field(default_factory=dict)
+    changed: set[int] = field(default_factory=set)
 
     def __call__(self, rows: Sequence[int], progress: Progress = no_progress) -> dict[int, Ranked]:
-        return _rank_rows(
-            rows, self.articles, self.vectors, self.catalog, self.index, self.settings, progress
-        )
+        return _rank_rows(self, rows, progress)
+
+    def share(self) -> None:
+        """Build what forked workers then share instead of each building it."""
+        self.catalog.prepare()
+        self.index.build()
 
 
 def link_all(
@@ -111,7 +140,8 @@ def link_all(
 def _lists(ranked: dict[int, Ranked], n: int, recomputed: int) -> Lists:
     related = [ranked[row].items for row in range(n)]
     floors = np.array([ranked[row].floor for row in range(n)], dtype=np.float64)
-    return Lists(related=related, floors=floors, recomputed=recomputed)
+    bases = [ranked[row].basis for row in range(n)]
+    return Lists(related=related, floors=floors, recomputed=recomputed, bases=bases)
 
 
 def _same(old: Article, new: Article) -> bool:
@@ -152,45 +182,89 @@ def link_changes(
     removed = [url for url in old_row if url not in new_row]
     changed_urls.update(removed)
 
+    def carried(row: int) -> Ranked:
+        """The old list of the article now at `row`, in new rows (it lists no removed one)."""
+        old = old_lists.ranked(old_row[articles[row].url])
+        items = [(new_row[old_articles[r].url], s) for r, s in old.items]
+        basis = old.basis
+        if basis is not None:
+            neighbours = tuple(new_row[old_articles[r].url] for r in basis.neighbours)
+            basis = Basis(neighbours, basis.bar)
+        return Ranked(items, old.floor, basis)
+
     if not changed_urls:
-        related = [
-            [(new_row[old_articles[r].url], s) for r, s in old_lists.related[old_row[a.url]]]
-            for a in articles
-        ]
-        floors = np.array([old_lists.floors[old_row[a.url]] for a in articles], dtype=np.float64)
-        return Lists(related=related, floors=floors, recomputed=0)
+        return _lists({row: carried(row) for row in range(len(articles))}, len(articles), 0)
     excluded_most = max((len(a.excluded) + len(a.pinned) for a in articles), default=0)
     if min(len(old_articles), len(articles)) <= settings.pool + excluded_most + 1:
         # A list may have looked at every article; whether it did depends on the corpus
         # size, so in a corpus this small recompute everything (it is cheap).
         return link_all(articles, vectors, settings, progress, engine, index_settings)
+    if any((u in new_row) != (u in old_row) for u in changed_urls & set(settings.exclude_urls)):
+        # An excluded URL that came or went changes how many candidates every list takes.
+        return link_all(articles, vectors, settings, progress, engine, index_settings)
 
     catalog = Catalog.from_articles(articles, vectors)
     index = VectorIndex(vectors, index_settings)
 
-    # Vectors of every changed article, before and after.
-    probes = [vectors[new_row[u]] for u in changed_urls if u in new_row]
-    probes += [old_vectors[old_row[u]] for u in changed_urls if u in old_row]
-    probe_matrix = np.asarray(probes, dtype=np.float32)
-    affected = set(fresh)
     # Old floors in new row order (rows of new articles are in `fresh` already).
     floors = np.array(
         [old_lists.floors[old_row[a.url]] if a.url in old_row else np.inf for a in articles]
     )
-    # A -inf floor: that list looked at every article, so any change can reach it.
-    reached = np.max(vectors @ probe_matrix.T, axis=1) >= floors - FLOOR_MARGIN
-    affected.update(int(row) for row in np.flatnonzero(reached))
+    edited = sorted(u for u in changed_urls if u in new_row and u in old_row)
+    others = [u for u in changed_urls if u not in new_row or u not in old_row]
+
+    def reaching(probes: list[np.ndarray]) -> np.ndarray:
+        """Lists with a cosine to one of `probes` at or above their floor."""
+        if not probes:
+            return np.zeros(len(articles), dtype=bool)
+        # A -inf floor: that list looked at every article, so any change can reach it.
+        sims = vectors @ np.asarray(probes, dtype=np.float32).T
+        return np.asarray(np.max(sims, axis=1) >= floors - FLOOR_MARGIN)
+
+    # Every changed article, before and after, and lists an added or removed one reaches.
+    by_others = reaching(
+        [vectors[new_row[u]] for u in others if u in new_row]
+        + [old_vectors[old_row[u]] for u in others if u in old_row]
+    )
+    reach = by_others | reaching(
+        [vectors[new_row[u]] for u in edited] + [old_vectors[old_row[u]] for u in edited]
+    )
+    affected = set(fresh)
     for row, article in enumerate(articles):
         if (article.pinned or article.excluded) and (
             changed_urls.intersection(article.pinned) or changed_urls.intersection(article.excluded)
         ):
             affected.add(row)
 
-    job = RankJob(articles, vectors, catalog, index, settings)
+    # A reached list is kept when its basis proves it unchanged: all at once here for lists
+    # only edits reach (rank.settled), else against its new candidate pool in the ranking
+    # job (rank.still); the rest, and the rows of new and changed articles, are ranked.
+    reached = set(np.flatnonzero(reach).tolist()) - affected
+    previous: dict[int, Ranked] = {}
+    for row in reached:
+        before = old_row[articles[row].url]
+        basis = old_lists.ranked(before).basis
+        named = [r for r, _ in old_lists.related[before]] + list(basis.neighbours if basis else [])
+        # A list without a basis, or resting on a removed article, is ranked again.
+        if basis is not None and all(old_articles[r].url in new_row for r in named):
+            previous[row] = carried(row)
+    kept: dict[int, Ranked] = {}
+    candidates = [row for row in sorted(previous) if not by_others[row]]
+    if candidates and edited:
+        proved = settled(
+            catalog,
+            candidates,
+            [previous[row] for row in candidates],
+            [new_row[u] for u in edited],
+            old_vectors[[old_row[u] for u in edited]],
+            settings,
+        )
+        kept = {row: previous.pop(row) for row, ok in zip(candidates, proved, strict=True) if ok}
+    affected |= reached - kept.keys()
+    job = RankJob(articles, vectors, catalog, index, settings, previous, set(fresh))
     ranked = engine.rank(job, sorted(affected), progress)
-    for row, article in enumerate(articles):
+    recomputed = len(affected) - sum(r.kept for r in ranked.values())
+    for row in range(len(articles)):
         if row not in ranked:
-            before = old_row[article.url]
-            items = [(new_row[old_articles[r].url], s) for r, s in old_lists.related[before]]
-            ranked[row] = Ranked(items, float(old_lists.floors[before]))
-    return _lists(ranked, len(articles), len(affected))
+            ranked[row] = kept[row] if row in kept else carried(row)
+    return _lists(ranked, len(articles), recomputed)

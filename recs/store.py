@@ -36,7 +36,7 @@ import numpy as np
 
 from recs.articles import Article
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
-from recs.rank import Catalog, RankSettings
+from recs.rank import Basis, Catalog, RankSettings
 
 FORMAT_VERSION = 1
 KEEP = 3
@@ -67,8 +67,10 @@ CREATE TABLE vectors (
     vector BLOB NOT NULL,
     PRIMARY KEY (model_id, text_hash)
 );
-CREATE TABLE related (row INTEGER PRIMARY KEY, items TEXT NOT NULL, floor REAL);
+CREATE TABLE related (row INTEGER PRIMARY KEY, items TEXT NOT NULL, floor REAL, basis TEXT);
 """
+# `related.basis` (JSON [bar, [neighbour rows]] or NULL) came later within format 1: a store
+# without the column reads as "no basis known", and older recs ignore the column.
 
 
 @dataclass
@@ -83,6 +85,7 @@ class Snapshot:
     related: list[list[tuple[int, float]]]
     floors: np.ndarray
     aliases: dict[str, str]
+    bases: list[Basis | None] = field(default_factory=list)  # may be shorter: None
     generation: str = ""
     created: str = ""
     digest: str = ""
@@ -316,9 +319,17 @@ def _read(path: Path, generation: str) -> Snapshot:
             vectors[row] = np.frombuffer(blobs[text_hash], dtype=np.float32)
         related: list[list[tuple[int, float]]] = [[] for _ in articles]
         floors = np.full(len(articles), -np.inf)
-        for row, items, floor in connection.execute("SELECT row, items, floor FROM related"):
+        bases: list[Basis | None] = [None] * len(articles)
+        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
+        basis_column = "basis" if "basis" in columns else "NULL"
+        for row, items, floor, basis in connection.execute(
+            f"SELECT row, items, floor, {basis_column} FROM related"
+        ):
             related[row] = [(int(r), float(s)) for r, s in json.loads(items)]
             floors[row] = -np.inf if floor is None else floor
+            if basis is not None:
+                bar, neighbours = json.loads(basis)
+                bases[row] = Basis(tuple(neighbours), float(bar))
         aliases = dict(connection.execute("SELECT alias, url FROM aliases"))
     finally:
         connection.close()
@@ -331,6 +342,7 @@ def _read(path: Path, generation: str) -> Snapshot:
         related=related,
         floors=floors,
         aliases=aliases,
+        bases=bases,
         generation=generation,
         created=info.get("created", ""),
         digest=info.get("digest", ""),
@@ -391,16 +403,18 @@ def _write_db(path: Path, snapshot: Snapshot) -> None:
                 for row, a in enumerate(snapshot.articles)
             ),
         )
+        bases = snapshot.bases + [None] * (len(snapshot.related) - len(snapshot.bases))
         connection.executemany(
-            "INSERT INTO related VALUES (?, ?, ?)",
+            "INSERT INTO related VALUES (?, ?, ?, ?)",
             (
                 (
                     row,
                     json.dumps([[r, s] for r, s in items]),
                     None if not np.isfinite(floor) or floor < -1e300 else float(floor),
+                    None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
                 )
-                for row, (items, floor) in enumerate(
-                    zip(snapshot.related, snapshot.floors, strict=True)
+                for row, (items, floor, basis) in enumerate(
+                    zip(snapshot.related, snapshot.floors, bases, strict=True)
                 )
             ),
         )

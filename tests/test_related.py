@@ -101,3 +101,82 @@ def test_pin_to_a_changed_article_is_recomputed():
     result = link_changes(articles, vectors, before, removed, vectors[:299], settings_)
     assert result.related == link_all(removed, vectors[:299], settings_).related
     assert all(r != 299 for r, _ in result.related[0])
+
+
+def nudge(articles, vectors, seed, edits, step):
+    """Edit a few articles slightly (a reworded excerpt): their vectors move by about `step`."""
+    rng = np.random.default_rng(seed)
+    articles, vectors = list(articles), vectors.copy()
+    for i in rng.choice(len(articles), size=edits, replace=False).tolist():
+        articles[i] = replace(articles[i], excerpt=articles[i].excerpt + f" {seed}")
+        moved = vectors[i] + step * rng.normal(size=vectors.shape[1]) / np.sqrt(vectors.shape[1])
+        vectors[i] = normalise(moved[None, :])[0]
+    return articles, vectors
+
+
+def twins(n: int, seed: int, dim: int = 24) -> np.ndarray:
+    """Clustered vectors where every tenth article nearly repeats the one before."""
+    vectors = clustered_vectors(n, seed, dim)
+    rng = np.random.default_rng(seed + 1)
+    for i in range(1, n, 10):
+        vectors[i] = normalise((vectors[i - 1] + 0.05 * rng.normal(size=dim))[None, :])[0]
+    return vectors
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(80, 400),
+    seed=st.integers(0, 1000),
+    edits=st.integers(1, 6),
+    step=st.sampled_from([0.02, 0.1, 0.3]),
+    limit=st.integers(1, 6),
+    pool=st.integers(5, 30),
+    expand=st.integers(0, 3),
+    boost=st.sampled_from([0.0, 0.2]),
+    half_life=st.sampled_from([None, 30.0]),
+    dedup=st.sampled_from([None, 0.9, 0.97]),
+)
+def test_lists_kept_by_their_basis_equal_a_full_build(
+    n, seed, edits, step, limit, pool, expand, boost, half_life, dedup
+):
+    """Small edits, three rounds in a row: lists proved unchanged equal ranking them again."""
+    rank_settings = RankSettings(
+        limit=limit,
+        pool=pool,
+        expand_neighbours=expand,
+        taxonomy_boost=boost,
+        half_life_days=half_life,
+        dedup_threshold=dedup,
+    )
+    articles = [
+        replace(a, fields={**a.fields, "topics": [f"t{i % 4}"]})
+        for i, a in enumerate(make_articles(n))
+    ]
+    vectors = twins(n, seed)
+    lists = link_all(articles, vectors, rank_settings)
+    for round_ in range(3):
+        new_articles, new_vectors = nudge(articles, vectors, seed + round_, edits, step)
+        lists = link_changes(articles, vectors, lists, new_articles, new_vectors, rank_settings)
+        full = link_all(new_articles, new_vectors, rank_settings)
+        assert lists.related == full.related
+        assert np.array_equal(lists.floors, full.floors)
+        assert lists.bases == full.bases
+        articles, vectors = new_articles, new_vectors
+
+
+def test_small_edits_keep_most_reached_lists():
+    """The basis check keeps most lists a small edit reaches; without bases all are ranked."""
+    n = 2000
+    rank_settings = RankSettings()
+    articles = make_articles(n)
+    vectors = clustered_vectors(n, 11, dim=48)
+    before = link_all(articles, vectors, rank_settings)
+    assert sum(b is not None for b in before.bases) > 0.9 * n
+    edited, moved = nudge(articles, vectors, 3, 20, 0.1)
+    full = link_all(edited, moved, rank_settings)
+    kept = link_changes(articles, vectors, before, edited, moved, rank_settings)
+    unknown = replace(before, bases=[])  # a store written before bases were kept
+    ranked = link_changes(articles, vectors, unknown, edited, moved, rank_settings)
+    assert kept.related == ranked.related == full.related
+    assert np.array_equal(kept.floors, full.floors)
+    assert 20 <= kept.recomputed < ranked.recomputed / 2

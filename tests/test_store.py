@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 
@@ -104,3 +105,18 @@ def test_a_failed_final_flush_says_the_new_generation_is_live(topic_corpus, tmp_
     with pytest.raises(StoreWriteError, match="published gen-000002"):
         build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
     assert store.current_generation(tmp_path / "s") == "gen-000002"
+
+
+def test_bases_round_trip_and_a_store_without_them_still_loads(topic_corpus, tmp_path):
+    built, _ = build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2, pool=5))
+    assert any(b is not None for b in built.bases)
+    loaded = store.load(tmp_path / "s")
+    assert loaded.bases == built.bases
+    # A store written before bases were kept has no `basis` column: no basis is known.
+    path = tmp_path / "s" / store.current_generation(tmp_path / "s") / store.DB
+    os.chmod(path, 0o644)
+    with sqlite3.connect(path) as connection:
+        connection.execute("ALTER TABLE related DROP COLUMN basis")
+    older = store.load(tmp_path / "s")
+    assert older.bases == [None] * len(older.articles)
+    assert older.related == built.related
