@@ -227,7 +227,7 @@ def build(
         )
         report.problems = corpus.problems + report.problems
         if snapshot is not previous and publish:
-            report.generation = store.publish(store_dir, snapshot)
+            report.generation = store.publish(store_dir, snapshot, base=previous)
             report.published = True
             store.clear_changes(store_dir, report.generation)
         if known is not None and publish:

@@ -360,41 +360,66 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _info(snapshot: Snapshot) -> dict[str, str]:
+    settings = {k: v for k, v in json.loads(snapshot.settings.fingerprint()).items()}
+    return {
+        "format_version": str(FORMAT_VERSION),
+        "model_id": snapshot.model_id,
+        "dim": str(snapshot.dim),
+        "settings": json.dumps(settings, sort_keys=True),
+        "created": snapshot.created,
+        "generation": snapshot.generation,
+        "digest": snapshot.digest,
+        "article_count": str(len(snapshot)),
+    }
+
+
+def _article_row(row: int, a: Article) -> tuple[Any, ...]:
+    return (
+        row,
+        a.url,
+        a.source,
+        a.line,
+        a.text_hash,
+        json.dumps(a.fields, ensure_ascii=False),
+        a.original_url,
+        a.published_ts,
+        json.dumps(list(a.pinned)),
+        json.dumps(list(a.excluded)),
+    )
+
+
+def _stored(a: Article) -> tuple[Any, ...]:
+    """What the articles table keeps of an article, unserialised (for comparing)."""
+    fields = (a.source, a.line, a.text_hash, a.fields, a.original_url, a.published_ts)
+    return (a.url, *fields, tuple(a.pinned), tuple(a.excluded))
+
+
+def _related_row(
+    row: int, items: list[tuple[int, float]], floor: float, basis: Basis | None
+) -> tuple[Any, ...]:
+    return (
+        row,
+        json.dumps([[r, s] for r, s in items]),
+        None if not np.isfinite(floor) or floor < -1e300 else float(floor),
+        None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
+    )
+
+
+def _bases(snapshot: Snapshot) -> list[Basis | None]:
+    return snapshot.bases + [None] * (len(snapshot.related) - len(snapshot.bases))
+
+
 def _write_db(path: Path, snapshot: Snapshot) -> None:
     connection = sqlite3.connect(path)
     try:
         connection.execute("PRAGMA journal_mode = OFF")
         connection.execute("PRAGMA synchronous = OFF")
         connection.executescript(SCHEMA)
-        settings = {k: v for k, v in json.loads(snapshot.settings.fingerprint()).items()}
-        info = {
-            "format_version": str(FORMAT_VERSION),
-            "model_id": snapshot.model_id,
-            "dim": str(snapshot.dim),
-            "settings": json.dumps(settings, sort_keys=True),
-            "created": snapshot.created,
-            "generation": snapshot.generation,
-            "digest": snapshot.digest,
-            "article_count": str(len(snapshot)),
-        }
-        connection.executemany("INSERT INTO info VALUES (?, ?)", sorted(info.items()))
+        connection.executemany("INSERT INTO info VALUES (?, ?)", sorted(_info(snapshot).items()))
         connection.executemany(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                (
-                    row,
-                    a.url,
-                    a.source,
-                    a.line,
-                    a.text_hash,
-                    json.dumps(a.fields, ensure_ascii=False),
-                    a.original_url,
-                    a.published_ts,
-                    json.dumps(list(a.pinned)),
-                    json.dumps(list(a.excluded)),
-                )
-                for row, a in enumerate(snapshot.articles)
-            ),
+            (_article_row(row, a) for row, a in enumerate(snapshot.articles)),
         )
         connection.executemany(
             "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
@@ -403,18 +428,12 @@ def _write_db(path: Path, snapshot: Snapshot) -> None:
                 for row, a in enumerate(snapshot.articles)
             ),
         )
-        bases = snapshot.bases + [None] * (len(snapshot.related) - len(snapshot.bases))
         connection.executemany(
             "INSERT INTO related VALUES (?, ?, ?, ?)",
             (
-                (
-                    row,
-                    json.dumps([[r, s] for r, s in items]),
-                    None if not np.isfinite(floor) or floor < -1e300 else float(floor),
-                    None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
-                )
+                _related_row(row, items, floor, basis)
                 for row, (items, floor, basis) in enumerate(
-                    zip(snapshot.related, snapshot.floors, bases, strict=True)
+                    zip(snapshot.related, snapshot.floors, _bases(snapshot), strict=True)
                 )
             ),
         )
@@ -426,6 +445,87 @@ def _write_db(path: Path, snapshot: Snapshot) -> None:
         connection.close()
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def _updatable(base: Snapshot, snapshot: Snapshot) -> bool:
+    """Whether `snapshot` can be written as `base`'s file plus the rows that differ."""
+    return (
+        base.model_id == snapshot.model_id
+        and base.dim == snapshot.dim
+        and base.revision == 0  # the file holds exactly `base`: no journal entries folded in
+        and base.settings == snapshot.settings  # other settings: every list differs anyway
+        and len(base.articles) == len(snapshot.articles)
+        and all(a.url == b.url for a, b in zip(base.articles, snapshot.articles, strict=True))
+    )
+
+
+def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> bool:
+    """Write `snapshot` as a copy of `base`'s file with the rows that differ replaced.
+
+    The same rows as `_write_db` (tests/test_store.py compares every table); a rebuild
+    that changed 1% of the articles rewrites a few hundred rows instead of serialising all.
+    False when `source` predates a column this version writes: write it whole instead.
+    """
+    shutil.copyfile(source, path)
+    connection = sqlite3.connect(path)
+    try:
+        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
+        if "basis" not in columns:
+            return False
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.executemany(
+            "INSERT OR REPLACE INTO info VALUES (?, ?)", sorted(_info(snapshot).items())
+        )
+        pairs = list(enumerate(zip(base.articles, snapshot.articles, strict=True)))
+        connection.executemany(
+            "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_article_row(row, new) for row, (old, new) in pairs if _stored(old) != _stored(new)),
+        )
+        # The vectors table holds the current articles' texts, as a full write leaves it.
+        current = {a.text_hash for a in snapshot.articles}
+        before = {a.text_hash for a in base.articles}
+        connection.executemany(
+            "DELETE FROM vectors WHERE model_id = ? AND text_hash = ?",
+            ((snapshot.model_id, h) for h in sorted(before - current)),
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+            (
+                (snapshot.model_id, a.text_hash, snapshot.vectors[row].astype(np.float32).tobytes())
+                for row, a in enumerate(snapshot.articles)
+                if a.text_hash not in before
+            ),
+        )
+        old_bases, new_bases = _bases(base), _bases(snapshot)
+        connection.executemany(
+            "INSERT OR REPLACE INTO related VALUES (?, ?, ?, ?)",
+            (
+                _related_row(row, snapshot.related[row], snapshot.floors[row], new_bases[row])
+                for row in range(len(snapshot.related))
+                if snapshot.related[row] != base.related[row]
+                or not _same_floor(snapshot.floors[row], base.floors[row])
+                or new_bases[row] != old_bases[row]
+            ),
+        )
+        if snapshot.aliases != base.aliases:
+            connection.execute("DELETE FROM aliases")
+            connection.executemany(
+                "INSERT INTO aliases VALUES (?, ?)", sorted(snapshot.aliases.items())
+            )
+        connection.commit()
+    finally:
+        connection.close()
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+    return True
+
+
+def _same_floor(a: float, b: float) -> bool:
+    """Equal as stored: every floor that is not finite is stored (and read back) as -inf."""
+    stored_a = a if np.isfinite(a) and a >= -1e300 else -np.inf
+    stored_b = b if np.isfinite(b) and b >= -1e300 else -np.inf
+    return bool(stored_a == stored_b)
 
 
 def _generations(store_dir: Path) -> list[str]:
@@ -446,11 +546,13 @@ def clean_leftovers(store_dir: Path) -> int:
     return removed
 
 
-def publish(store_dir: Path, snapshot: Snapshot) -> str:
+def publish(store_dir: Path, snapshot: Snapshot, base: Snapshot | None = None) -> str:
     """Write `snapshot` as the next generation and make it current. Call with the lock held.
 
-    Returns the new generation's name. When the disk fails (full or read-only: an OSError,
-    or SQLite's own error) the previous generation stays current and StoreWriteError says so.
+    `base`, the generation `snapshot` was built from as loaded, lets the write copy its file
+    and replace only the rows that differ. Returns the new generation's name. When the disk
+    fails (full or read-only: an OSError, or SQLite's own error) the previous generation
+    stays current and StoreWriteError says so.
     """
     try:
         store_dir.mkdir(parents=True, exist_ok=True)
@@ -462,7 +564,17 @@ def publish(store_dir: Path, snapshot: Snapshot) -> str:
         snapshot.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         temp = store_dir / f"{TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
         temp.mkdir()
-        _write_db(temp / DB, snapshot)
+        source = store_dir / base.generation / DB if base is not None else None
+        updated = (
+            base is not None
+            and source is not None
+            and source.is_file()
+            and _updatable(base, snapshot)
+            and _update_db(source, temp / DB, base, snapshot)
+        )
+        if not updated:
+            (temp / DB).unlink(missing_ok=True)
+            _write_db(temp / DB, snapshot)
         _fsync_dir(temp)
         os.replace(temp, store_dir / name)
         pointer = store_dir / f"{TMP_PREFIX}{CURRENT}-{uuid.uuid4().hex[:8]}"

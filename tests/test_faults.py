@@ -125,6 +125,41 @@ def test_a_failing_disk_leaves_the_previous_store(topic_corpus, tmp_path, monkey
     tidy(store_dir)
 
 
+@pytest.mark.parametrize("code", list(ERRORS), ids=["ENOSPC", "EROFS"])
+@pytest.mark.parametrize("step", ["copy", "database"])
+def test_a_failing_disk_during_an_update_leaves_the_previous_store(
+    topic_corpus, tmp_path, monkeypatch, step, code
+):
+    """A rebuild with the same URLs copies the last generation's file and updates rows."""
+    store_dir = tmp_path / "store"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    before = store.load(store_dir)
+    edited = topic_corpus / "space" / "0.md"
+    edited.write_text(edited.read_text().replace('excerpt: "', 'excerpt: "Now ', 1))
+    with monkeypatch.context() as patch:
+        if step == "copy":
+            patch.setattr(shutil, "copyfile", lambda *a, **k: (_ for _ in ()).throw(fail(code)))
+        else:  # SQLite refuses every write to the copy, as a full or read-only disk would
+            real_connect = sqlite3.connect
+            pragma = "max_page_count = 1" if code == errno.ENOSPC else "query_only = 1"
+
+            def connect(path, *args, **kwargs):
+                connection = real_connect(path, *args, **kwargs)
+                if store.TMP_PREFIX in str(path):
+                    connection.execute(f"PRAGMA {pragma}")
+                return connection
+
+            patch.setattr(sqlite3, "connect", connect)
+        with pytest.raises(StoreWriteError, match=ERRORS[code]):
+            build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    assert store.current_generation(store_dir) == "gen-000001"
+    assert store.load(store_dir).related == before.related
+    tidy(store_dir)
+    _, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    assert report.published and report.embedded == 1
+    tidy(store_dir)
+
+
 def test_the_cli_says_it_in_one_line_with_exit_74(topic_corpus, tmp_path, monkeypatch, capsys):
     store_dir = tmp_path / "store"
     assert main(["build", str(topic_corpus), "--store", str(store_dir), "--model", "hashing"]) == 0
