@@ -410,6 +410,16 @@ def _bases(snapshot: Snapshot) -> list[Basis | None]:
     return snapshot.bases + [None] * (len(snapshot.related) - len(snapshot.bases))
 
 
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+def _vector_row(snapshot: Snapshot, row: int) -> tuple[str, str, bytes]:
+    vector = snapshot.vectors[row].astype(np.float32).tobytes()
+    return (snapshot.model_id, snapshot.articles[row].text_hash, vector)
+
+
 def _write_db(path: Path, snapshot: Snapshot) -> None:
     connection = sqlite3.connect(path)
     try:
@@ -423,10 +433,7 @@ def _write_db(path: Path, snapshot: Snapshot) -> None:
         )
         connection.executemany(
             "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
-            (
-                (snapshot.model_id, a.text_hash, snapshot.vectors[row].astype(np.float32).tobytes())
-                for row, a in enumerate(snapshot.articles)
-            ),
+            (_vector_row(snapshot, row) for row in range(len(snapshot.articles))),
         )
         connection.executemany(
             "INSERT INTO related VALUES (?, ?, ?, ?)",
@@ -443,8 +450,7 @@ def _write_db(path: Path, snapshot: Snapshot) -> None:
         connection.commit()
     finally:
         connection.close()
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+    _fsync_file(path)
 
 
 def _updatable(base: Snapshot, snapshot: Snapshot) -> bool:
@@ -492,7 +498,7 @@ def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> 
         connection.executemany(
             "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
             (
-                (snapshot.model_id, a.text_hash, snapshot.vectors[row].astype(np.float32).tobytes())
+                _vector_row(snapshot, row)
                 for row, a in enumerate(snapshot.articles)
                 if a.text_hash not in before
             ),
@@ -516,8 +522,7 @@ def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> 
         connection.commit()
     finally:
         connection.close()
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+    _fsync_file(path)
     return True
 
 

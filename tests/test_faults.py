@@ -139,17 +139,8 @@ def test_a_failing_disk_during_an_update_leaves_the_previous_store(
     with monkeypatch.context() as patch:
         if step == "copy":
             patch.setattr(shutil, "copyfile", lambda *a, **k: (_ for _ in ()).throw(fail(code)))
-        else:  # SQLite refuses every write to the copy, as a full or read-only disk would
-            real_connect = sqlite3.connect
-            pragma = "max_page_count = 1" if code == errno.ENOSPC else "query_only = 1"
-
-            def connect(path, *args, **kwargs):
-                connection = real_connect(path, *args, **kwargs)
-                if store.TMP_PREFIX in str(path):
-                    connection.execute(f"PRAGMA {pragma}")
-                return connection
-
-            patch.setattr(sqlite3, "connect", connect)
+        else:  # SQLite refuses to write the copy, as a full or read-only disk would
+            inject(patch, "database", code)
         with pytest.raises(StoreWriteError, match=ERRORS[code]):
             build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
     assert store.current_generation(store_dir) == "gen-000001"

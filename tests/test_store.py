@@ -129,9 +129,7 @@ def _tables(path) -> dict[str, list[tuple]]:
     return tables
 
 
-def test_a_rebuild_writes_the_same_file_rows_as_a_whole_write(
-    topic_corpus, tmp_path, monkeypatch
-):
+def test_a_rebuild_writes_the_same_file_rows_as_a_whole_write(topic_corpus, tmp_path, monkeypatch):
     """A rebuild with the same URLs copies the last generation and replaces changed rows."""
     settings_ = RankSettings(limit=2, pool=5)
     build(topic_corpus, tmp_path / "s", HashingEncoder(), settings_)
