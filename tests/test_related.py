@@ -180,3 +180,17 @@ def test_small_edits_keep_most_reached_lists():
     assert kept.related == ranked.related == full.related
     assert np.array_equal(kept.floors, full.floors)
     assert 20 <= kept.recomputed < ranked.recomputed / 2
+
+
+def test_an_excluded_url_that_comes_or_goes_relinks_every_list():
+    """Settings' exclude_urls count against each pool only while the URL is stored."""
+    rank_settings = RankSettings(pool=10, exclude_urls=("https://a.com/007",))
+    articles = make_articles(300)
+    vectors = clustered_vectors(300, 9)
+    before = link_all(articles, vectors, rank_settings)
+    kept = [a for a in articles if a.url != "https://a.com/007"]
+    rows = [i for i, a in enumerate(articles) if a.url != "https://a.com/007"]
+    result = link_changes(articles, vectors, before, kept, vectors[rows], rank_settings)
+    full = link_all(kept, vectors[rows], rank_settings)
+    assert result.related == full.related
+    assert np.array_equal(result.floors, full.floors)
