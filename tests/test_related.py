@@ -194,3 +194,42 @@ def test_an_excluded_url_that_comes_or_goes_relinks_every_list():
     full = link_all(kept, vectors[rows], rank_settings)
     assert result.related == full.related
     assert np.array_equal(result.floors, full.floors)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    step=st.sampled_from([0.02, 0.1]),
+    mmr=st.sampled_from([1.0, 0.7]),
+    cap=st.sampled_from([None, 1, 2]),
+    window=st.sampled_from([None, 40.0]),
+    newer=st.booleans(),
+    keep=st.sampled_from(["earliest", "quality"]),
+)
+def test_kept_lists_equal_a_full_build_under_soft_constraints_and_pins(
+    seed, step, mmr, cap, window, newer, keep
+):
+    """Lists with a ladder step, MMR or pins record no basis and are ranked; the rest are kept."""
+    rank_settings = RankSettings(
+        mmr_lambda=mmr,
+        provider_cap=cap,
+        window_days=window,
+        allow_newer=newer,
+        dedup_keep=keep,
+        dedup_threshold=0.9,
+        pool=15,
+    )
+    n = 250
+    articles = make_articles(n)
+    for i in range(0, n, 17):  # some articles pin another
+        articles[i] = replace(articles[i], pinned=(articles[(i * 7 + 3) % n].url,))
+    vectors = twins(n, seed)
+    lists = link_all(articles, vectors, rank_settings)
+    for round_ in range(2):
+        new_articles, new_vectors = nudge(articles, vectors, seed + round_, 5, step)
+        lists = link_changes(articles, vectors, lists, new_articles, new_vectors, rank_settings)
+        full = link_all(new_articles, new_vectors, rank_settings)
+        assert lists.related == full.related
+        assert np.array_equal(lists.floors, full.floors)
+        assert lists.bases == full.bases
+        articles, vectors = new_articles, new_vectors
