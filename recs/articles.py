@@ -367,59 +367,58 @@ def parse_jsonl(
 # --- corpus -----------------------------------------------------------------------------
 
 
-def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
-    """Every candidate file under root, sorted, following symlinks but never looping."""
+def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[str, str]]:
+    """Every candidate file under root as (path, path relative to root with "/"), sorted,
+    following symlinks but never looping. Plain strings: 10,000 files' worth of Path
+    objects cost about 0.3 s per build."""
     seen: set[tuple[int, int]] = set()
+    suffixes = ARTICLE_SUFFIXES | {JSONL_SUFFIX}
 
-    def visit(directory: Path) -> Iterator[Path]:
+    def visit(directory: str, prefix: str) -> Iterator[tuple[str, str]]:
+        shown = prefix.rstrip("/") or "."
         try:
-            stat = directory.stat()
+            stat = os.stat(directory)
         except OSError as error:
-            problems.append(Problem(_rel(directory, root), None, f"cannot read: {error.strerror}"))
+            problems.append(Problem(shown, None, f"cannot read: {error.strerror}"))
             return
         key = (stat.st_dev, stat.st_ino)
         if key in seen:
-            problems.append(
-                Problem(_rel(directory, root), None, "symlink loop: directory already visited")
-            )
+            problems.append(Problem(shown, None, "symlink loop: directory already visited"))
             return
         seen.add(key)
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as error:
-            problems.append(
-                Problem(_rel(directory, root), None, f"cannot list directory: {error.strerror}")
-            )
+            problems.append(Problem(shown, None, f"cannot list directory: {error.strerror}"))
             return
         for entry in entries:
-            if entry.name.startswith("."):
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = Path(entry.path)
+            source = prefix + name
             try:
                 is_dir = entry.is_dir()
                 is_file = entry.is_file()
             except OSError as error:
-                problems.append(Problem(_rel(path, root), None, f"cannot read: {error.strerror}"))
+                problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
                 continue
             wanted = is_dir or (
                 is_file
-                and path.suffix.lower() in ARTICLE_SUFFIXES | {JSONL_SUFFIX}
-                and not path.name.startswith("_index.")
+                and os.path.splitext(name)[1].lower() in suffixes
+                and not name.startswith("_index.")
             )
-            if wanted and not _is_utf8(entry.name):
+            if wanted and not _is_utf8(name):
                 # Such a name cannot be stored, printed or served; the file is left alone.
-                shown = (
-                    _rel(path, root).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                )
-                problems.append(Problem(shown, None, "the name is not valid UTF-8; rename it"))
+                printable = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                problems.append(Problem(printable, None, "the name is not valid UTF-8; rename it"))
             elif is_dir:
-                yield from visit(path)
+                yield from visit(entry.path, source + "/")
             elif wanted:
-                yield path
+                yield entry.path, source
             elif not is_file and entry.is_symlink():
-                problems.append(Problem(_rel(path, root), None, "broken or looping symlink"))
+                problems.append(Problem(source, None, "broken or looping symlink"))
 
-    yield from visit(root)
+    yield from visit(str(root), "")
 
 
 def _is_utf8(name: str) -> bool:
@@ -428,13 +427,6 @@ def _is_utf8(name: str) -> bool:
     except UnicodeEncodeError:  # undecodable bytes of the name, kept as surrogates
         return False
     return True
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 @dataclass
@@ -467,9 +459,8 @@ def read_corpus(
     problems: list[Problem] = []
     found: list[Article] = []
     raw_hashes: dict[str, str] = {}
-    for path in _walk(root, problems):
-        source = _rel(path, root)
-        if path.suffix.lower() == JSONL_SUFFIX:
+    for path, source in _walk(root, problems):
+        if os.path.splitext(path)[1].lower() == JSONL_SUFFIX:
             digest = hashlib.sha256()
             try:
                 with open(path, "rb") as handle:
@@ -484,13 +475,14 @@ def read_corpus(
             problems.extend(bad)
             continue
         try:
-            size = path.stat().st_size
+            size = os.stat(path).st_size
             if size > max_file_bytes:
                 raise ArticleError(
                     f"file is {size:,} bytes; an article file may have at most "
                     f"{max_file_bytes:,} (RECS_MAX_FILE_BYTES)"
                 )
-            raw = path.read_bytes()
+            with open(path, "rb") as handle:
+                raw = handle.read()
         except ArticleError as error:
             problems.append(Problem(source, error.line, error.reason))
             continue

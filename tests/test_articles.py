@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from recs import articles
 from recs.articles import (
     ENTRY_FIELDS,
     ArticleError,
@@ -182,15 +183,15 @@ def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch):
     locked = tmp_path / "locked.md"
     locked.write_text(article_text("A", "a", "https://a.com/a"))
     (tmp_path / "ok.md").write_text(article_text("B", "b", "https://a.com/b"))
-    real_read = Path.read_bytes
+    real_open = open
 
-    def read_bytes(self: Path) -> bytes:
-        # chmod 000 does not stop root, who runs CI; fail the read the way the OS would.
-        if self.name == "locked.md":
+    def open_(path, *args, **kwargs):
+        # chmod 000 does not stop root, who runs CI; fail the open the way the OS would.
+        if Path(path).name == "locked.md":
             raise PermissionError(13, "Permission denied")
-        return real_read(self)
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(articles, "open", open_, raising=False)
     corpus = read_corpus(tmp_path)
     assert [a.title for a in corpus.articles] == ["B"]
     assert str(corpus.problems[0]) == "locked.md: cannot read: Permission denied"

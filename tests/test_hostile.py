@@ -304,14 +304,11 @@ def test_unreadable_files_and_folders_are_reported(tmp_path, monkeypatch):
             ("ok.md", front("ok")),
         ],
     )
-    real_read, real_open, real_scandir = Path.read_bytes, open, os.scandir
-
-    def read_bytes(self: Path) -> bytes:
-        if self.name == "locked.md":
-            raise PermissionError(13, "Permission denied")
-        return real_read(self)
+    real_open, real_scandir = open, os.scandir
 
     def open_(path, *args, **kwargs):
+        if Path(path).name == "locked.md":
+            raise PermissionError(13, "Permission denied")
         if Path(path).name == "locked.jsonl":
             raise OSError(5, "Input/output error")
         return real_open(path, *args, **kwargs)
@@ -321,7 +318,6 @@ def test_unreadable_files_and_folders_are_reported(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_scandir(path)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
     monkeypatch.setattr(articles, "open", open_, raising=False)
     monkeypatch.setattr(articles.os, "scandir", scandir)
     corpus = read_corpus(tmp_path)
