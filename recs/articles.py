@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -505,6 +506,8 @@ def read_corpus(
 
 def dedupe(found: Sequence[Article]) -> tuple[list[Article], list[Problem]]:
     """One article per URL (the one whose source sorts first), sorted by URL; the rest reported."""
+    if all(a.url < b.url for a, b in itertools.pairwise(found)):
+        return list(found), []  # already one per URL, in URL order (a corpus read before)
     problems: list[Problem] = []
     by_url: dict[str, Article] = {}
     for article in sorted(found, key=lambda a: (a.source, a.line or 0)):

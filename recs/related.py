@@ -182,8 +182,14 @@ def link_changes(
     removed = [url for url in old_row if url not in new_row]
     changed_urls.update(removed)
 
+    same_rows = len(old_articles) == len(articles) and all(
+        a.url == b.url for a, b in zip(old_articles, articles, strict=True)
+    )
+
     def carried(row: int) -> Ranked:
         """The old list of the article now at `row`, in new rows (it lists no removed one)."""
+        if same_rows:
+            return old_lists.ranked(row)
         old = old_lists.ranked(old_row[articles[row].url])
         items = [(new_row[old_articles[r].url], s) for r, s in old.items]
         basis = old.basis
