@@ -344,7 +344,7 @@ def settled(
         moved = q.astype(np.float64) + s.expand_weight * centre
         norms = np.linalg.norm(moved, axis=1, keepdims=True)
         moved = np.where(norms > 0, moved / np.where(norms > 0, norms, 1.0), q)
-        score = np.einsum("ij,ij->i", moved[li], new[ei])
+        score = (moved @ new.T.astype(np.float64))[li, ei]
     ok &= ~(named[li] == changed[ei][:, None]).any(axis=1)
     if s.half_life_days:
         gaps = np.abs(catalog.published_ts[rows[li]] - catalog.published_ts[changed[ei]]) / DAY
@@ -356,7 +356,10 @@ def settled(
         titles = catalog.title_ids
         ok &= ~(titles[items[li]] == titles[changed[ei]][:, None]).any(axis=1)
     if s.dedup_threshold is not None:
-        near = np.einsum("pkd,pd->pk", vectors[items[li]], new[ei]).max(axis=1, initial=-1.0)
+        # Each listed row against each edited article once, then looked up per pair.
+        listed, where = np.unique(items, return_inverse=True)
+        similar = vectors[listed] @ new.T
+        near = similar[where.reshape(items.shape)[li], ei[:, None]].max(axis=1, initial=-1.0)
         ok &= np.less(near, s.dedup_threshold - margin)
     proved[:] = True
     proved[li[~ok]] = False
