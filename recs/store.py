@@ -444,13 +444,15 @@ def _write_db(path: Path, snapshot: Snapshot) -> None:
                 )
             ),
         )
-        connection.executemany(
-            "INSERT INTO aliases VALUES (?, ?)", sorted(snapshot.aliases.items())
-        )
+        _insert_aliases(connection, snapshot)
         connection.commit()
     finally:
         connection.close()
     _fsync_file(path)
+
+
+def _insert_aliases(connection: sqlite3.Connection, snapshot: Snapshot) -> None:
+    connection.executemany("INSERT INTO aliases VALUES (?, ?)", sorted(snapshot.aliases.items()))
 
 
 def _updatable(base: Snapshot, snapshot: Snapshot) -> bool:
@@ -516,9 +518,7 @@ def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> 
         )
         if snapshot.aliases != base.aliases:
             connection.execute("DELETE FROM aliases")
-            connection.executemany(
-                "INSERT INTO aliases VALUES (?, ?)", sorted(snapshot.aliases.items())
-            )
+            _insert_aliases(connection, snapshot)
         connection.commit()
     finally:
         connection.close()

@@ -123,6 +123,19 @@ def twins(n: int, seed: int, dim: int = 24) -> np.ndarray:
     return vectors
 
 
+def edit_rounds_equal_full_builds(articles, vectors, rank_settings, seed, rounds, edits, step):
+    """Rounds of small edits, each linked incrementally from the last: always a full build."""
+    lists = link_all(articles, vectors, rank_settings)
+    for round_ in range(rounds):
+        new_articles, new_vectors = nudge(articles, vectors, seed + round_, edits, step)
+        lists = link_changes(articles, vectors, lists, new_articles, new_vectors, rank_settings)
+        full = link_all(new_articles, new_vectors, rank_settings)
+        assert lists.related == full.related
+        assert np.array_equal(lists.floors, full.floors)
+        assert lists.bases == full.bases
+        articles, vectors = new_articles, new_vectors
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     n=st.integers(80, 400),
@@ -153,15 +166,7 @@ def test_lists_kept_by_their_basis_equal_a_full_build(
         for i, a in enumerate(make_articles(n))
     ]
     vectors = twins(n, seed)
-    lists = link_all(articles, vectors, rank_settings)
-    for round_ in range(3):
-        new_articles, new_vectors = nudge(articles, vectors, seed + round_, edits, step)
-        lists = link_changes(articles, vectors, lists, new_articles, new_vectors, rank_settings)
-        full = link_all(new_articles, new_vectors, rank_settings)
-        assert lists.related == full.related
-        assert np.array_equal(lists.floors, full.floors)
-        assert lists.bases == full.bases
-        articles, vectors = new_articles, new_vectors
+    edit_rounds_equal_full_builds(articles, vectors, rank_settings, seed, 3, edits, step)
 
 
 def test_small_edits_keep_most_reached_lists():
@@ -224,12 +229,4 @@ def test_kept_lists_equal_a_full_build_under_soft_constraints_and_pins(
     for i in range(0, n, 17):  # some articles pin another
         articles[i] = replace(articles[i], pinned=(articles[(i * 7 + 3) % n].url,))
     vectors = twins(n, seed)
-    lists = link_all(articles, vectors, rank_settings)
-    for round_ in range(2):
-        new_articles, new_vectors = nudge(articles, vectors, seed + round_, 5, step)
-        lists = link_changes(articles, vectors, lists, new_articles, new_vectors, rank_settings)
-        full = link_all(new_articles, new_vectors, rank_settings)
-        assert lists.related == full.related
-        assert np.array_equal(lists.floors, full.floors)
-        assert lists.bases == full.bases
-        articles, vectors = new_articles, new_vectors
+    edit_rounds_equal_full_builds(articles, vectors, rank_settings, seed, 2, 5, step)
