@@ -154,6 +154,11 @@ def _same(old: Article, new: Article) -> bool:
     )
 
 
+def _block(columns: int) -> int:
+    """Rows per block so that a float32 block of `columns` columns stays near 64 MiB."""
+    return max(1, (1 << 24) // max(1, columns))
+
+
 def link_changes(
     old_articles: Sequence[Article],
     old_vectors: np.ndarray,
@@ -221,11 +226,18 @@ def link_changes(
 
     def reaching(probes: list[np.ndarray]) -> np.ndarray:
         """Lists with a cosine to one of `probes` at or above their floor."""
+        found = np.zeros(len(articles), dtype=bool)
         if not probes:
-            return np.zeros(len(articles), dtype=bool)
-        # A -inf floor: that list looked at every article, so any change can reach it.
-        sims = vectors @ np.asarray(probes, dtype=np.float32).T
-        return np.asarray(np.max(sims, axis=1) >= floors - FLOOR_MARGIN)
+            return found
+        matrix = np.asarray(probes, dtype=np.float32).T
+        step = _block(len(probes))  # bounded memory: 1M lists x 20k probes would be 80 GB
+        for start in range(0, len(articles), step):
+            sims = vectors[start : start + step] @ matrix
+            # A -inf floor: that list looked at every article, so any change reaches it.
+            found[start : start + step] = (
+                sims.max(axis=1) >= floors[start : start + step] - FLOOR_MARGIN
+            )
+        return found
 
     # Every changed article, before and after, and lists an added or removed one reaches.
     by_others = reaching(
@@ -256,16 +268,18 @@ def link_changes(
             previous[row] = carried(row)
     kept: dict[int, Ranked] = {}
     candidates = [row for row in sorted(previous) if not by_others[row]]
-    if candidates and edited:
+    step = _block(len(edited))
+    for start in range(0, len(candidates) if edited else 0, step):
+        chunk = candidates[start : start + step]
         proved = settled(
             catalog,
-            candidates,
-            [previous[row] for row in candidates],
+            chunk,
+            [previous[row] for row in chunk],
             [new_row[u] for u in edited],
             old_vectors[[old_row[u] for u in edited]],
             settings,
         )
-        kept = {row: previous.pop(row) for row, ok in zip(candidates, proved, strict=True) if ok}
+        kept.update((row, previous.pop(row)) for row, ok in zip(chunk, proved, strict=True) if ok)
     affected |= reached - kept.keys()
     job = RankJob(articles, vectors, catalog, index, settings, previous, set(fresh))
     ranked = engine.rank(job, sorted(affected), progress)

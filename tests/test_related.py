@@ -8,6 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recs import related
 from recs.encoder import normalise
 from recs.rank import RankSettings
 from recs.related import link_all, link_changes
@@ -230,3 +231,18 @@ def test_kept_lists_equal_a_full_build_under_soft_constraints_and_pins(
         articles[i] = replace(articles[i], pinned=(articles[(i * 7 + 3) % n].url,))
     vectors = twins(n, seed)
     edit_rounds_equal_full_builds(articles, vectors, rank_settings, seed, 2, 5, step)
+
+
+def test_reach_and_settled_work_in_blocks(monkeypatch):
+    """Many edits on a large corpus are checked block by block: same lists as in one block."""
+    n = 600
+    rank_settings = RankSettings(pool=20)
+    articles = make_articles(n)
+    vectors = clustered_vectors(n, 4, dim=32)
+    before = link_all(articles, vectors, rank_settings)
+    edited, moved = nudge(articles, vectors, 8, 40, 0.1)
+    whole = link_changes(articles, vectors, before, edited, moved, rank_settings)
+    monkeypatch.setattr(related, "_block", lambda columns: 7)
+    blocked = link_changes(articles, vectors, before, edited, moved, rank_settings)
+    assert blocked.related == whole.related == link_all(edited, moved, rank_settings).related
+    assert blocked.recomputed == whole.recomputed < n
