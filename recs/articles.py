@@ -525,6 +525,11 @@ def dedupe(found: Sequence[Article]) -> tuple[list[Article], list[Problem]]:
     return sorted(by_url.values(), key=lambda a: a.url), problems
 
 
+def same_urls(a: Sequence[Article], b: Sequence[Article]) -> bool:
+    """Whether `a` and `b` hold articles of the same URLs in the same order (same rows)."""
+    return len(a) == len(b) and all(x.url == y.url for x, y in zip(a, b, strict=True))
+
+
 def alias_map(articles: list[Article]) -> dict[str, str]:
     """originalUrl -> url for every article whose originalUrl is not another article's URL."""
     urls = {a.url for a in articles}

@@ -347,9 +347,8 @@ def settled(
         score = (moved @ new.T.astype(np.float64))[li, ei]
     ok &= ~(named[li] == changed[ei][:, None]).any(axis=1)
     if s.half_life_days:
-        gaps = np.abs(catalog.published_ts[rows[li]] - catalog.published_ts[changed[ei]]) / DAY
-        decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (np.nan_to_num(gaps) / s.half_life_days))
-        score = np.where(score > 0, score * decay, score)
+        ts = catalog.published_ts
+        score = _decayed(score, ts[changed[ei]], ts[rows[li]], s)
     bars = np.array([b.bar for b in bases if b is not None])
     ok &= score < bars[li] - margin
     if s.dedup_titles:
@@ -547,11 +546,18 @@ def _adjusted(
             if tags:
                 adjusted[i] += s.taxonomy_boost * len(query.tags & tags) / len(query.tags | tags)
     if s.half_life_days and query.published_ts is not None:
-        gaps = np.abs(catalog.published_ts[rows] - query.published_ts) / DAY
-        decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (np.nan_to_num(gaps) / s.half_life_days))
-        # Only positive scores shrink: a negative one times a decay would move up.
-        adjusted = np.where(adjusted > 0, adjusted * decay, adjusted)
+        adjusted = _decayed(adjusted, catalog.published_ts[rows], query.published_ts, s)
     return adjusted
+
+
+def _decayed(scores: np.ndarray, ts: np.ndarray, query_ts: Any, s: RankSettings) -> np.ndarray:
+    """`scores` times the freshness decay of the gap between `ts` and `query_ts` (either
+    may be an array; an unknown date, NaN, does not decay)."""
+    assert s.half_life_days
+    gaps = np.abs(ts - query_ts) / DAY
+    decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (np.nan_to_num(gaps) / s.half_life_days))
+    # Only positive scores shrink: a negative one times a decay would move up.
+    return np.where(scores > 0, scores * decay, scores)
 
 
 def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from recs.articles import Article
+from recs.articles import Article, same_urls
 from recs.encoder import Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.index import IndexSettings, VectorIndex
@@ -187,9 +187,7 @@ def link_changes(
     removed = [url for url in old_row if url not in new_row]
     changed_urls.update(removed)
 
-    same_rows = len(old_articles) == len(articles) and all(
-        a.url == b.url for a, b in zip(old_articles, articles, strict=True)
-    )
+    same_rows = same_urls(old_articles, articles)
 
     def carried(row: int) -> Ranked:
         """The old list of the article now at `row`, in new rows (it lists no removed one)."""
@@ -260,24 +258,22 @@ def link_changes(
     reached = set(np.flatnonzero(reach).tolist()) - affected
     previous: dict[int, Ranked] = {}
     for row in reached:
-        before = old_row[articles[row].url]
-        basis = old_lists.ranked(before).basis
-        named = [r for r, _ in old_lists.related[before]] + list(basis.neighbours if basis else [])
+        was = old_lists.ranked(old_row[articles[row].url])
         # A list without a basis, or resting on a removed article, is ranked again.
-        if basis is not None and all(old_articles[r].url in new_row for r in named):
+        if was.basis is None:
+            continue
+        named = [r for r, _ in was.items] + list(was.basis.neighbours)
+        if all(old_articles[r].url in new_row for r in named):
             previous[row] = carried(row)
     kept: dict[int, Ranked] = {}
     candidates = [row for row in sorted(previous) if not by_others[row]]
+    edited_rows = [new_row[u] for u in edited]
+    edited_before = old_vectors[[old_row[u] for u in edited]]
     step = _block(len(edited))
     for start in range(0, len(candidates) if edited else 0, step):
         chunk = candidates[start : start + step]
         proved = settled(
-            catalog,
-            chunk,
-            [previous[row] for row in chunk],
-            [new_row[u] for u in edited],
-            old_vectors[[old_row[u] for u in edited]],
-            settings,
+            catalog, chunk, [previous[row] for row in chunk], edited_rows, edited_before, settings
         )
         kept.update((row, previous.pop(row)) for row, ok in zip(chunk, proved, strict=True) if ok)
     affected |= reached - kept.keys()

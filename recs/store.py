@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from recs.articles import Article
+from recs.articles import Article, same_urls
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
 from recs.rank import Basis, Catalog, RankSettings
 
@@ -401,7 +401,7 @@ def _related_row(
     return (
         row,
         json.dumps([[r, s] for r, s in items]),
-        None if not np.isfinite(floor) or floor < -1e300 else float(floor),
+        _stored_floor(floor),
         None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
     )
 
@@ -462,8 +462,7 @@ def _updatable(base: Snapshot, snapshot: Snapshot) -> bool:
         and base.dim == snapshot.dim
         and base.revision == 0  # the file holds exactly `base`: no journal entries folded in
         and base.settings == snapshot.settings  # other settings: every list differs anyway
-        and len(base.articles) == len(snapshot.articles)
-        and all(a.url == b.url for a, b in zip(base.articles, snapshot.articles, strict=True))
+        and same_urls(base.articles, snapshot.articles)
     )
 
 
@@ -512,7 +511,7 @@ def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> 
                 _related_row(row, snapshot.related[row], snapshot.floors[row], new_bases[row])
                 for row in range(len(snapshot.related))
                 if snapshot.related[row] != base.related[row]
-                or not _same_floor(snapshot.floors[row], base.floors[row])
+                or _stored_floor(snapshot.floors[row]) != _stored_floor(base.floors[row])
                 or new_bases[row] != old_bases[row]
             ),
         )
@@ -526,11 +525,9 @@ def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> 
     return True
 
 
-def _same_floor(a: float, b: float) -> bool:
-    """Equal as stored: every floor that is not finite is stored (and read back) as -inf."""
-    stored_a = a if np.isfinite(a) and a >= -1e300 else -np.inf
-    stored_b = b if np.isfinite(b) and b >= -1e300 else -np.inf
-    return bool(stored_a == stored_b)
+def _stored_floor(floor: float) -> float | None:
+    """A floor as the related table keeps it: NULL (read back as -inf) unless finite."""
+    return None if not np.isfinite(floor) or floor < -1e300 else float(floor)
 
 
 def _generations(store_dir: Path) -> list[str]:
@@ -569,14 +566,10 @@ def publish(store_dir: Path, snapshot: Snapshot, base: Snapshot | None = None) -
         snapshot.created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         temp = store_dir / f"{TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
         temp.mkdir()
-        source = store_dir / base.generation / DB if base is not None else None
-        updated = (
-            base is not None
-            and source is not None
-            and source.is_file()
-            and _updatable(base, snapshot)
-            and _update_db(source, temp / DB, base, snapshot)
-        )
+        updated = False
+        if base is not None and _updatable(base, snapshot):
+            source = store_dir / base.generation / DB
+            updated = source.is_file() and _update_db(source, temp / DB, base, snapshot)
         if not updated:
             (temp / DB).unlink(missing_ok=True)
             _write_db(temp / DB, snapshot)
