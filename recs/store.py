@@ -248,7 +248,8 @@ def load(store_dir: Path, model_id: str | None = None) -> Snapshot:
         raise StoreNotFound(f"the store {store_dir} names {name} but it is missing; rebuild")
     try:
         snapshot = _read(path, name)
-    except sqlite3.DatabaseError as error:
+    except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as error:
+        # SQLite's own damage, or a value that is not what recs writes (JSON, a list, a key).
         raise StoreIncompatible(
             f"the store {store_dir} ({name}) cannot be read ({error}); rebuild it with `recs build`"
         ) from None

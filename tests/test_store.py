@@ -12,7 +12,7 @@ import pytest
 
 from recs import store
 from recs.encoder import HashingEncoder
-from recs.errors import StoreLocked, StoreNotFound, StoreWriteError
+from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
 from recs.pipeline import build
 from recs.rank import RankSettings
 
@@ -150,3 +150,16 @@ def test_a_rebuild_writes_the_same_file_rows_as_a_whole_write(topic_corpus, tmp_
     store._write_db(whole, snapshot)
     assert _tables(updated) == _tables(whole)
     assert store.load(tmp_path / "s").related == snapshot.related
+
+
+@pytest.mark.parametrize(
+    ("column", "value"), [("basis", "[oops"), ("basis", "7"), ("items", "not json")]
+)
+def test_a_damaged_related_row_is_a_clear_error(topic_corpus, tmp_path, column, value):
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2, pool=5))
+    path = tmp_path / "s" / store.current_generation(tmp_path / "s") / store.DB
+    os.chmod(path, 0o644)
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"UPDATE related SET {column} = ? WHERE row = 0", (value,))
+    with pytest.raises(StoreIncompatible, match=r"cannot be read .*rebuild it with `recs build`"):
+        store.load(tmp_path / "s")
