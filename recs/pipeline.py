@@ -7,13 +7,16 @@ content folder, the store lock, the previous generation as a cache, and publishi
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 
@@ -161,6 +164,33 @@ def prepare(
     return snapshot, report
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def collector_paused(function: Callable[P, R]) -> Callable[P, R]:
+    """Run `function` with Python's cyclic garbage collector paused.
+
+    A build makes about ten long-lived objects per article (parsed fields, lists) and
+    almost no reference cycles; the collector would scan them again and again as they
+    pile up: a third of a 1% rebuild of 10,000 articles. Reference counting still frees
+    everything else at once, and the collector runs again afterwards.
+    """
+
+    @functools.wraps(function)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@collector_paused
 def build(
     content_dir: Path,
     store_dir: Path,

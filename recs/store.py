@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from recs.articles import Article, same_urls
+from recs.articles import Article, json_column, same_urls
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
 from recs.rank import Basis, Catalog, RankSettings
 
@@ -146,6 +146,22 @@ def article_from_record(record: dict[str, Any]) -> Article:
         pinned=tuple(record.get("pinned") or ()),
         excluded=tuple(record.get("excluded") or ()),
     )
+
+
+def _stored_article(row: tuple[Any, ...], fields_: Any) -> Article:
+    """An article from its row in a generation's `articles` table (fields parsed)."""
+    url, source, line, text_hash, _, original, ts, pinned, excluded = row
+    record = {
+        "url": url,
+        "source": source,
+        "line": line,
+        "fields": fields_,
+        "original_url": original,
+        "published_ts": ts,
+        "pinned": json.loads(pinned) if pinned != "[]" else (),
+        "excluded": json.loads(excluded) if excluded != "[]" else (),
+    }
+    return article_from_record(record).with_text_hash(text_hash)
 
 
 # --- locking ----------------------------------------------------------------------------
@@ -279,58 +295,35 @@ def _read(path: Path, generation: str) -> Snapshot:
                 f"{FORMAT_VERSION}: rebuild it with `recs build CONTENT_DIR --rebuild`"
             )
         model_id, dim = info["model_id"], int(info["dim"])
-        articles: list[Article] = []
-        hashes: list[str] = []
-        for row, (
-            url,
-            source,
-            line,
-            text_hash,
-            fields_json,
-            original,
-            ts,
-            pinned,
-            excluded,
-        ) in enumerate(
-            connection.execute(
-                "SELECT url, source, line, text_hash, fields, original_url, published_ts, "
-                "pinned, excluded FROM articles ORDER BY row"
-            )
-        ):
-            record = {
-                "url": url,
-                "source": source,
-                "line": line,
-                "fields": json.loads(fields_json),
-                "original_url": original,
-                "published_ts": ts,
-                "pinned": json.loads(pinned) if pinned != "[]" else (),
-                "excluded": json.loads(excluded) if excluded != "[]" else (),
-            }
-            articles.append(article_from_record(record))
-            hashes.append(text_hash)
-            assert row == len(articles) - 1
+        rows = connection.execute(
+            "SELECT url, source, line, text_hash, fields, original_url, published_ts, "
+            "pinned, excluded FROM articles ORDER BY row"
+        ).fetchall()
+        fields_ = json_column([row[4] for row in rows])
+        articles = [_stored_article(row, fields) for row, fields in zip(rows, fields_, strict=True)]
+        hashes = [row[3] for row in rows]
         blobs = dict(
             connection.execute(
                 "SELECT text_hash, vector FROM vectors WHERE model_id = ?", (model_id,)
             )
         )
-        vectors = np.zeros((len(articles), dim), dtype=np.float32)
-        for row, text_hash in enumerate(hashes):
-            vectors[row] = np.frombuffer(blobs[text_hash], dtype=np.float32)
+        vectors = np.frombuffer(b"".join(blobs[h] for h in hashes), dtype=np.float32)
+        vectors = vectors.reshape(len(articles), dim).copy()
         related: list[list[tuple[int, float]]] = [[] for _ in articles]
         floors = np.full(len(articles), -np.inf)
         bases: list[Basis | None] = [None] * len(articles)
         columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
         basis_column = "basis" if "basis" in columns else "NULL"
-        for row, items, floor, basis in connection.execute(
-            f"SELECT row, items, floor, {basis_column} FROM related"
-        ):
-            related[row] = [(int(r), float(s)) for r, s in json.loads(items)]
+        lists = connection.execute(f"SELECT row, items, floor, {basis_column} FROM related")
+        rows = lists.fetchall()
+        items_ = json_column([row[1] for row in rows])
+        with_basis = [row for row in rows if row[3] is not None]
+        bases_ = json_column([row[3] for row in with_basis])
+        for (row, _, floor, _), items in zip(rows, items_, strict=True):
+            related[row] = [(int(r), float(s)) for r, s in items]
             floors[row] = -np.inf if floor is None else floor
-            if basis is not None:
-                bar, neighbours = json.loads(basis)
-                bases[row] = Basis(tuple(neighbours), float(bar))
+        for (row, *_), (bar, neighbours) in zip(with_basis, bases_, strict=True):
+            bases[row] = Basis(tuple(neighbours), float(bar))
         aliases = dict(connection.execute("SELECT alias, url FROM aliases"))
     finally:
         connection.close()

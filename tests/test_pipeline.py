@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from recs import store
@@ -135,3 +137,25 @@ def test_unchanged_files_are_not_parsed_again(topic_corpus, tmp_path, monkeypatc
     assert len(report.changed) == 11
     report = regenerate.regenerate(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     assert report.changed == [] and len(report.unchanged) == 11
+
+
+def test_a_build_pauses_the_garbage_collector_and_always_restarts_it(topic_corpus, tmp_path):
+    seen: list[bool] = []
+
+    class Watching(HashingEncoder):
+        def encode(self, texts):
+            seen.append(gc.isenabled())
+            return super().encode(texts)
+
+    build(topic_corpus, tmp_path / "s", Watching(), RankSettings())
+    assert seen == [False] and gc.isenabled()
+    (topic_corpus / "broken.md").write_text("no front matter\n")
+    with pytest.raises(CorpusError):
+        build(topic_corpus, tmp_path / "s", Watching(), RankSettings(), strict=True)
+    assert gc.isenabled()
+    gc.disable()
+    try:  # a caller that paused it keeps it paused
+        build(topic_corpus, tmp_path / "t", Watching(), RankSettings())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

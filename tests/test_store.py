@@ -153,7 +153,15 @@ def test_a_rebuild_writes_the_same_file_rows_as_a_whole_write(topic_corpus, tmp_
 
 
 @pytest.mark.parametrize(
-    ("column", "value"), [("basis", "[oops"), ("basis", "7"), ("items", "not json")]
+    ("column", "value"),
+    [
+        ("basis", "[oops"),
+        ("basis", "7"),
+        ("items", "not json"),
+        # Two values in one: still JSON once the column is parsed as one array.
+        ("items", "[[1, 0.5]], [[2, 0.4]]"),
+        ("basis", "[0.5, [1]], [0.4, [2]]"),
+    ],
 )
 def test_a_damaged_related_row_is_a_clear_error(topic_corpus, tmp_path, column, value):
     build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2, pool=5))
