@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,11 @@ JSONL_SUFFIX = ".jsonl"
 MAX_FILE_BYTES = 1_000_000
 MAX_PROBLEMS_PER_FILE = 100  # of one .jsonl file; the rest are counted
 TEMP_PREFIX = ".recs-tmp-"
+# A file's (size, mtime, ctime, inode) in nanoseconds: any write moves its ctime.
+FileStat = tuple[int, int, int, int]
+# How old a file's timestamps must be, when it is read, for its stat to vouch for its bytes
+# later: more than the coarsest file timestamp (2 s on FAT) and the kernel's clock tick.
+SETTLED_NS = 3_000_000_000
 
 # Field order of a related entry, as in the seed article.
 ENTRY_FIELDS = (
@@ -443,6 +449,8 @@ class Corpus:
     articles: list[Article]
     problems: list[Problem]
     raw_hashes: dict[str, str] = field(default_factory=dict)  # source -> sha256 of its bytes
+    # source -> FileStat, for files whose stat vouches for those bytes (see filecache)
+    stats: dict[str, FileStat] = field(default_factory=dict)
 
 
 def read_corpus(
@@ -450,14 +458,15 @@ def read_corpus(
     pinned_key: str = "relatedPinned",
     excluded_key: str = "relatedExclude",
     max_file_bytes: int = MAX_FILE_BYTES,
-    known: Mapping[str, tuple[str, Article]] | None = None,
+    known: Mapping[str, tuple[str, Article, FileStat | None]] | None = None,
 ) -> Corpus:
     """Read every article under root. Never raises for a bad file: it becomes a Problem.
 
     Two articles with the same canonical URL: the one whose source sorts first wins and the
     other is reported. An `originalUrl` that is another article's URL is ignored (reported).
-    `known` (source -> (sha256 of the file's bytes, its Article)) skips parsing files whose
-    bytes are unchanged (recs.filecache); parsing dominates reading a large corpus.
+    `known` (source -> (sha256 of the file's bytes, its Article, its FileStat or None))
+    skips parsing files whose bytes are unchanged, and reading files whose stat is
+    (recs.filecache); parsing dominates reading a large corpus.
     """
     root = Path(root)
     if not root.is_dir():
@@ -465,6 +474,8 @@ def read_corpus(
     problems: list[Problem] = []
     found: list[Article] = []
     raw_hashes: dict[str, str] = {}
+    stats: dict[str, FileStat] = {}
+    settled_before = time.time_ns() - SETTLED_NS
     for path, source in _walk(root, problems):
         if os.path.splitext(path)[1].lower() == JSONL_SUFFIX:
             digest = hashlib.sha256()
@@ -480,13 +491,19 @@ def read_corpus(
             found.extend(articles)
             problems.extend(bad)
             continue
+        cached = known.get(source) if known else None
         try:
-            size = os.stat(path).st_size
-            if size > max_file_bytes:
+            info = os.stat(path)
+            if info.st_size > max_file_bytes:
                 raise ArticleError(
-                    f"file is {size:,} bytes; an article file may have at most "
+                    f"file is {info.st_size:,} bytes; an article file may have at most "
                     f"{max_file_bytes:,} (RECS_MAX_FILE_BYTES)"
                 )
+            stat = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+            if cached is not None and cached[2] == stat:
+                raw_hashes[source], stats[source] = cached[0], stat
+                found.append(cached[1])
+                continue
             with open(path, "rb") as handle:
                 raw = handle.read()
         except ArticleError as error:
@@ -496,7 +513,8 @@ def read_corpus(
             problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
             continue
         raw_hashes[source] = hashlib.sha256(raw).hexdigest()
-        cached = known.get(source) if known else None
+        if max(info.st_mtime_ns, info.st_ctime_ns) < settled_before:
+            stats[source] = stat
         if cached is not None and cached[0] == raw_hashes[source]:
             found.append(cached[1])
             continue
@@ -506,7 +524,7 @@ def read_corpus(
             problems.append(Problem(source, error.line, error.reason))
     articles, duplicate_problems = dedupe(found)
     problems.extend(duplicate_problems)
-    return Corpus(root=root, articles=articles, problems=problems, raw_hashes=raw_hashes)
+    return Corpus(root, articles, problems, raw_hashes, stats)
 
 
 def dedupe(found: Sequence[Article]) -> tuple[list[Article], list[Problem]]:

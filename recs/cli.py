@@ -571,16 +571,15 @@ def run() -> None:
     """The `recs` script: `main`, then exit without tearing the interpreter down.
 
     Freeing a large build's objects one by one at shutdown takes a tenth of a second or
-    more (a third of a 1% rebuild's margin) for nothing. The exit handlers still run (Ray's
-    shutdown among them) and the output is flushed; while a thread of ours is still
-    running, the ordinary exit waits for it instead.
+    more for nothing. The exit handlers still run (Ray's shutdown among them) and the
+    output is flushed. The ordinary exit is kept while a thread of ours still runs, and
+    under a profiler or tracer (`python -m cProfile -m recs`, coverage), which write
+    their results at exit.
     """
     code = main()
-    if any(
-        t.is_alive() and not t.daemon
-        for t in threading.enumerate()
-        if t is not threading.main_thread()
-    ):
+    threads = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    watched = sys.getprofile() is not None or sys.gettrace() is not None
+    if watched or any(t.is_alive() and not t.daemon for t in threads):
         sys.exit(code)
     atexit._run_exitfuncs()
     try:

@@ -6,6 +6,12 @@ file's SHA-256 and the Article parsed from it; the next run parses only files wh
 differ. Files regenerate rewrites are recorded with their new bytes, so its own writes cost
 nothing next time; a build records an unknown block key, so regenerate checks those once.
 
+With an entry goes the file's size, mtime, ctime and inode if they were a few seconds old
+when it was read; a file whose four are still the same is not read again (the rule of
+git's index: every write moves a file's ctime, which no program can set back, and a file
+written within a clock tick of being read is not trusted this way). A rewritten file is
+read once more on the next run, then trusted.
+
 It is a cache: a missing, unreadable or outdated file (other recs version, other
 front-matter keys or size limit) is ignored and written anew. It never affects results,
 only how long reading takes.
@@ -17,13 +23,13 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from recs import __version__
-from recs.articles import Article
+from recs.articles import Article, FileStat, json_column
 
 FILE = "files-cache.sqlite"
-FORMAT = 2
+FORMAT = 3
 
 
 class Cached(NamedTuple):
@@ -32,6 +38,12 @@ class Cached(NamedTuple):
     sha: str  # SHA-256 of its bytes
     article: Article  # parsed from those bytes
     block: str  # key of the related entries its block holds ("" when unknown)
+    stat: FileStat | None = None  # the file's when it was read, if old enough to trust
+
+
+def for_reading(entries: Entries) -> dict[str, tuple[str, Article, FileStat | None]]:
+    """Entries in the form `read_corpus(known=...)` takes."""
+    return {source: (entry.sha, entry.article, entry.stat) for source, entry in entries.items()}
 
 
 Entries = Mapping[str, Cached]  # by source
@@ -52,14 +64,31 @@ def _record(article: Article) -> str:
             article.published_ts,
             list(article.pinned),
             list(article.excluded),
+            article.text_hash,
         ],
         ensure_ascii=False,
     )
 
 
-def _article(source: str, record: str) -> Article:
-    url, fields, line, original, published_ts, pinned, excluded = json.loads(record)
-    return Article(
+def _key(entry: Cached) -> tuple[str, str, FileStat | None]:
+    """What makes an entry's row differ (its Article follows from its sha)."""
+    return entry.sha, entry.block, entry.stat
+
+
+def _stat_text(entry: Cached) -> str | None:
+    return None if entry.stat is None else " ".join(map(str, entry.stat))
+
+
+def _stat(text: str | None) -> FileStat | None:
+    if text is None:
+        return None
+    size, mtime, ctime, inode = (int(part) for part in text.split())
+    return (size, mtime, ctime, inode)
+
+
+def _article(source: str, record: list[Any]) -> Article:
+    url, fields, line, original, published_ts, pinned, excluded, text_hash = record
+    article = Article(
         url=url,
         title=fields["title"],
         excerpt=fields["excerpt"],
@@ -71,6 +100,7 @@ def _article(source: str, record: str) -> Article:
         pinned=tuple(pinned),
         excluded=tuple(excluded),
     )
+    return article.with_text_hash(text_hash)
 
 
 def load(store_dir: Path, sig: str) -> dict[str, Cached]:
@@ -84,11 +114,12 @@ def load(store_dir: Path, sig: str) -> dict[str, Cached]:
             row = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
             if row is None or row[0] != sig:
                 return {}
+            query = "SELECT source, sha, record, block, stat FROM files"
+            rows = connection.execute(query).fetchall()
+            records = json_column([row[2] for row in rows])
             return {
-                source: Cached(sha, _article(source, record), block)
-                for source, sha, record, block in connection.execute(
-                    "SELECT source, sha, record, block FROM files"
-                )
+                source: Cached(sha, _article(source, record), block, _stat(stat))
+                for (source, sha, _, block, stat), record in zip(rows, records, strict=True)
             }
         finally:
             connection.close()
@@ -115,7 +146,8 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
             connection.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS files "
-                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL, block TEXT)"
+                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL, block TEXT, "
+                "stat TEXT)"
             )
             stored = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
             if stored is None or stored[0] != sig:
@@ -125,13 +157,11 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
             gone = [(source,) for source in previous if source not in entries]
             connection.executemany("DELETE FROM files WHERE source = ?", gone)
             connection.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
                 (
-                    (source, entry.sha, _record(entry.article), entry.block)
+                    (source, entry.sha, _record(entry.article), entry.block, _stat_text(entry))
                     for source, entry in entries.items()
-                    if previous.get(source) is None
-                    or previous[source].sha != entry.sha
-                    or previous[source].block != entry.block
+                    if source not in previous or _key(previous[source]) != _key(entry)
                 ),
             )
     except sqlite3.Error:

@@ -64,7 +64,9 @@ _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 
 def title_key(title: str) -> str:
     """A title for duplicate detection: case, accents, punctuation and spacing ignored."""
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    text = title  # ASCII is its own NFKD form
+    if not title.isascii():
+        text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
     return _PUNCT.sub(" ", text.lower()).strip() or title.strip().lower()
 
 

@@ -178,9 +178,9 @@ def regenerate(
         cleaned = clean_temp_files(content_dir) if writing else []
         signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
         known = filecache.load(store_dir, signature)
-        by_hash = {source: (entry.sha, entry.article) for source, entry in known.items()}
         limit = MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
-        corpus = read_corpus(content_dir, pinned_key, excluded_key, limit, known=by_hash)
+        known_ = filecache.for_reading(known)
+        corpus = read_corpus(content_dir, pinned_key, excluded_key, limit, known=known_)
         snapshot, built = build(
             content_dir,
             store_dir,
@@ -273,7 +273,8 @@ def _rewrite_files(
         if cached is not None and cached.sha == sha and cached.block == block and source in read:
             report.unchanged.append(source)
             report.hashes[source] = cached.sha
-            parsed[source] = filecache.Cached(cached.sha, read[source], block)
+            stat = corpus.stats.get(source)
+            parsed[source] = filecache.Cached(cached.sha, read[source], block, stat)
             continue
         try:
             raw = path.read_bytes()
@@ -292,7 +293,7 @@ def _rewrite_files(
         if new == raw:
             report.unchanged.append(source)
             report.hashes[source] = sha
-            parsed[source] = filecache.Cached(sha, read[source], block)
+            parsed[source] = filecache.Cached(sha, read[source], block, corpus.stats.get(source))
         else:
             planned.append((source, path, raw, new))
             if data is not None:  # the article as it will be

@@ -150,13 +150,24 @@ def _same(old: Article, new: Article) -> bool:
         old.text_hash == new.text_hash
         and old.pinned == new.pinned
         and old.excluded == new.excluded
-        and input_fields(old.fields) == input_fields(new.fields)
+        and (old.fields == new.fields or input_fields(old.fields) == input_fields(new.fields))
     )
 
 
 def _block(columns: int) -> int:
     """Rows per block so that a float32 block of `columns` columns stays near 64 MiB."""
     return max(1, (1 << 24) // max(1, columns))
+
+
+def _moved_vectors(old_vectors: np.ndarray, vectors: np.ndarray, before: list[int]) -> np.ndarray:
+    """Whether each row's vector differs from its old one (`before`: old row, -1 if none)."""
+    moved = np.ones(len(vectors), dtype=bool)
+    old = np.asarray(before, dtype=np.int64)
+    step = _block(vectors.shape[1])
+    for start in range(0, len(vectors), step):
+        rows = start + np.flatnonzero(old[start : start + step] >= 0)
+        moved[rows] = np.any(old_vectors[old[rows]] != vectors[rows], axis=1)
+    return moved
 
 
 def link_changes(
@@ -175,13 +186,10 @@ def link_changes(
     new_row = {a.url: i for i, a in enumerate(articles)}
     changed_urls: set[str] = set()
     fresh: list[int] = []  # rows whose own article is new or changed
+    moved = _moved_vectors(old_vectors, vectors, [old_row.get(a.url, -1) for a in articles])
     for row, article in enumerate(articles):
         before = old_row.get(article.url)
-        if (
-            before is None
-            or not _same(old_articles[before], article)
-            or not np.array_equal(old_vectors[before], vectors[row])
-        ):
+        if before is None or moved[row] or not _same(old_articles[before], article):
             changed_urls.add(article.url)
             fresh.append(row)
     removed = [url for url in old_row if url not in new_row]

@@ -73,6 +73,14 @@ def test_the_script_flushes_and_runs_exit_handlers_before_its_quick_exit(
     assert marker.read_text() == "ran"
 
 
+def test_a_profiler_still_gets_its_results_written_at_exit(tmp_path):
+    out = tmp_path / "profile"
+    command = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "recs", "--help"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout and out.stat().st_size > 0
+
+
 def test_build_and_related_through_the_real_command(topic_corpus, tmp_path, monkeypatch):
     store_dir = tmp_path / "store"
     env = {"RECS_MODEL": "hashing", "PATH": "/usr/bin:/bin"}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import os
+import time
 
 import pytest
 
@@ -159,3 +161,51 @@ def test_a_build_pauses_the_garbage_collector_and_always_restarts_it(topic_corpu
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _opened(monkeypatch) -> list[str]:
+    """Article files read_corpus opens from now on (by name)."""
+    from recs import articles
+
+    names: list[str] = []
+
+    def counting_open(path, *args, **kwargs):
+        names.append(os.path.basename(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(articles, "open", counting_open, raising=False)
+    return names
+
+
+def test_a_file_whose_stat_is_unchanged_is_not_read_again(topic_corpus, tmp_path, monkeypatch):
+    from recs import articles
+
+    store_dir = tmp_path / "store"
+    opened = _opened(monkeypatch)
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    # Files written seconds ago are not trusted by their stat: read every time.
+    assert len(opened) == 24
+
+    monkeypatch.setattr(articles, "SETTLED_NS", 0)  # as if the files were old
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())  # records their stat
+    opened.clear()
+    _, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert opened == [] and report.embedded == 0
+
+    # Same size, mtime set back: the ctime still moved, so the file is read and embedded.
+    edited = topic_corpus / "space" / "1.md"
+    before = edited.stat()
+    time.sleep(0.05)  # past the clock tick of the last write (what SETTLED_NS covers)
+    text = edited.read_text()
+    edited.write_text(text.replace("drilled rock", "drilled sand"))
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert edited.stat().st_size == before.st_size
+    snapshot, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert opened == ["1.md"] and report.embedded == 1
+    assert any("drilled sand" in a.text for a in snapshot.articles)
+
+    # --rebuild reads everything whatever the stat says.
+    opened.clear()
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), rebuild=True)
+    assert len(opened) == 12

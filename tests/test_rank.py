@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from dataclasses import replace
 
 import numpy as np
@@ -102,6 +104,14 @@ def test_near_duplicates_of_the_article_itself_are_dropped():
     )
     result = ranked(articles, vectors, 0, limit=2)
     assert [r for r, _ in result.items] == [2, 3]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FFF), max_size=30))
+def test_title_key_of_any_text_is_its_nfkd_ascii_folding(title):
+    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    expected = re.sub(r"[\W_]+", " ", folded.lower()).strip() or title.strip().lower()
+    assert title_key(title) == expected
+    assert title_key("Café — ÉTÉ") == "cafe ete" and title_key("Cafe ete!") == "cafe ete"
 
 
 def test_same_normalised_title_is_a_duplicate():
