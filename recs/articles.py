@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recs.errors import InvalidInput
-from recs.frontmatter import ArticleError, check_shape, find_front_matter, load_yaml
+from recs.frontmatter import (
+    ArticleError,
+    FrontMatter,
+    check_shape,
+    find_front_matter,
+    load_yaml,
+)
 from recs.urls import canonical_url
 
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yaml", ".yml"})
@@ -48,6 +54,16 @@ ENTRY_FIELDS = (
     "quality",
     "images",
 )
+
+
+# Front-matter keys that hold recs' own output (an article's related list): never an input,
+# and not kept in an Article's fields (on a regenerated site they are most of the bytes).
+OUTPUT_KEYS = frozenset({"related"})
+
+
+def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An article's fields less its own related list, which cannot change any list."""
+    return {k: v for k, v in fields.items() if k not in OUTPUT_KEYS}
 
 
 @dataclass(frozen=True)
@@ -249,7 +265,7 @@ def article_from_data(
         url=url,
         title=title,
         excerpt=excerpt,
-        fields=data,
+        fields=input_fields(data),
         source=source,
         line=line,
         original_url=original if original != url else None,
@@ -275,16 +291,27 @@ def _decode(raw: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def parse_article_text(
-    raw: bytes, source: str, pinned_key: str = "relatedPinned", excluded_key: str = "relatedExclude"
-) -> Article:
-    """Parse the bytes of one front-matter article file."""
+def _front_matter(raw: bytes) -> tuple[Any, str, FrontMatter, str]:
+    """(parsed front matter, its YAML text, where it is, the decoded file) of a file's bytes."""
     if not raw.strip():
         raise ArticleError("empty file")
     text = _decode(raw)
     fm = find_front_matter(text)
     yaml_text = text[fm.start : fm.end]
-    data = load_yaml(yaml_text, fm.first_line)
+    return load_yaml(yaml_text, fm.first_line), yaml_text, fm, text
+
+
+def read_front_matter(raw: bytes) -> Any:
+    """The front matter of an article file's bytes, as written: its `related:` block too,
+    which the Article parsed from the same bytes leaves out."""
+    return _front_matter(raw)[0]
+
+
+def parse_article_text(
+    raw: bytes, source: str, pinned_key: str = "relatedPinned", excluded_key: str = "relatedExclude"
+) -> Article:
+    """Parse the bytes of one front-matter article file."""
+    data, yaml_text, fm, text = _front_matter(raw)
     return article_from_data(
         data,
         source,

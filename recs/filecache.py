@@ -29,7 +29,7 @@ from recs import __version__
 from recs.articles import Article, FileStat, json_column
 
 FILE = "files-cache.sqlite"
-FORMAT = 3
+FORMAT = 4
 
 
 class Cached(NamedTuple):

@@ -29,6 +29,7 @@ from recs.articles import (
     Problem,
     alias_map,
     dedupe,
+    input_fields,
     read_corpus,
 )
 from recs.encoder import Encoder, Progress, no_progress
@@ -36,7 +37,7 @@ from recs.engine import LOCAL, Engine
 from recs.errors import CorpusError, StoreIncompatible
 from recs.index import IndexSettings
 from recs.rank import RankSettings
-from recs.related import Lists, input_fields, link_all, link_changes
+from recs.related import Lists, link_all, link_changes
 from recs.store import Snapshot
 
 API_SOURCE = "api"

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recs import filecache
-from recs.articles import JSONL_SUFFIX, MAX_FILE_BYTES, Corpus, Problem, read_corpus
+from recs.articles import (
+    JSONL_SUFFIX,
+    MAX_FILE_BYTES,
+    Corpus,
+    Problem,
+    input_fields,
+    read_corpus,
+)
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, StoreLocked
@@ -297,7 +304,8 @@ def _rewrite_files(
         else:
             planned.append((source, path, raw, new))
             if data is not None:  # the article as it will be
-                parsed[source] = filecache.Cached(sha, replace(read[source], fields=data), block)
+                article = replace(read[source], fields=input_fields(data))
+                parsed[source] = filecache.Cached(sha, article, block)
         if done % 500 == 0:
             progress("checking files", done, len(rows))
     progress("checking files", len(rows), len(rows))

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from recs.articles import Article, same_urls
+from recs.articles import Article, input_fields, same_urls
 from recs.encoder import Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.index import IndexSettings, VectorIndex
@@ -34,13 +33,6 @@ from recs.rank import (
 
 # Cosines are compared with floors in float32 here; the margin keeps the test conservative.
 FLOOR_MARGIN = 1e-4
-# Front-matter keys that hold recs' own output (an article's related list): never an input.
-OUTPUT_KEYS = frozenset({"related"})
-
-
-def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """An article's fields less its own related list, which cannot change any list."""
-    return {k: v for k, v in fields.items() if k not in OUTPUT_KEYS}
 
 
 @dataclass

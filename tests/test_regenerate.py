@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recs import filecache, store
-from recs.articles import TEMP_PREFIX, parse_article_text
+from recs.articles import TEMP_PREFIX, parse_article_text, read_front_matter
 from recs.cli import main
 from recs.errors import StoreLocked
 from recs.rank import RankSettings
@@ -71,8 +71,13 @@ def test_second_run_changes_nothing_and_touches_nothing(tmp_path, encoder):
     assert mtimes(content) == times and snapshot_bytes(content) == data
     # Every file now holds its stored list, in the stored order, without scores.
     snap = store.load(tmp_path / "store")
+    # Blocks are output: neither the store nor the parse cache keeps a copy of them.
+    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    cached = [entry.article for entry in filecache.load(tmp_path / "store", sig).values()]
+    assert len(cached) == len(snap.articles) > 0
+    assert not any("related" in a.fields for a in snap.articles + cached)
     for row, article in enumerate(snap.articles):
-        fields = parse_article_text((content / article.source).read_bytes(), "x").fields
+        fields = read_front_matter((content / article.source).read_bytes())
         urls = [entry["webUrl"] for entry in fields["related"]]
         assert urls == [snap.articles[r].fields["webUrl"] for r, _ in snap.related[row]]
         assert all("score" not in entry for entry in fields["related"])
@@ -176,7 +181,7 @@ def test_pins_survive_regeneration_and_unknown_urls_are_reported(write_article, 
     settings = RankSettings(limit=3)
     for _ in range(2):
         report = regenerate(content, tmp_path / "s", HashingEncoder(), settings)
-        related = parse_article_text(path.read_bytes(), "x").fields["related"]
+        related = read_front_matter(path.read_bytes())["related"]
         urls = [entry["webUrl"] for entry in related]
         assert urls[0] == pinned  # pinned first although it is about cooking
         assert "https://example.com/space/1" not in urls and len(urls) == 3
@@ -193,7 +198,7 @@ def test_pins_survive_regeneration_and_unknown_urls_are_reported(write_article, 
         (content / "space" / "2.md").read_text().replace("All about", "Everything about")
     )
     regenerate(content, tmp_path / "s", HashingEncoder(), settings)
-    related = parse_article_text(path.read_bytes(), "x").fields["related"]
+    related = read_front_matter(path.read_bytes())["related"]
     assert related[0]["webUrl"] == pinned
 
 
@@ -209,7 +214,7 @@ def test_editorial_key_names_are_configurable(write_article, tmp_path, monkeypat
     assert main(["regenerate", content, "--store", str(tmp_path / "s"), "--limit", "2", "-q"]) == 0
     err = capsys.readouterr().err
     assert "warning: 0.md: featured names https://example.com/404" in err
-    fields = parse_article_text((write_article.content / "0.md").read_bytes(), "x").fields
+    fields = read_front_matter((write_article.content / "0.md").read_bytes())
     assert fields["related"][0]["webUrl"] == "https://example.com/2"
 
 

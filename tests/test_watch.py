@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.articles import parse_article_text
+from recs.articles import read_front_matter
 from recs.watch import wanted
 from tests.conftest import BIN, EXAMPLES
 
@@ -53,7 +53,7 @@ class Output:
 
 
 def related_urls(path: Path) -> list[str]:
-    fields = parse_article_text(path.read_bytes(), "x").fields
+    fields = read_front_matter(path.read_bytes())
     return [entry["webUrl"] for entry in fields.get("related") or []]
 
 
