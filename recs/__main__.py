@@ -1,3 +1,5 @@
-from recs.cli import run
+import sys
 
-run()
+from recs.cli import main
+
+sys.exit(main())
