@@ -336,9 +336,14 @@ def settled(
     named = items
     score = a
     if m:
+        full = [i for i, b in enumerate(bases) if b is not None and len(b.neighbours) == m]
+        if len(full) < len(lists):
+            # A list with fewer neighbours than asked (a small pool) is left to `still`.
+            if full:
+                subset = ([queries[i] for i in full], [lists[i] for i in full])
+                proved[full] = settled(catalog, *subset, edited, old_vectors, s)
+            return proved
         neighbours = np.array([b.neighbours for b in bases if b is not None], dtype=np.int64)
-        if neighbours.shape != (len(lists), m):
-            return proved  # a list with fewer neighbours than asked: left to `still`
         named = np.hstack([items, neighbours])
         last = np.einsum("ij,ij->i", q, vectors[neighbours[:, -1]])
         ok &= a < last[li] - margin

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from recs import related
 from recs.encoder import normalise
-from recs.rank import RankSettings
+from recs.rank import Catalog, RankSettings, settled
 from recs.related import link_all, link_changes
 from tests.test_rank import make_articles
 
@@ -246,3 +246,24 @@ def test_reach_and_settled_work_in_blocks(monkeypatch):
     blocked = link_changes(articles, vectors, before, edited, moved, rank_settings)
     assert blocked.related == whole.related == link_all(edited, moved, rank_settings).related
     assert blocked.recomputed == whole.recomputed < n
+
+
+def test_settled_leaves_lists_with_fewer_neighbours_to_still():
+    """A list whose basis has fewer neighbours than asked does not stop the others (it made
+    numpy raise on a ragged array, found by hypothesis)."""
+    n = 300
+    rank_settings = RankSettings(pool=10, expand_neighbours=3)
+    articles = make_articles(n)
+    vectors = clustered_vectors(n, 7, dim=24)
+    before = link_all(articles, vectors, rank_settings)
+    queries = [r for r in range(n) if before.bases[r] is not None][:40]
+    lists = [before.ranked(r) for r in queries]
+    edited, moved = nudge(articles, vectors, 3, 4, 0.1)
+    rows = [r for r in range(n) if not np.array_equal(vectors[r], moved[r])]
+    catalog = Catalog.from_articles(edited, moved)
+    whole = settled(catalog, queries, lists, rows, vectors[rows], rank_settings)
+    short = replace(
+        lists[0], basis=replace(lists[0].basis, neighbours=lists[0].basis.neighbours[:2])
+    )
+    mixed = settled(catalog, queries, [short, *lists[1:]], rows, vectors[rows], rank_settings)
+    assert not mixed[0] and list(mixed[1:]) == list(whole[1:]) and whole[1:].any()
