@@ -65,6 +65,9 @@ def test_watch_rewrites_affected_blocks_and_ignores_its_own_writes(tmp_path):
     env.update(RECS_MODEL="hashing", RECS_STORE=str(tmp_path / "store"), PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [str(BIN / "recs"), "watch", str(content)],
+        # A job started in the background by a non-interactive shell (CI) inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt: Ctrl-C as a user's.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
