@@ -1,5 +1,3 @@
-import sys
+from recs.cli import run
 
-from recs.cli import main
-
-sys.exit(main())
+run()

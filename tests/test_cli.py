@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,6 +36,49 @@ def test_help_never_imports_torch(command):
     )
     assert result.returncode == 0, result.stderr
     assert "Usage" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream", "text"),
+    [
+        (["--help"], 0, "stdout", "Usage"),
+        (["related", "u", "--store", "none"], 2, "stderr", "error:"),
+    ],
+)
+def test_the_script_flushes_and_runs_exit_handlers_before_its_quick_exit(
+    tmp_path, args, code, stream, text
+):
+    marker = tmp_path / "marker"
+    program = (
+        "import atexit, sys\n"
+        "from recs import cli\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        f"sys.argv = ['recs', *{args!r}]\n"
+        "print('before', end='')\n"  # still in stdout's buffer when run() exits
+        "cli.run()\n"
+        "print('not reached')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith("before") and "not reached" not in result.stdout
+    assert text in getattr(result, stream)
+    assert marker.read_text() == "ran"
+
+
+def test_a_profiler_still_gets_its_results_written_at_exit(tmp_path):
+    out = tmp_path / "profile"
+    command = [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "recs", "--help"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout and out.stat().st_size > 0
 
 
 def test_build_and_related_through_the_real_command(topic_corpus, tmp_path, monkeypatch):
