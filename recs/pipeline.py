@@ -12,6 +12,7 @@ import gc
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -111,10 +112,13 @@ def prepare(
     progress: Progress = no_progress,
     engine: Engine = LOCAL,
     index_settings: IndexSettings | None = None,
+    warming: threading.Thread | None = None,
 ) -> tuple[Snapshot, BuildReport]:
     """Build a snapshot in memory, reusing the previous one's vectors and lists.
 
     `index_settings` choose the neighbour index (exact or IVF; default: by corpus size).
+    `warming`: the encoder's background load, if still running: joined before ranking,
+    which may fork, and never waited for when nothing changed.
     """
     articles, duplicates = dedupe(articles)
     report = BuildReport(articles=len(articles), problems=duplicates)
@@ -128,6 +132,8 @@ def prepare(
     if previous is not None and previous.digest == digest:
         report.generation = previous.generation
         return previous, report
+    if warming is not None:
+        warming.join()
 
     reusable = (
         previous is not None
@@ -252,10 +258,8 @@ def build(
             articles += [
                 a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
             ]
-        if warming is not None:
-            warming.join()
         snapshot, report = prepare(
-            articles, encoder, settings, previous, progress, engine, index_settings
+            articles, encoder, settings, previous, progress, engine, index_settings, warming
         )
         report.problems = corpus.problems + report.problems
         if snapshot is not previous and publish:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import time
 
 import pytest
@@ -209,3 +210,52 @@ def test_a_file_whose_stat_is_unchanged_is_not_read_again(topic_corpus, tmp_path
     opened.clear()
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), rebuild=True)
     assert len(opened) == 12
+
+
+class WarmingEncoder(HashingEncoder):
+    """The hashing encoder with a background load that lasts until `loaded` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def warm_up(self) -> threading.Thread:
+        self.thread = threading.Thread(target=self.loaded.wait, args=(60,), daemon=True)
+        self.thread.start()
+        return self.thread
+
+
+def test_ranking_waits_for_the_model_load_and_an_unchanged_build_does_not(
+    topic_corpus, tmp_path, monkeypatch
+):
+    import recs.pipeline
+
+    loading_when_ranked: list[bool] = []
+
+    def watched(function):
+        def ranking(*args, **kwargs):
+            loading_when_ranked.append(encoder.thread is not None and encoder.thread.is_alive())
+            return function(*args, **kwargs)
+
+        return ranking
+
+    monkeypatch.setattr(recs.pipeline, "link_all", watched(recs.pipeline.link_all))
+    monkeypatch.setattr(recs.pipeline, "link_changes", watched(recs.pipeline.link_changes))
+    store_dir = tmp_path / "store"
+    encoder = WarmingEncoder()
+    threading.Timer(0.3, encoder.loaded.set).start()
+    _, first = build(topic_corpus, store_dir, encoder, RankSettings())
+    assert first.published and loading_when_ranked == [False], "ranked before the load ended"
+
+    encoder = WarmingEncoder()  # a load that has not ended when the build does
+    _, again = build(topic_corpus, store_dir, encoder, RankSettings())
+    assert not again.published and encoder.thread is not None and encoder.thread.is_alive()
+    encoder.loaded.set()
+
+    edited = topic_corpus / "space" / "1.md"
+    edited.write_text(edited.read_text().replace("drilled rock", "found a frozen sea"))
+    encoder = WarmingEncoder()
+    threading.Timer(0.3, encoder.loaded.set).start()
+    _, third = build(topic_corpus, store_dir, encoder, RankSettings())
+    assert third.published and loading_when_ranked == [False, False]
