@@ -39,6 +39,7 @@ class Cached(NamedTuple):
     article: Article  # parsed from those bytes
     block: str  # key of the related entries its block holds ("" when unknown)
     stat: FileStat | None = None  # the file's when it was read, if old enough to trust
+    record: str = ""  # the article as stored (`record(article)`), when loaded from the cache
 
 
 def for_reading(entries: Entries) -> dict[str, tuple[str, Article, FileStat | None]]:
@@ -54,7 +55,9 @@ def signature(pinned_key: str, excluded_key: str, max_file_bytes: int | None) ->
     return json.dumps([FORMAT, __version__, pinned_key, excluded_key, max_file_bytes])
 
 
-def _record(article: Article) -> str:
+def record(article: Article) -> str:
+    """The JSON text an entry keeps of its article: everything an Article holds but its
+    source (the entry's key) and its title and excerpt (in its fields)."""
     return json.dumps(
         [
             article.url,
@@ -118,8 +121,8 @@ def load(store_dir: Path, sig: str) -> dict[str, Cached]:
             rows = connection.execute(query).fetchall()
             records = json_column([row[2] for row in rows])
             return {
-                source: Cached(sha, _article(source, record), block, _stat(stat))
-                for (source, sha, _, block, stat), record in zip(rows, records, strict=True)
+                source: Cached(sha, _article(source, parsed), block, _stat(stat), text)
+                for (source, sha, text, block, stat), parsed in zip(rows, records, strict=True)
             }
         finally:
             connection.close()
@@ -159,7 +162,7 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
             connection.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
                 (
-                    (source, entry.sha, _record(entry.article), entry.block, _stat_text(entry))
+                    (source, entry.sha, record(entry.article), entry.block, _stat_text(entry))
                     for source, entry in entries.items()
                     if source not in previous or _key(previous[source]) != _key(entry)
                 ),

@@ -202,6 +202,7 @@ def regenerate(
             publish=writing,
             corpus=corpus,
             engine=engine,
+            parsed_with=known,
         )
         report = RegenerateReport(mode=mode, build=built, cleaned=len(cleaned))
         report.skipped = list(built.problems)

@@ -259,3 +259,22 @@ def test_ranking_waits_for_the_model_load_and_an_unchanged_build_does_not(
     threading.Timer(0.3, encoder.loaded.set).start()
     _, third = build(topic_corpus, store_dir, encoder, RankSettings())
     assert third.published and loading_when_ranked == [False, False]
+
+
+def test_articles_from_the_parse_cache_count_in_the_digest_as_freshly_parsed_ones(
+    topic_corpus, tmp_path
+):
+    from recs import filecache
+
+    store_dir = tmp_path / "store"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    _, cached = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    (store_dir / filecache.FILE).unlink()  # every file parsed again, no stored record used
+    _, parsed = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert not cached.published and not parsed.published
+
+    # A cached entry whose file changed is not taken for the new article.
+    edited = topic_corpus / "space" / "1.md"
+    edited.write_text(edited.read_text().replace("category: news", "category: science"))
+    _, changed = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert changed.published and changed.embedded == 0
