@@ -28,7 +28,6 @@ The steps, for one article:
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,15 +58,25 @@ __all__ = [
 ]
 
 DAY = 86_400.0
-_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+# Each byte but ASCII letters and digits becomes a space: in ASCII text, what the pattern
+# [\W_]+ matches. Bytes methods do in C what a regular expression did at 3 us a title.
+_SPACES = bytes(c if c < 128 and chr(c).isalnum() else 32 for c in range(256))
 
 
 def title_key(title: str) -> str:
-    """A title for duplicate detection: case, accents, punctuation and spacing ignored."""
-    text = title  # ASCII is its own NFKD form
-    if not title.isascii():
-        text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
-    return _PUNCT.sub(" ", text.lower()).strip() or title.strip().lower()
+    """A title for duplicate detection: case, accents, punctuation and spacing ignored.
+
+    Its NFKD form's ASCII letters and digits, lower case, in runs joined by one space
+    (what replacing each run of non-word characters and underscores by a space, then
+    stripping, leaves), or the title lower-cased when nothing is left.
+    """
+    if title.isascii():  # ASCII is its own NFKD form
+        text = title.encode("ascii")
+    else:
+        text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore")
+    return b" ".join(text.lower().translate(_SPACES).split()).decode("ascii") or (
+        title.strip().lower()
+    )
 
 
 def _tags(fields_: Any) -> frozenset[str]:
