@@ -13,97 +13,75 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import click
-import typer
 
 from recs.config import Settings
 from recs.errors import RecsError
 
-app = typer.Typer(
+
+class _Group(click.Group):
+    """A group listing its commands in the order they are defined (click sorts by name)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
     name="recs",
-    help="Related articles for news and content sites: build, query, serve, regenerate.",
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts contain "[env: ...]", which rich would eat as markup
+    context_settings={"show_default": True},  # "[default: json]" and the like, as before
 )
-
-StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", help="Store directory [env: RECS_STORE; default: ./embeddings]"),
-]
-ModelOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model",
-        help="A sentence-transformers model directory, 'hashing', or unset for the bundled "
-        "all-MiniLM-L6-v2 [env: RECS_MODEL]",
-    ),
-]
-BackendOption = Annotated[
-    str | None,
-    typer.Option(
-        "--backend",
-        help="Encoder backend: auto (onnx when the model allows, else torch), onnx or torch "
-        "[env: RECS_BACKEND; default: auto]",
-    ),
-]
-LimitOption = Annotated[
-    int | None,
-    typer.Option(
-        "--limit",
-        min=1,
-        max=1000,
-        help="Related articles per article [env: RECS_LIMIT; default: 5]",
-    ),
-]
+def app() -> None:
+    """Related articles for news and content sites: build, query, serve, regenerate."""
 
 
-class OutputFormat(StrEnum):
-    json = "json"
-    yaml = "yaml"
+PATH = click.Path(path_type=Path)  # no existence check: recs' own errors say what to do
 
-
-class EngineName(StrEnum):
-    local = "local"
-    ray = "ray"
-
-
-class IndexKind(StrEnum):
-    auto = "auto"
-    exact = "exact"
-    ivf = "ivf"
-
-
-EngineOption = Annotated[
-    EngineName | None,
-    typer.Option(
-        "--engine",
-        help="Where embedding and ranking run: local, or ray (a Ray cluster; needs the "
-        "ray extra of recs) [env: RECS_ENGINE; default: local]",
-    ),
-]
-JobsOption = Annotated[
-    int | None,
-    typer.Option(
-        "--jobs",
-        "-j",
-        min=0,
-        help="Processes the local engine ranks in; 0 is one per core [env: RECS_JOBS; default: 0]",
-    ),
-]
-AddressOption = Annotated[
-    str | None,
-    typer.Option(
-        "--address",
-        help="Ray cluster address for --engine ray, e.g. auto or ray://HOST:10001 "
-        "[env: RECS_RAY_ADDRESS; default: RAY_ADDRESS, else a local Ray]",
-    ),
-]
+content_dir_argument = click.argument(
+    "content_dir", type=PATH, help="Folder of article files (searched recursively)"
+)
+store_option = click.option(
+    "--store", type=PATH, help="Store directory [env: RECS_STORE; default: ./embeddings]"
+)
+model_option = click.option(
+    "--model",
+    help="A sentence-transformers model directory, 'hashing', or unset for the bundled "
+    "all-MiniLM-L6-v2 [env: RECS_MODEL]",
+)
+backend_option = click.option(
+    "--backend",
+    help="Encoder backend: auto (onnx when the model allows, else torch), onnx or torch "
+    "[env: RECS_BACKEND; default: auto]",
+)
+limit_option = click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    help="Related articles per article [env: RECS_LIMIT; default: 5]",
+)
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="Where embedding and ranking run: local, or ray (a Ray cluster; needs the "
+    "ray extra of recs) [env: RECS_ENGINE; default: local]",
+)
+jobs_option = click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    help="Processes the local engine ranks in; 0 is one per core [env: RECS_JOBS; default: 0]",
+)
+address_option = click.option(
+    "--address",
+    help="Ray cluster address for --engine ray, e.g. auto or ray://HOST:10001 "
+    "[env: RECS_RAY_ADDRESS; default: RAY_ADDRESS, else a local Ray]",
+)
+rebuild_option = click.option(
+    "--rebuild", is_flag=True, help="Ignore the existing store (e.g. after changing model)"
+)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -121,7 +99,7 @@ def _engine(settings: Settings) -> Any:
 
 
 def echo_err(message: str) -> None:
-    typer.echo(message, err=True)
+    click.echo(message, err=True)
 
 
 def _notify(quiet: bool) -> Callable[[str], None]:
@@ -163,36 +141,37 @@ def _progress_bars(quiet: bool) -> Iterator[Any]:
 
 
 @app.command()
+@content_dir_argument
+@store_option
+@model_option
+@backend_option
+@limit_option
+@click.option("--strict", is_flag=True, help="Exit non-zero if any file has a problem")
+@rebuild_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars, no per-file problems")
+@engine_option
+@jobs_option
+@address_option
+@click.option(
+    "--index",
+    type=click.Choice(["auto", "exact", "ivf"]),
+    help="Neighbour index: auto (exact up to RECS_INDEX_EXACT_MAX articles, default "
+    "50000, else ivf), exact, or ivf (approximate, for large corpora) "
+    "[env: RECS_INDEX; default: auto]",
+)
 def build(
-    content_dir: Annotated[
-        Path, typer.Argument(help="Folder of article files (searched recursively)")
-    ],
-    store: StoreOption = None,
-    model: ModelOption = None,
-    backend: BackendOption = None,
-    limit: LimitOption = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Exit non-zero if any file has a problem")
-    ] = False,
-    rebuild: Annotated[
-        bool,
-        typer.Option("--rebuild", help="Ignore the existing store (e.g. after changing model)"),
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bars, no per-file problems")
-    ] = False,
-    engine: EngineOption = None,
-    jobs: JobsOption = None,
-    address: AddressOption = None,
-    index: Annotated[
-        IndexKind | None,
-        typer.Option(
-            "--index",
-            help="Neighbour index: auto (exact up to RECS_INDEX_EXACT_MAX articles, default "
-            "50000, else ivf), exact, or ivf (approximate, for large corpora) "
-            "[env: RECS_INDEX; default: auto]",
-        ),
-    ] = None,
+    content_dir: Path,
+    store: Path | None,
+    model: str | None,
+    backend: str | None,
+    limit: int | None,
+    strict: bool,
+    rebuild: bool,
+    quiet: bool,
+    engine: str | None,
+    jobs: int | None,
+    address: str | None,
+    index: str | None,
 ) -> None:
     """Embed the articles in CONTENT_DIR and publish their related lists to the store."""
     from recs.encoder import load_encoder
@@ -203,10 +182,10 @@ def build(
         model=model,
         backend=backend,
         limit=limit,
-        engine=engine and engine.value,
+        engine=engine,
         jobs=jobs,
         ray_address=address,
-        index=index and index.value,
+        index=index,
     )
     batch_engine = _engine(settings)
     encoder = load_encoder(settings.model, settings.backend, settings.store, _notify(quiet))
@@ -229,26 +208,26 @@ def build(
     if not quiet:
         for problem in report.problems:
             echo_err(f"skipped {problem}")
-    typer.echo(report.summary())
+    click.echo(report.summary())
 
 
 @app.command()
+@click.argument("url", help="An article URL (webUrl or originalUrl, any form)")
+@store_option
+@limit_option
+@click.option(
+    "--format", "output", type=click.Choice(["json", "yaml"]), default="json", help="Output format"
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    help="A request filter NAME=VALUE, repeatable: exclude_urls, exclude_providers, "
+    "require_providers, since, until, min_quality, types, published_only "
+    "(docs/ranking.md)",
+)
 def related(
-    url: Annotated[str, typer.Argument(help="An article URL (webUrl or originalUrl, any form)")],
-    store: StoreOption = None,
-    limit: LimitOption = None,
-    output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format")
-    ] = OutputFormat.json,
-    filters: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--filter",
-            help="A request filter NAME=VALUE, repeatable: exclude_urls, exclude_providers, "
-            "require_providers, since, until, min_quality, types, published_only "
-            "(docs/ranking.md)",
-        ),
-    ] = None,
+    url: str, store: Path | None, limit: int | None, output: str, filters: tuple[str, ...]
 ) -> None:
     """Print the related list of a stored article."""
     from recs.config import rank_options
@@ -257,50 +236,54 @@ def related(
     from recs.urls import canonical_url
 
     canonical_url(url)  # a malformed URL is reported before the store is loaded
-    options = rank_options(filters or [], allowed=REQUEST_FILTERS, flag="--filter")
+    options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
     settings = _settings(store=store)
     recommender = Recommender.open(settings=settings)
     items = recommender.related(url, limit=limit, **options)
-    if output is OutputFormat.json:
-        typer.echo(json.dumps(items, ensure_ascii=False, indent=2))
+    if output == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
     else:
         import yaml
 
-        typer.echo(
+        click.echo(
             yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=10_000), nl=False
         )
 
 
 @app.command("eval")
+@click.argument(
+    "file", type=PATH, help="Labelled articles, one JSON object a line (docs/quality.md)"
+)
+@limit_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    help="A ranking option NAME=VALUE on top of RECS_RANK_*, repeatable, e.g. "
+    "-o mmr_lambda=0.8 (docs/ranking.md)",
+)
+@click.option(
+    "--compare",
+    multiple=True,
+    help="Also score these options on top of the others, e.g. --compare "
+    "'mmr_lambda=0.8 provider_cap=1'; repeatable, the articles are embedded once",
+)
+@click.option("--baselines/--no-baselines", default=True, help="Also score TF-IDF and random")
+@model_option
+@backend_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars")
 def eval_(
-    file: Annotated[
-        Path, typer.Argument(help="Labelled articles, one JSON object a line (docs/quality.md)")
-    ],
-    limit: LimitOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    options: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            help="A ranking option NAME=VALUE on top of RECS_RANK_*, repeatable, e.g. "
-            "-o mmr_lambda=0.8 (docs/ranking.md)",
-        ),
-    ] = None,
-    compare: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--compare",
-            help="Also score these options on top of the others, e.g. --compare "
-            "'mmr_lambda=0.8 provider_cap=1'; repeatable, the articles are embedded once",
-        ),
-    ] = None,
-    baselines: Annotated[
-        bool, typer.Option("--baselines/--no-baselines", help="Also score TF-IDF and random")
-    ] = True,
-    model: ModelOption = None,
-    backend: BackendOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
+    file: Path,
+    limit: int | None,
+    as_json: bool,
+    options: tuple[str, ...],
+    compare: tuple[str, ...],
+    baselines: bool,
+    model: str | None,
+    backend: str | None,
+    quiet: bool,
 ) -> None:
     """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
     from recs.config import option_words, rank_options, with_rank_options
@@ -308,12 +291,12 @@ def eval_(
     from recs.evaluate import evaluate
 
     settings = _settings(model=model, backend=backend, limit=limit)
-    rank = with_rank_options(settings.rank, rank_options(options or []))
+    rank = with_rank_options(settings.rank, rank_options(options))
     variants = {
         text: with_rank_options(
             rank, rank_options(option_words(text), flag="--compare"), flag="--compare"
         )
-        for text in compare or []
+        for text in compare
     }
     encoder = load_encoder(settings.model, settings.backend, settings.store)
     with _progress_bars(quiet) as progress:
@@ -321,36 +304,41 @@ def eval_(
             file, encoder, rank, baselines=baselines, variants=variants, progress=progress
         )
     if as_json:
-        typer.echo(json.dumps(result.as_dict(), sort_keys=True))
+        click.echo(json.dumps(result.as_dict(), sort_keys=True))
     else:
-        typer.echo(result.table())
+        click.echo(result.table())
 
 
 @app.command()
+@content_dir_argument
+@store_option
+@model_option
+@backend_option
+@limit_option
+@click.option(
+    "--dry-run", is_flag=True, help="Print a unified diff of what would change; write nothing"
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 listing files whose block is stale"
+)
+@rebuild_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars")
+@engine_option
+@jobs_option
+@address_option
 def regenerate(
-    content_dir: Annotated[
-        Path, typer.Argument(help="Folder of article files (searched recursively)")
-    ],
-    store: StoreOption = None,
-    model: ModelOption = None,
-    backend: BackendOption = None,
-    limit: LimitOption = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Print a unified diff of what would change; write nothing"),
-    ] = False,
-    check: Annotated[
-        bool,
-        typer.Option("--check", help="Write nothing; exit 1 listing files whose block is stale"),
-    ] = False,
-    rebuild: Annotated[
-        bool,
-        typer.Option("--rebuild", help="Ignore the existing store (e.g. after changing model)"),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
-    engine: EngineOption = None,
-    jobs: JobsOption = None,
-    address: AddressOption = None,
+    content_dir: Path,
+    store: Path | None,
+    model: str | None,
+    backend: str | None,
+    limit: int | None,
+    dry_run: bool,
+    check: bool,
+    rebuild: bool,
+    quiet: bool,
+    engine: str | None,
+    jobs: int | None,
+    address: str | None,
 ) -> None:
     """Update the store, then rewrite the `related:` block of every article file."""
     from recs.encoder import load_encoder
@@ -364,7 +352,7 @@ def regenerate(
         model=model,
         backend=backend,
         limit=limit,
-        engine=engine and engine.value,
+        engine=engine,
         jobs=jobs,
         ray_address=address,
     )
@@ -387,7 +375,7 @@ def regenerate(
             engine=batch_engine,
         )
     for diff in report.diffs:
-        typer.echo(diff, nl=False)
+        click.echo(diff, nl=False)
     for problem in report.skipped:
         echo_err(f"skipped {problem}")
     for notice in report.notices:
@@ -397,56 +385,52 @@ def regenerate(
     if check:
         for source in report.changed:
             echo_err(f"stale {source}")
-    typer.echo(report.summary())
+    click.echo(report.summary())
     if check and report.changed:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
     if report.unwritten:
         echo_err(f"error: {report.unwritten} file(s) could not be written; they are unchanged")
-        raise typer.Exit(74)  # EX_IOERR, as for a store that cannot be written
-
-
-class ExportFormat(StrEnum):
-    json = "json"
-    per_article = "per-article"
+        raise click.exceptions.Exit(74)  # EX_IOERR, as for a store that cannot be written
 
 
 @app.command()
-def export(
-    output: Annotated[
-        ExportFormat,
-        typer.Option("--format", help="json: one file, URL -> list; per-article: a folder"),
-    ],
-    out: Annotated[Path, typer.Option("--out", help="The file (json) or folder (per-article)")],
-    store: StoreOption = None,
-    limit: LimitOption = None,
-) -> None:
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["json", "per-article"]),
+    required=True,
+    help="json: one file, URL -> list; per-article: a folder",
+)
+@click.option("--out", type=PATH, required=True, help="The file (json) or folder (per-article)")
+@store_option
+@limit_option
+def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
     """Write every stored related list as JSON for a site build."""
     from recs.export import export_json, export_per_article
     from recs.recommender import Recommender
 
     settings = _settings(store=store)
     related_map = Recommender.open(settings=settings).related_map(limit)
-    if output is ExportFormat.json:
+    if output == "json":
         changed = export_json(related_map, out)
         state = "written" if changed else "unchanged"
-        typer.echo(f"{len(related_map)} related lists: {out} {state}")
+        click.echo(f"{len(related_map)} related lists: {out} {state}")
     else:
         written, unchanged, removed = export_per_article(related_map, out)
-        typer.echo(
+        click.echo(
             f"{len(related_map)} related lists: {written} files written, {unchanged} unchanged, "
             f"{removed} removed in {out}"
         )
 
 
 @app.command()
+@content_dir_argument
+@store_option
+@model_option
+@backend_option
+@limit_option
 def watch(
-    content_dir: Annotated[
-        Path, typer.Argument(help="Folder of article files (searched recursively)")
-    ],
-    store: StoreOption = None,
-    model: ModelOption = None,
-    backend: BackendOption = None,
-    limit: LimitOption = None,
+    content_dir: Path, store: Path | None, model: str | None, backend: str | None, limit: int | None
 ) -> None:
     """Regenerate now, then again whenever an article file changes (Ctrl-C stops)."""
     from recs.encoder import load_encoder
@@ -461,9 +445,9 @@ def watch(
         for notice in report.notices:
             echo_err(f"warning: {notice}")
         cause = f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}: " if changed else ""
-        typer.echo(f"{cause}{report.summary()}")
+        click.echo(f"{cause}{report.summary()}")
         if not changed:
-            typer.echo(f"watching {content_dir} for changes (Ctrl-C to stop)")
+            click.echo(f"watching {content_dir} for changes (Ctrl-C to stop)")
 
     run_watch(
         content_dir,
@@ -478,15 +462,23 @@ def watch(
 
 
 @app.command()
+@store_option
+@click.option("--host", default="127.0.0.1", help="Interface to listen on")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, help="TCP port")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, help="Worker processes")
+@model_option
+@backend_option
+@click.option("--access-log", is_flag=True, help="Log every request")
+@click.option("--log-level", default="info", help="uvicorn log level")
 def serve(
-    store: StoreOption = None,
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Worker processes")] = 1,
-    model: ModelOption = None,
-    backend: BackendOption = None,
-    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request")] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
+    store: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+    model: str | None,
+    backend: str | None,
+    access_log: bool,
+    log_level: str,
 ) -> None:
     """Serve GET /related and the rest of the HTTP API (docs at /docs) with uvicorn."""
     import os
@@ -537,15 +529,6 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
-# Typer 0.29 and later raise their own copy of click's exceptions (typer.TyperException
-# is its base); earlier versions raise click's. Both must end as one line, not a traceback.
-USAGE_ERRORS: tuple[type[Any], ...] = (click.ClickException,) + (
-    (typer.TyperException,) if hasattr(typer, "TyperException") else ()
-)
-EXITS: tuple[type[Any], ...] = (click.exceptions.Exit, typer.Exit)
-ABORTS: tuple[type[Any], ...] = (click.Abort, typer.Abort)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `recs` script: one line per user error, never a traceback."""
     try:
@@ -553,12 +536,12 @@ def main(argv: list[str] | None = None) -> int:
     except RecsError as error:
         echo_err(f"error: {error}")
         return error.exit_code
-    except USAGE_ERRORS as error:
+    except click.ClickException as error:
         error.show()  # usage, a bad option value: click's one-line message, exit code 2
         return error.exit_code
-    except EXITS as error:
+    except click.exceptions.Exit as error:
         return error.exit_code
-    except ABORTS:
+    except click.Abort:
         echo_err("aborted")
         return 130
     except KeyboardInterrupt:
