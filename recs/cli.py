@@ -116,18 +116,20 @@ def _notify(quiet: bool) -> Callable[[str], None]:
 
 @contextmanager
 def _progress_bars(quiet: bool) -> Iterator[Any]:
-    """A progress callback drawing one tqdm bar per stage on stderr (only on a terminal)."""
+    """A progress callback drawing one tqdm bar per stage on stderr (only on a terminal:
+    elsewhere, or with --quiet, tqdm is not even imported)."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda stage, done, total: None
+        return
     from tqdm import tqdm
 
     bars: dict[str, Any] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
-        if quiet:
-            return
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(
-                total=total, desc=stage, unit="item", file=sys.stderr, disable=None, leave=False
+                total=total, desc=stage, unit="item", file=sys.stderr, leave=False
             )
         bar.total = total
         bar.n = done

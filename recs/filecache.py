@@ -29,7 +29,7 @@ from recs import __version__
 from recs.articles import Article, FileStat, json_column
 
 FILE = "files-cache.sqlite"
-FORMAT = 4
+FORMAT = 5
 
 
 class Cached(NamedTuple):
@@ -78,15 +78,8 @@ def _key(entry: Cached) -> tuple[str, str, FileStat | None]:
     return entry.sha, entry.block, entry.stat
 
 
-def _stat_text(entry: Cached) -> str | None:
-    return None if entry.stat is None else " ".join(map(str, entry.stat))
-
-
-def _stat(text: str | None) -> FileStat | None:
-    if text is None:
-        return None
-    size, mtime, ctime, inode = (int(part) for part in text.split())
-    return (size, mtime, ctime, inode)
+def _stat_columns(entry: Cached) -> FileStat | tuple[None, None, None, None]:
+    return (None, None, None, None) if entry.stat is None else entry.stat
 
 
 def _article(source: str, record: list[Any]) -> Article:
@@ -117,12 +110,18 @@ def load(store_dir: Path, sig: str) -> dict[str, Cached]:
             row = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
             if row is None or row[0] != sig:
                 return {}
-            query = "SELECT source, sha, record, block, stat FROM files"
+            query = "SELECT source, sha, record, block, size, mtime, ctime, inode FROM files"
             rows = connection.execute(query).fetchall()
             records = json_column([row[2] for row in rows])
             return {
-                source: Cached(sha, _article(source, parsed), block, _stat(stat), text)
-                for (source, sha, text, block, stat), parsed in zip(rows, records, strict=True)
+                row[0]: Cached(
+                    row[1],
+                    _article(row[0], parsed),
+                    row[3],
+                    None if row[4] is None else row[4:],
+                    row[2],
+                )
+                for row, parsed in zip(rows, records, strict=True)
             }
         finally:
             connection.close()
@@ -147,22 +146,22 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
     try:
         with connection:
             connection.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT)")
+            stored = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
+            if stored is None or stored[0] != sig:  # another format, keys or limits: start anew
+                connection.execute("DROP TABLE IF EXISTS files")
+                previous = {}
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS files "
                 "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL, block TEXT, "
-                "stat TEXT)"
+                "size INTEGER, mtime INTEGER, ctime INTEGER, inode INTEGER)"
             )
-            stored = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
-            if stored is None or stored[0] != sig:
-                connection.execute("DELETE FROM files")
-                previous = {}
             connection.execute("INSERT OR REPLACE INTO info VALUES ('signature', ?)", (sig,))
             gone = [(source,) for source in previous if source not in entries]
             connection.executemany("DELETE FROM files WHERE source = ?", gone)
             connection.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (source, entry.sha, record(entry.article), entry.block, _stat_text(entry))
+                    (source, entry.sha, record(entry.article), entry.block, *_stat_columns(entry))
                     for source, entry in entries.items()
                     if source not in previous or _key(previous[source]) != _key(entry)
                 ),

@@ -38,6 +38,20 @@ def test_help_never_imports_torch(command):
     assert "Usage" in result.stdout
 
 
+def test_a_build_off_a_terminal_draws_no_bars_and_never_imports_tqdm(topic_corpus, tmp_path):
+    code = (
+        "import sys; from recs.cli import main\n"
+        f"code = main(['build', {str(topic_corpus)!r}, '--store', {str(tmp_path / 's')!r}])\n"
+        "assert code == 0 and 'tqdm' not in sys.modules, code\n"
+    )
+    env = {**os.environ, "RECS_MODEL": "hashing"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "12 articles" in result.stdout and "embedding" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "code", "stream", "text"),
     [

@@ -278,3 +278,27 @@ def test_articles_from_the_parse_cache_count_in_the_digest_as_freshly_parsed_one
     edited.write_text(edited.read_text().replace("category: news", "category: science"))
     _, changed = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     assert changed.published and changed.embedded == 0
+
+
+def test_a_parse_cache_of_an_older_format_is_replaced_not_an_error(topic_corpus, tmp_path):
+    import sqlite3
+
+    from recs import filecache
+
+    store_dir = tmp_path / "store"
+    store_dir.mkdir()
+    older = sqlite3.connect(store_dir / filecache.FILE)
+    with older:  # format 4: the stat in one text column
+        older.execute("CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT)")
+        older.execute("INSERT INTO info VALUES ('signature', '[4, \"0.1.0\"]')")
+        older.execute(
+            "CREATE TABLE files (source TEXT PRIMARY KEY, sha TEXT NOT NULL, "
+            "record TEXT NOT NULL, block TEXT, stat TEXT)"
+        )
+        older.execute("INSERT INTO files VALUES ('space/1.md', 'x', '[]', '', '1 2 3 4')")
+    older.close()
+    _, first = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    entries = filecache.load(store_dir, sig)
+    assert first.articles == 12 and len(entries) == 12
+    assert entries["space/1.md"].sha != "x" and entries["space/1.md"].record
