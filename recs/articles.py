@@ -61,6 +61,12 @@ ENTRY_FIELDS = (
 OUTPUT_KEYS = frozenset({"related"})
 
 
+def fields_text(fields: Mapping[str, Any]) -> str:
+    """An article's fields as the store and the parse cache keep them (JSON, key order as
+    written): equal texts are equal fields."""
+    return json.dumps(fields, ensure_ascii=False)
+
+
 def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """An article's fields less its own related list, which cannot change any list."""
     return {k: v for k, v in fields.items() if k not in OUTPUT_KEYS}

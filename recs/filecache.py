@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from recs import __version__
-from recs.articles import Article, FileStat, json_column
+from recs.articles import Article, FileStat, fields_text, json_column
 
 FILE = "files-cache.sqlite"
-FORMAT = 5
+FORMAT = 6
 
 
 class Cached(NamedTuple):
@@ -40,6 +40,7 @@ class Cached(NamedTuple):
     block: str  # key of the related entries its block holds ("" when unknown)
     stat: FileStat | None = None  # the file's when it was read, if old enough to trust
     record: str = ""  # the article as stored (`record(article)`), when loaded from the cache
+    fields: str = ""  # its fields as stored (`fields_text`), when loaded from the cache
 
 
 def for_reading(entries: Entries) -> dict[str, tuple[str, Article, FileStat | None]]:
@@ -57,11 +58,11 @@ def signature(pinned_key: str, excluded_key: str, max_file_bytes: int | None) ->
 
 def record(article: Article) -> str:
     """The JSON text an entry keeps of its article: everything an Article holds but its
-    source (the entry's key) and its title and excerpt (in its fields)."""
+    source (the entry's key) and its fields (`fields_text`, a column of their own: the
+    store keeps the same text, and a build matches the two to parse them only once)."""
     return json.dumps(
         [
             article.url,
-            dict(article.fields),
             article.line,
             article.original_url,
             article.published_ts,
@@ -82,8 +83,8 @@ def _stat_columns(entry: Cached) -> FileStat | tuple[None, None, None, None]:
     return (None, None, None, None) if entry.stat is None else entry.stat
 
 
-def _article(source: str, record: list[Any]) -> Article:
-    url, fields, line, original, published_ts, pinned, excluded, text_hash = record
+def _article(source: str, record: list[Any], fields: Any) -> Article:
+    url, line, original, published_ts, pinned, excluded, text_hash = record
     article = Article(
         url=url,
         title=fields["title"],
@@ -110,18 +111,22 @@ def load(store_dir: Path, sig: str) -> dict[str, Cached]:
             row = connection.execute("SELECT value FROM info WHERE key = 'signature'").fetchone()
             if row is None or row[0] != sig:
                 return {}
-            query = "SELECT source, sha, record, block, size, mtime, ctime, inode FROM files"
+            query = (
+                "SELECT source, sha, record, fields, block, size, mtime, ctime, inode FROM files"
+            )
             rows = connection.execute(query).fetchall()
             records = json_column([row[2] for row in rows])
+            fields = json_column([row[3] for row in rows])
             return {
                 row[0]: Cached(
                     row[1],
-                    _article(row[0], parsed),
-                    row[3],
-                    None if row[4] is None else row[4:],
+                    _article(row[0], parsed, fields_),
+                    row[4],
+                    None if row[5] is None else row[5:],
                     row[2],
+                    row[3],
                 )
-                for row, parsed in zip(rows, records, strict=True)
+                for row, parsed, fields_ in zip(rows, records, fields, strict=True)
             }
         finally:
             connection.close()
@@ -152,16 +157,24 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
                 previous = {}
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS files "
-                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL, block TEXT, "
+                "(source TEXT PRIMARY KEY, sha TEXT NOT NULL, record TEXT NOT NULL, "
+                "fields TEXT NOT NULL, block TEXT, "
                 "size INTEGER, mtime INTEGER, ctime INTEGER, inode INTEGER)"
             )
             connection.execute("INSERT OR REPLACE INTO info VALUES ('signature', ?)", (sig,))
             gone = [(source,) for source in previous if source not in entries]
             connection.executemany("DELETE FROM files WHERE source = ?", gone)
             connection.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    (source, entry.sha, record(entry.article), entry.block, *_stat_columns(entry))
+                    (
+                        source,
+                        entry.sha,
+                        record(entry.article),
+                        fields_text(entry.article.fields),
+                        entry.block,
+                        *_stat_columns(entry),
+                    )
                     for source, entry in entries.items()
                     if source not in previous or _key(previous[source]) != _key(entry)
                 ),

@@ -30,6 +30,7 @@ from recs.articles import (
     Problem,
     alias_map,
     dedupe,
+    fields_text,
     read_corpus,
 )
 from recs.encoder import Encoder, Progress, no_progress
@@ -84,12 +85,25 @@ def _digest(
     head = json.dumps([model_id, settings.fingerprint()], ensure_ascii=False)
     parts = [head]
     for article in articles:
-        entry = cached.get(article.source) if cached else None
-        text = entry.record if entry is not None and entry.article is article else ""
-        text = text or filecache.record(article)
+        entry = _from_cache(article, cached)
+        if entry is not None:
+            text, fields = entry.record, entry.fields
+        else:
+            text, fields = filecache.record(article), fields_text(article.fields)
         # Lengths frame each piece, so no two lists of articles give the same text.
-        parts.append(f"{len(article.source)}:{article.source}{len(text)}:{text}")
+        source = article.source
+        parts.append(f"{len(source)}:{source}{len(text)}:{text}{len(fields)}:{fields}")
     return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def _from_cache(
+    article: Article, cached: Mapping[str, filecache.Cached] | None
+) -> filecache.Cached | None:
+    """The parse cache entry `article` is the very object of, with its stored texts."""
+    entry = cached.get(article.source) if cached else None
+    if entry is None or entry.article is not article or not entry.record:
+        return None
+    return entry
 
 
 def vectors_for(
@@ -268,7 +282,14 @@ def build(
     with lock:
         previous = None
         if store.exists(store_dir) and not rebuild:
-            previous = store.load(store_dir, model_id=encoder.model_id)
+            # The store's copy of an article read from the cache is that very Article when
+            # their stored texts match: its fields are not parsed a second time.
+            same = {}
+            for article in corpus.articles:
+                entry = _from_cache(article, cached)
+                if entry is not None:
+                    same[article.url] = (entry.fields, article)
+            previous = store.load(store_dir, model_id=encoder.model_id, known=same)
             previous = fold(previous, store.read_changes(store_dir, previous.generation))
         articles = list(corpus.articles)
         if previous is not None:

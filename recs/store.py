@@ -26,7 +26,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from recs.articles import Article, json_column, same_urls
+from recs.articles import Article, fields_text, json_column, same_urls
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
 from recs.rank import Basis, Catalog, RankSettings
 
@@ -148,6 +148,31 @@ def article_from_record(record: dict[str, Any]) -> Article:
     )
 
 
+# Articles already in memory, by URL, each with its fields as `fields_text` gives them.
+Known = Mapping[str, tuple[str, Article]]
+
+
+def _known_article(row: tuple[Any, ...], known: Known) -> Article | None:
+    """The known Article this row holds, if every stored value of it is equal."""
+    hit = known.get(row[0])
+    if hit is None:
+        return None
+    fields, a = hit
+    _, source, line, text_hash, fields_json, original, ts, pinned, excluded = row
+    if fields_json != fields or (source, line, text_hash) != (a.source, a.line, a.text_hash):
+        return None
+    if (original, ts) != (a.original_url, a.published_ts):
+        return None
+    if pinned != _urls_text(a.pinned) or excluded != _urls_text(a.excluded):
+        return None
+    return a
+
+
+def _urls_text(urls: tuple[str, ...]) -> str:
+    """Pinned or excluded URLs as the articles table keeps them."""
+    return json.dumps(list(urls)) if urls else "[]"
+
+
 def _stored_article(row: tuple[Any, ...], fields_: Any) -> Article:
     """An article from its row in a generation's `articles` table (fields parsed)."""
     url, source, line, text_hash, _, original, ts, pinned, excluded = row
@@ -248,8 +273,17 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
 
-def load(store_dir: Path, model_id: str | None = None) -> Snapshot:
-    """Load the published generation. With model_id, refuse a store of another model."""
+def load(
+    store_dir: Path,
+    model_id: str | None = None,
+    known: Known | None = None,
+) -> Snapshot:
+    """Load the published generation. With model_id, refuse a store of another model.
+
+    `known`: articles already in memory, by URL, each with its fields as `fields_text`
+    gives them. A stored article whose row holds those same values is that Article
+    (its fields are not parsed again); any other is read from its row.
+    """
     for _attempt in range(5):
         name = current_generation(store_dir)
         if name is None:
@@ -263,7 +297,7 @@ def load(store_dir: Path, model_id: str | None = None) -> Snapshot:
     else:
         raise StoreNotFound(f"the store {store_dir} names {name} but it is missing; rebuild")
     try:
-        snapshot = _read(path, name)
+        snapshot = _read(path, name, known or {})
     except (sqlite3.DatabaseError, ValueError, KeyError, TypeError) as error:
         # SQLite's own damage, or a value that is not what recs writes (JSON, a list, a key).
         raise StoreIncompatible(
@@ -284,7 +318,7 @@ def check_model(store_dir: Path, built_with: str, model_id: str) -> None:
         )
 
 
-def _read(path: Path, generation: str) -> Snapshot:
+def _read(path: Path, generation: str, known: Known) -> Snapshot:
     connection = _connect_ro(path)
     try:
         info = dict(connection.execute("SELECT key, value FROM info"))
@@ -299,8 +333,13 @@ def _read(path: Path, generation: str) -> Snapshot:
             "SELECT url, source, line, text_hash, fields, original_url, published_ts, "
             "pinned, excluded FROM articles ORDER BY row"
         ).fetchall()
-        fields_ = json_column([row[4] for row in rows])
-        articles = [_stored_article(row, fields) for row, fields in zip(rows, fields_, strict=True)]
+        found = [_known_article(row, known) for row in rows]
+        unknown = [i for i, article in enumerate(found) if article is None]
+        fields_ = json_column([rows[i][4] for i in unknown])
+        parsed = {
+            i: _stored_article(rows[i], fields) for i, fields in zip(unknown, fields_, strict=True)
+        }
+        articles = [parsed[i] if a is None else a for i, a in enumerate(found)]
         hashes = [row[3] for row in rows]
         blobs = dict(
             connection.execute(
@@ -375,11 +414,11 @@ def _article_row(row: int, a: Article) -> tuple[Any, ...]:
         a.source,
         a.line,
         a.text_hash,
-        json.dumps(a.fields, ensure_ascii=False),
+        fields_text(a.fields),
         a.original_url,
         a.published_ts,
-        json.dumps(list(a.pinned)),
-        json.dumps(list(a.excluded)),
+        _urls_text(a.pinned),
+        _urls_text(a.excluded),
     )
 
 
@@ -481,7 +520,11 @@ def _update_db(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> 
         pairs = list(enumerate(zip(base.articles, snapshot.articles, strict=True)))
         connection.executemany(
             "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_article_row(row, new) for row, (old, new) in pairs if _stored(old) != _stored(new)),
+            (
+                _article_row(row, new)
+                for row, (old, new) in pairs
+                if old is not new and _stored(old) != _stored(new)
+            ),
         )
         # The vectors table holds the current articles' texts, as a full write leaves it.
         current = {a.text_hash for a in snapshot.articles}

@@ -302,3 +302,30 @@ def test_a_parse_cache_of_an_older_format_is_replaced_not_an_error(topic_corpus,
     entries = filecache.load(store_dir, sig)
     assert first.articles == 12 and len(entries) == 12
     assert entries["space/1.md"].sha != "x" and entries["space/1.md"].record
+
+
+def test_a_small_rebuild_parses_only_the_changed_articles_stored_fields(
+    topic_corpus, tmp_path, monkeypatch
+):
+    store_dir = tmp_path / "store"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    parsed: list[str] = []
+    real = store._stored_article
+
+    def spy(row, fields):
+        parsed.append(row[0])
+        return real(row, fields)
+
+    monkeypatch.setattr(store, "_stored_article", spy)
+    _, again = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert not again.published and parsed == []
+    edited = topic_corpus / "space" / "1.md"
+    edited.write_text(edited.read_text().replace("category: news", "category: science"))
+    snapshot, changed = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert changed.published and parsed == ["https://example.com/space/1"]
+    assert (
+        store.load(store_dir)
+        .articles[snapshot.row_of["https://example.com/space/1"]]
+        .fields["category"]
+        == "science"
+    )

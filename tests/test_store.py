@@ -29,6 +29,29 @@ def test_round_trip_keeps_everything(topic_corpus, tmp_path):
     assert store.store_info(tmp_path / "s")["article_count"] == "12"
 
 
+def test_a_known_article_whose_row_holds_the_same_values_is_taken_as_is(topic_corpus, tmp_path):
+    from dataclasses import replace
+
+    from recs.articles import fields_text
+
+    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
+    plain = store.load(tmp_path / "s")
+    same, moved, other = plain.articles[0], plain.articles[1], plain.articles[2]
+    moved = replace(moved, line=7)  # equal fields, another stored value
+    other_fields = {**other.fields, "category": "elsewhere"}
+    known = {
+        same.url: (fields_text(same.fields), same),
+        moved.url: (fields_text(moved.fields), moved),
+        other.url: (fields_text(other_fields), replace(other, fields=other_fields)),
+    }
+    loaded = store.load(tmp_path / "s", known=known)
+    assert loaded.articles[0] is same
+    assert loaded.articles[1] is not moved and loaded.articles[1].line is None
+    assert loaded.articles[2].fields["category"] == other.fields["category"] != "elsewhere"
+    assert [dict(a.fields) for a in loaded.articles] == [dict(a.fields) for a in plain.articles]
+    assert [a.text_hash for a in loaded.articles] == [a.text_hash for a in plain.articles]
+
+
 def test_missing_store_says_how_to_build(tmp_path):
     with pytest.raises(StoreNotFound, match="run `recs build"):
         store.load(tmp_path / "nothing")
