@@ -267,3 +267,27 @@ def test_settled_leaves_lists_with_fewer_neighbours_to_still():
     )
     mixed = settled(catalog, queries, [short, *lists[1:]], rows, vectors[rows], rank_settings)
     assert not mixed[0] and list(mixed[1:]) == list(whole[1:]) and whole[1:].any()
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_moved_vectors_flags_exactly_the_rows_whose_vector_differs(data):
+    old_count = data.draw(st.integers(0, 300))
+    count = data.draw(st.integers(0, 300))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    dim = 4096  # blocks of 256 rows: some lists span two, in place or not
+    old_vectors = rng.standard_normal((old_count, dim)).astype(np.float32)
+    kept = data.draw(st.booleans())  # rows in place (a small rebuild), else shuffled
+    before = [
+        (row if kept and row < old_count else int(rng.integers(-1, old_count))) if old_count else -1
+        for row in range(count)
+    ]
+    vectors = rng.standard_normal((count, dim)).astype(np.float32)
+    same = rng.random(count) < 0.7
+    for row in range(count):
+        if same[row] and before[row] >= 0:
+            vectors[row] = old_vectors[before[row]]
+    expected = [
+        b < 0 or bool((old_vectors[b] != vectors[row]).any()) for row, b in enumerate(before)
+    ]
+    assert related._moved_vectors(old_vectors, vectors, before).tolist() == expected
