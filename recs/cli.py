@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from recs.config import Settings
+from recs.encoder import no_progress
 from recs.errors import RecsError
 
 
@@ -119,7 +120,7 @@ def _progress_bars(quiet: bool) -> Iterator[Any]:
     """A progress callback drawing one tqdm bar per stage on stderr (only on a terminal:
     elsewhere, or with --quiet, tqdm is not even imported)."""
     if quiet or not sys.stderr.isatty():
-        yield lambda stage, done, total: None
+        yield no_progress
         return
     from tqdm import tqdm
 

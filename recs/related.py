@@ -146,20 +146,20 @@ def _same(old: Article, new: Article) -> bool:
     )
 
 
-def _block(columns: int) -> int:
-    """Rows per block so that a float32 block of `columns` columns stays near 64 MiB."""
-    return max(1, (1 << 24) // max(1, columns))
+def _block(columns: int, mib: int = 64) -> int:
+    """Rows per block so that a float32 block of `columns` columns stays near `mib` MiB."""
+    return max(1, (mib << 18) // max(1, columns))
 
 
 def _moved_vectors(old_vectors: np.ndarray, vectors: np.ndarray, before: list[int]) -> np.ndarray:
     """Whether each row's vector differs from its old one (`before`: old row, -1 if none).
 
-    Blocks of a few MiB; a block whose rows kept their place (no article came or went
+    Blocks of 4 MiB; a block whose rows kept their place (no article came or went
     before it: the usual small rebuild) is compared in place, without gathering a copy.
     """
     moved = np.ones(len(vectors), dtype=bool)
     old = np.asarray(before, dtype=np.int64)
-    step = max(1, (1 << 20) // max(1, vectors.shape[1]))
+    step = _block(vectors.shape[1], mib=4)
     for start in range(0, len(vectors), step):
         stop = min(start + step, len(vectors))
         if np.array_equal(old[start:stop], np.arange(start, stop)):

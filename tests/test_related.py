@@ -242,7 +242,7 @@ def test_reach_and_settled_work_in_blocks(monkeypatch):
     before = link_all(articles, vectors, rank_settings)
     edited, moved = nudge(articles, vectors, 8, 40, 0.1)
     whole = link_changes(articles, vectors, before, edited, moved, rank_settings)
-    monkeypatch.setattr(related, "_block", lambda columns: 7)
+    monkeypatch.setattr(related, "_block", lambda columns, mib=64: 7)
     blocked = link_changes(articles, vectors, before, edited, moved, rank_settings)
     assert blocked.related == whole.related == link_all(edited, moved, rank_settings).related
     assert blocked.recomputed == whole.recomputed < n
