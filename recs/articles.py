@@ -43,6 +43,17 @@ FileStat = tuple[int, int, int, int]
 # later: more than the coarsest file timestamp (2 s on FAT) and the kernel's clock tick.
 SETTLED_NS = 3_000_000_000
 
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How article files are read: everything parsing depends on besides a file's bytes
+    (the parse cache is keyed by it, `recs.filecache.signature`)."""
+
+    pinned_key: str = "relatedPinned"  # RECS_PINNED_KEY
+    excluded_key: str = "relatedExclude"  # RECS_EXCLUDED_KEY
+    max_file_bytes: int = MAX_FILE_BYTES  # RECS_MAX_FILE_BYTES
+
+
 # Field order of a related entry, as in the seed article.
 ENTRY_FIELDS = (
     "title",
@@ -72,6 +83,23 @@ def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if k not in OUTPUT_KEYS}
 
 
+# Characters a line of output must not carry as they are: C0 and C1 controls (a newline
+# would start a forged line, ESC a terminal sequence), DEL, and bidi controls, which
+# reorder what a terminal shows.
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+
+
+def one_line(text: str) -> str:
+    """`text` safe to print as part of one line: each control, bidi control or undecodable
+    byte (a surrogate escape from a file name) as a backslash escape."""
+    if text.isprintable():
+        return text
+    escaped = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return escaped.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why one file (or one line of a .jsonl file) was not used."""
@@ -81,8 +109,9 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
+        """One line, whatever the file's name or the reason holds."""
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.reason}"
+        return one_line(f"{where}: {self.reason}")
 
 
 def embed_text(title: str, excerpt: str) -> str:
@@ -313,9 +342,7 @@ def read_front_matter(raw: bytes) -> Any:
     return _front_matter(raw)[0]
 
 
-def parse_article_text(
-    raw: bytes, source: str, pinned_key: str = "relatedPinned", excluded_key: str = "relatedExclude"
-) -> Article:
+def parse_article_text(raw: bytes, source: str, read: ReadOptions = ReadOptions()) -> Article:
     """Parse the bytes of one front-matter article file."""
     data, yaml_text, fm, text = _front_matter(raw)
     return article_from_data(
@@ -324,8 +351,8 @@ def parse_article_text(
         yaml_text=yaml_text,
         first_line=fm.first_line,
         body=text[fm.body :],
-        pinned_key=pinned_key,
-        excluded_key=excluded_key,
+        pinned_key=read.pinned_key,
+        excluded_key=read.excluded_key,
         fallback_url=None,
     )
 
@@ -358,17 +385,16 @@ def _lines(handle: BinaryIO, limit: int, digest: Any) -> Iterator[bytes | int]:
 def parse_jsonl(
     raw: bytes | BinaryIO,
     source: str,
-    pinned_key: str = "relatedPinned",
-    excluded_key: str = "relatedExclude",
-    max_line_bytes: int = MAX_FILE_BYTES,
+    read: ReadOptions = ReadOptions(),
     digest: Any = None,
 ) -> tuple[list[Article], list[Problem]]:
     """Parse a .jsonl file (bytes or a binary stream): one article per line.
 
     Bad lines become problems (the first MAX_PROBLEMS_PER_FILE, then one line counting the
-    rest). Read as a stream, memory holds one line of at most `max_line_bytes` at a time;
-    `digest` (a hashlib object) is fed every byte read.
+    rest). Read as a stream, memory holds one line of at most `read.max_file_bytes` at a
+    time; `digest` (a hashlib object) is fed every byte read.
     """
+    max_line_bytes = read.max_file_bytes
     handle = io.BytesIO(raw) if isinstance(raw, bytes) else raw
     articles: list[Article] = []
     problems: list[Problem] = []
@@ -395,8 +421,8 @@ def parse_jsonl(
                     data,
                     source,
                     line=number,
-                    pinned_key=pinned_key,
-                    excluded_key=excluded_key,
+                    pinned_key=read.pinned_key,
+                    excluded_key=read.excluded_key,
                 )
             )
         except ArticleError as error:
@@ -488,9 +514,7 @@ class Corpus:
 
 def read_corpus(
     root: Path,
-    pinned_key: str = "relatedPinned",
-    excluded_key: str = "relatedExclude",
-    max_file_bytes: int = MAX_FILE_BYTES,
+    read: ReadOptions = ReadOptions(),
     known: Mapping[str, tuple[str, Article, FileStat | None]] | None = None,
 ) -> Corpus:
     """Read every article under root. Never raises for a bad file: it becomes a Problem.
@@ -504,6 +528,7 @@ def read_corpus(
     root = Path(root)
     if not root.is_dir():
         raise InvalidInput(f"content folder {root} does not exist or is not a folder")
+    max_file_bytes = read.max_file_bytes
     problems: list[Problem] = []
     found: list[Article] = []
     raw_hashes: dict[str, str] = {}
@@ -514,9 +539,7 @@ def read_corpus(
             digest = hashlib.sha256()
             try:
                 with open(path, "rb") as handle:
-                    articles, bad = parse_jsonl(
-                        handle, source, pinned_key, excluded_key, max_file_bytes, digest
-                    )
+                    articles, bad = parse_jsonl(handle, source, read, digest)
             except OSError as error:
                 problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
                 continue
@@ -552,7 +575,7 @@ def read_corpus(
             found.append(cached[1])
             continue
         try:
-            found.append(parse_article_text(raw, source, pinned_key, excluded_key))
+            found.append(parse_article_text(raw, source, read))
         except ArticleError as error:
             problems.append(Problem(source, error.line, error.reason))
     articles, duplicate_problems = dedupe(found)

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from recs.articles import one_line
 from recs.config import Settings
 from recs.encoder import no_progress
 from recs.errors import RecsError
@@ -81,7 +82,16 @@ address_option = click.option(
     "[env: RECS_RAY_ADDRESS; default: RAY_ADDRESS, else a local Ray]",
 )
 rebuild_option = click.option(
-    "--rebuild", is_flag=True, help="Ignore the existing store (e.g. after changing model)"
+    "--rebuild",
+    is_flag=True,
+    help="Embed and rank every article again (e.g. after changing the model); articles "
+    "written through the API are kept and re-embedded",
+)
+allow_shrink_option = click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Publish even if the build removes every stored article or more than half of "
+    "them (refused otherwise: usually a wrong or empty folder); `recs rollback` undoes it",
 )
 
 
@@ -94,7 +104,7 @@ def _engine(settings: Settings) -> Any:
     from recs.cpus import cores
     from recs.engine import EncoderSettings, open_engine
 
-    encoder = EncoderSettings.portable(settings.model, settings.backend, settings.store)
+    encoder = EncoderSettings.portable(settings.model, settings.backend, settings.model_cache)
     processes = settings.jobs or cores()
     return open_engine(settings.engine, settings.ray_address, encoder, processes)
 
@@ -151,6 +161,7 @@ def _progress_bars(quiet: bool) -> Iterator[Any]:
 @limit_option
 @click.option("--strict", is_flag=True, help="Exit non-zero if any file has a problem")
 @rebuild_option
+@allow_shrink_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars, no per-file problems")
 @engine_option
 @jobs_option
@@ -170,6 +181,7 @@ def build(
     limit: int | None,
     strict: bool,
     rebuild: bool,
+    allow_shrink: bool,
     quiet: bool,
     engine: str | None,
     jobs: int | None,
@@ -190,28 +202,53 @@ def build(
         ray_address=address,
         index=index,
     )
+    options = _build_options(settings, strict=strict, rebuild=rebuild, allow_shrink=allow_shrink)
     batch_engine = _engine(settings)
-    encoder = load_encoder(settings.model, settings.backend, settings.store, _notify(quiet))
-    with _progress_bars(quiet) as progress, closing(batch_engine):
+    encoder = load_encoder(settings.model, settings.backend, settings.model_cache, _notify(quiet))
+    with _progress_bars(quiet) as progress, closing(batch_engine), _skipped_shown(quiet):
         _, report = run_build(
             content_dir,
             settings.store,
             encoder,
             settings.rank,
-            strict=strict,
-            rebuild=rebuild,
+            options,
+            settings.read_options,
             progress=progress,
-            lock_wait=settings.lock_wait,
-            pinned_key=settings.pinned_key,
-            excluded_key=settings.excluded_key,
-            max_file_bytes=settings.max_file_bytes,
             engine=batch_engine,
-            index_settings=settings.index_settings,
         )
     if not quiet:
         for problem in report.problems:
             echo_err(f"skipped {problem}")
+    for notice in report.notices:
+        echo_err(f"warning: {notice}")
     click.echo(report.summary())
+
+
+def _build_options(settings: Settings, **flags: Any) -> Any:
+    """The BuildOptions of a command: its flags and the settings that shape a build."""
+    from recs.pipeline import BuildOptions
+
+    return BuildOptions(
+        lock_wait=settings.lock_wait,
+        keep_generations=settings.keep_generations,
+        index=settings.index_settings,
+        **flags,
+    )
+
+
+@contextmanager
+def _skipped_shown(quiet: bool) -> Iterator[None]:
+    """When a build refuses to shrink the store, first list the files it skipped: they
+    usually say why it read so few articles (a Hugo site root, a wrong folder)."""
+    from recs.errors import ShrinkRefused
+
+    try:
+        yield
+    except ShrinkRefused as error:
+        if not quiet:
+            for problem in error.problems:
+                echo_err(f"skipped {problem}")
+        raise
 
 
 @app.command()
@@ -301,7 +338,7 @@ def eval_(
         )
         for text in compare
     }
-    encoder = load_encoder(settings.model, settings.backend, settings.store)
+    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
     with _progress_bars(quiet) as progress:
         result = evaluate(
             file, encoder, rank, baselines=baselines, variants=variants, progress=progress
@@ -325,6 +362,13 @@ def eval_(
     "--check", is_flag=True, help="Write nothing; exit 1 listing files whose block is stale"
 )
 @rebuild_option
+@allow_shrink_option
+@click.option(
+    "--allow-outside-links",
+    is_flag=True,
+    help="Also rewrite files reached through a symlink that leads outside CONTENT_DIR "
+    "(skipped otherwise, each with a line saying so)",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars")
 @engine_option
 @jobs_option
@@ -338,6 +382,8 @@ def regenerate(
     dry_run: bool,
     check: bool,
     rebuild: bool,
+    allow_shrink: bool,
+    allow_outside_links: bool,
     quiet: bool,
     engine: str | None,
     jobs: int | None,
@@ -359,23 +405,22 @@ def regenerate(
         jobs=jobs,
         ray_address=address,
     )
+    options = _build_options(settings, rebuild=rebuild, allow_shrink=allow_shrink)
     batch_engine = _engine(settings)
-    encoder = load_encoder(settings.model, settings.backend, settings.store)
+    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
     mode: Mode = "dry-run" if dry_run else "check" if check else "write"
-    with _progress_bars(quiet) as progress, closing(batch_engine):
+    with _progress_bars(quiet) as progress, closing(batch_engine), _skipped_shown(quiet):
         report = run_regenerate(
             content_dir,
             settings.store,
             encoder,
             settings.rank,
+            options,
+            settings.read_options,
             mode=mode,
-            rebuild=rebuild,
             progress=progress,
-            lock_wait=settings.lock_wait,
-            pinned_key=settings.pinned_key,
-            excluded_key=settings.excluded_key,
-            max_file_bytes=settings.max_file_bytes,
             engine=batch_engine,
+            outside_links=allow_outside_links,
         )
     for diff in report.diffs:
         click.echo(diff, nl=False)
@@ -387,7 +432,7 @@ def regenerate(
         echo_err(f"removed {report.cleaned} temp file(s) left by an interrupted run")
     if check:
         for source in report.changed:
-            echo_err(f"stale {source}")
+            echo_err(f"stale {one_line(source)}")
     click.echo(report.summary())
     if check and report.changed:
         raise click.exceptions.Exit(1)
@@ -440,27 +485,82 @@ def watch(
     from recs.watch import watch as run_watch
 
     settings = _settings(store=store, model=model, backend=backend, limit=limit)
-    encoder = load_encoder(settings.model, settings.backend, settings.store)
+    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
 
     def on_round(report: Any, changed: list[str]) -> None:
         for problem in report.skipped:
             echo_err(f"skipped {problem}")
         for notice in report.notices:
             echo_err(f"warning: {notice}")
-        cause = f"{', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}: " if changed else ""
+        shown = [one_line(source) for source in changed[:3]]
+        cause = f"{', '.join(shown)}{' ...' if len(changed) > 3 else ''}: " if changed else ""
         click.echo(f"{cause}{report.summary()}")
         if not changed:
             click.echo(f"watching {content_dir} for changes (Ctrl-C to stop)")
 
-    run_watch(
-        content_dir,
+    def on_error(error: RecsError) -> None:
+        echo_err(f"error: {error}")
+        echo_err(f"watching {content_dir} for changes (Ctrl-C to stop)")
+
+    with _skipped_shown(quiet=False):
+        run_watch(
+            content_dir,
+            settings.store,
+            encoder,
+            settings.rank,
+            on_round,
+            _build_options(settings),
+            settings.read_options,
+            on_error=on_error,
+        )
+
+
+@app.command()
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object a generation")
+def generations(store: Path | None, as_json: bool) -> None:
+    """List the store's kept generations, oldest first (the current one is marked)."""
+    from recs import store as stores
+
+    settings = _settings(store=store)
+    kept = stores.generations(settings.store)
+    for generation in kept:
+        if as_json:
+            click.echo(json.dumps(generation.__dict__, sort_keys=True))
+            continue
+        mark = "*" if generation.current else " "
+        click.echo(
+            f"{mark} {generation.name}  {generation.created}  {generation.articles:>7,} articles  "
+            f"{generation.made}"
+        )
+    if not as_json:
+        click.echo(
+            f"{len(kept)} kept (RECS_KEEP_GENERATIONS={settings.keep_generations}); * is current; "
+            "`recs rollback [GENERATION]` makes an earlier one current"
+        )
+
+
+@app.command()
+@click.argument(
+    "generation",
+    required=False,
+    help="The generation to make current again (default: the one before the current one)",
+)
+@store_option
+def rollback(generation: str | None, store: Path | None) -> None:
+    """Make an earlier generation current again, as a new generation (servers follow it)."""
+    from recs.pipeline import rollback as run_rollback
+
+    settings = _settings(store=store)
+    snapshot = run_rollback(
         settings.store,
-        encoder,
-        settings.rank,
-        on_round,
-        pinned_key=settings.pinned_key,
-        excluded_key=settings.excluded_key,
-        max_file_bytes=settings.max_file_bytes,
+        generation,
+        keep=settings.keep_generations,
+        lock_wait=settings.lock_wait,
+    )
+    click.echo(
+        f"published {snapshot.generation} ({snapshot.made}, {len(snapshot):,} articles); "
+        "`recs generations` lists the history, `recs rollback` undoes this"
     )
 
 

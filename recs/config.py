@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from recs.articles import parse_datetime
+from recs.articles import ReadOptions, parse_datetime
 from recs.errors import ConfigError, InvalidInput
 from recs.index import EXACT_MAX, INDEX_KINDS, IndexSettings
 from recs.rank import RankSettings
+from recs.store import KEEP, MIN_KEEP
 
 PREFIX = "RECS_"
 RANK_PREFIX = "RECS_RANK_"
@@ -50,6 +52,8 @@ class Settings:
     ray_address: str | None = None
     index: str = "auto"
     index_exact_max: int = EXACT_MAX
+    keep_generations: int = KEEP  # generations kept on disk, for readers and rollback
+    cache_dir: Path | None = None  # the ONNX export and other per-machine caches
     rank: RankSettings = field(default_factory=RankSettings)
 
     def __post_init__(self) -> None:
@@ -73,6 +77,11 @@ class Settings:
             (0 <= self.jobs <= 1024, "RECS_JOBS", "between 0 (one per core) and 1024"),
             (self.index in INDEX_KINDS, "RECS_INDEX", "one of " + ", ".join(INDEX_KINDS)),
             (self.index_exact_max >= 0, "RECS_INDEX_EXACT_MAX", "0 or more rows"),
+            (
+                MIN_KEEP <= self.keep_generations <= 1000,
+                "RECS_KEEP_GENERATIONS",
+                f"between {MIN_KEEP} and 1000",
+            ),
             (bool(self.pinned_key.strip()), "RECS_PINNED_KEY", "a front-matter key"),
             (bool(self.excluded_key.strip()), "RECS_EXCLUDED_KEY", "a front-matter key"),
             (
@@ -86,6 +95,18 @@ class Settings:
                 raise ConfigError(f"{name} must be {wanted}")
         if self.rank.limit != self.limit:
             object.__setattr__(self, "rank", replace(self.rank, limit=self.limit))
+
+    @property
+    def model_cache(self) -> Path:
+        """Where per-machine model files (the ONNX export) are kept: RECS_CACHE_DIR, else
+        the platform's user cache folder. Never the store: a new store, or a check that
+        writes nothing, does not pay the export again."""
+        return self.cache_dir if self.cache_dir is not None else user_cache_dir()
+
+    @property
+    def read_options(self) -> ReadOptions:
+        """How article files are read (RECS_PINNED_KEY, RECS_EXCLUDED_KEY, RECS_MAX_FILE_BYTES)."""
+        return ReadOptions(self.pinned_key, self.excluded_key, self.max_file_bytes)
 
     @property
     def index_settings(self) -> IndexSettings:
@@ -120,6 +141,16 @@ class Settings:
         except InvalidInput as error:
             raise ConfigError(f"{error} (RECS_RANK_* variables)") from None
         return cls(rank=rank, **values)
+
+
+def user_cache_dir(env: Mapping[str, str] | None = None, platform: str = sys.platform) -> Path:
+    """recs' folder in the user's cache directory: $XDG_CACHE_HOME/recs (default
+    ~/.cache/recs) on Linux and other Unixes, ~/Library/Caches/recs on macOS."""
+    env = os.environ if env is None else env
+    if platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "recs"
+    base = env.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache") / "recs"
 
 
 def parse_value(name: str, raw: str, hint: Any) -> Any:

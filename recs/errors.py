@@ -6,6 +6,8 @@ application/problem+json with `status`, `title` and the message as `detail`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RecsError(Exception):
     """Base class: a problem the user can fix, never a bug."""
@@ -86,6 +88,17 @@ class CorpusError(RecsError):
     """The corpus had problems and --strict was asked for."""
 
     title = "Corpus has problems"
+
+
+class ShrinkRefused(RecsError):
+    """A build would remove most of the store's articles and was not asked to."""
+
+    exit_code = 65  # EX_DATAERR: the input (a wrong or empty folder) is the likely cause
+    title = "Build not published"
+
+    def __init__(self, message: str, problems: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)  # the files skipped, which often explain it
 
 
 class ModelError(RecsError):

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from recs import __version__
-from recs.articles import Article, FileStat, fields_text, json_column
+from recs.articles import Article, FileStat, ReadOptions, fields_text, json_column
 
 FILE = "files-cache.sqlite"
-FORMAT = 6
+FORMAT = 7  # 7: the signature is ReadOptions'
 
 
 class Cached(NamedTuple):
@@ -51,9 +51,10 @@ def for_reading(entries: Entries) -> dict[str, tuple[str, Article, FileStat | No
 Entries = Mapping[str, Cached]  # by source
 
 
-def signature(pinned_key: str, excluded_key: str, max_file_bytes: int | None) -> str:
+def signature(read: ReadOptions) -> str:
     """What parsing depends on besides the bytes; a cache of another signature is ignored."""
-    return json.dumps([FORMAT, __version__, pinned_key, excluded_key, max_file_bytes])
+    options = [read.pinned_key, read.excluded_key, read.max_file_bytes]
+    return json.dumps([FORMAT, __version__, *options])
 
 
 def record(article: Article) -> str:

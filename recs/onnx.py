@@ -1,9 +1,12 @@
 """The ONNX backend: the sentence-transformers model exported once, run with onnxruntime.
 
 The first `encode` exports the model's transformer, with mean pooling in the graph, using
-torch.onnx into `<cache_dir>/onnx/<model id>/model-v<N>.onnx`. The file is written under a
-lock to a temporary name and renamed into place, so two processes exporting at once wait
-for each other and a reader never sees half a file. Every later run loads that file with
+torch.onnx into `<cache_dir>/onnx/<model id>/model-v<N>.onnx`, once per machine and model
+(`cache_dir` is RECS_CACHE_DIR, by default the user's cache folder, never a store: a new
+store or a `--check` run does not export again). The file is written under a lock to a
+temporary name and renamed into place, so two processes exporting at once wait for each
+other and a reader never sees half a file; a checksum beside it lets a later run find a
+damaged file and export again. Every later run loads that file with
 onnxruntime alone: torch is not imported.
 
 Texts go through the model's own fast tokenizer (`tokenizer.json`, the `tokenizers`
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import inspect
 import json
 import os
@@ -101,8 +105,34 @@ def max_seq_length(spec: ModelSpec) -> int:
 
 
 def exported_path(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Where the export of `spec` lives under `cache_dir` (the store directory)."""
+    """Where the export of `spec` lives under `cache_dir` (RECS_CACHE_DIR: one per machine)."""
     return cache_dir / ONNX_DIR / spec.model_id / f"model-v{EXPORT_VERSION}.onnx"
+
+
+def _checksum_path(model: Path) -> Path:
+    return model.with_name(model.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _intact(model: Path) -> bool:
+    """Whether `model` is the whole export its checksum file describes. An export is
+    written under a temporary name and renamed, so a partial file means outside damage (a
+    disk that filled while copying a cache, an edit): hashing 87 MB costs about 0.08 s
+    per process that loads the model, and a damaged file is then remade, not run."""
+    try:
+        recorded = json.loads(_checksum_path(model).read_text(encoding="utf-8"))
+        if model.stat().st_size != recorded["size"]:
+            return False
+        return bool(_sha256(model) == recorded["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 @contextlib.contextmanager
@@ -162,30 +192,38 @@ def _export(spec: ModelSpec, target: Path) -> None:
 
 
 def ensure_exported(spec: ModelSpec, cache_dir: Path, notify: Notify = no_progress_message) -> Path:
-    """The exported model file, exporting it first if no process has yet. Safe to race."""
+    """The exported model file, exporting it first if no process has yet, or again if the
+    cached file is damaged (`_intact`). Safe to race: one exporter at a time."""
     target = exported_path(spec, cache_dir)
-    if target.is_file():
+    if _intact(target):
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _export_lock(target.parent):
-            if target.is_file():  # another process exported it while we waited
+            if _intact(target):  # another process exported it while we waited
                 return target
-            notify(f"exporting {spec.name} to ONNX (once; cached in {target.parent}) ...")
+            what = "again: the cached one is damaged" if target.exists() else "once"
+            notify(f"exporting {spec.name} to ONNX ({what}; cached in {target.parent}) ...")
             started = time.monotonic()
             temp = target.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{target.name}")
+            checksum = temp.with_name(temp.name + ".sha256")
             try:
                 _export(spec, temp)
                 with open(temp, "rb+") as handle:
                     os.fsync(handle.fileno())
+                record = {"size": temp.stat().st_size, "sha256": _sha256(temp)}
+                checksum.write_text(json.dumps(record), encoding="utf-8")
+                # The checksum names the model it describes only once both are in place.
                 os.replace(temp, target)
+                os.replace(checksum, _checksum_path(target))
             finally:
                 temp.unlink(missing_ok=True)
+                checksum.unlink(missing_ok=True)
             notify(f"exported {spec.name} to ONNX in {time.monotonic() - started:.1f}s")
     except OSError as error:
         raise ModelError(
             f"cannot write the ONNX export of {spec.name} in {target.parent}: "
-            f"{error.strerror or error}; make the store writable, or {FALLBACK}"
+            f"{error.strerror or error}; set RECS_CACHE_DIR to a writable folder, or {FALLBACK}"
         ) from None
     except (RuntimeError, ValueError, TypeError, ImportError) as error:
         # torch.onnx raises RuntimeError subclasses; transformers ValueError/ImportError.
@@ -197,7 +235,7 @@ def ensure_exported(spec: ModelSpec, cache_dir: Path, notify: Notify = no_progre
 class OnnxEncoder:
     """The model exported to ONNX, run with onnxruntime on every core; loads on first use.
 
-    `cache_dir` keeps the export (the store directory); None exports into a temporary
+    `cache_dir` keeps the export (RECS_CACHE_DIR); None exports into a temporary
     folder that lives as long as this encoder. `notify` hears about a first-time export.
     """
 

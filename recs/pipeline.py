@@ -24,10 +24,10 @@ import numpy as np
 from recs import filecache, store
 from recs.articles import (
     JSONL_SUFFIX,
-    MAX_FILE_BYTES,
     Article,
     Corpus,
     Problem,
+    ReadOptions,
     alias_map,
     dedupe,
     fields_text,
@@ -35,7 +35,13 @@ from recs.articles import (
 )
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
-from recs.errors import CorpusError, StoreIncompatible
+from recs.errors import (
+    CorpusError,
+    InvalidInput,
+    ShrinkRefused,
+    StoreIncompatible,
+    StoreNotFound,
+)
 from recs.index import IndexSettings
 from recs.rank import RankSettings
 from recs.related import Lists, link_all, link_changes
@@ -54,6 +60,7 @@ class BuildReport:
     removed: int = 0
     recomputed: int = 0
     problems: list[Problem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # warnings, one line each
     generation: str = ""
     published: bool = False
     seconds: float = 0.0
@@ -141,8 +148,11 @@ def prepare(
     index_settings: IndexSettings | None = None,
     warming: threading.Thread | None = None,
     cached: Mapping[str, filecache.Cached] | None = None,
+    reuse: bool = True,
 ) -> tuple[Snapshot, BuildReport]:
-    """Build a snapshot in memory, reusing the previous one's vectors and lists.
+    """Build a snapshot in memory, reusing the previous one's vectors and lists (unless
+    `reuse` is False: a --rebuild embeds and ranks everything; `previous` still counts
+    what is removed).
 
     `index_settings` choose the neighbour index (exact or IVF; default: by corpus size).
     `warming`: the encoder's background load, if still running: joined before ranking,
@@ -152,20 +162,22 @@ def prepare(
     articles, duplicates = dedupe(articles)
     report = BuildReport(articles=len(articles), problems=duplicates)
     cache = None
-    if previous is not None and previous.model_id == encoder.model_id:
-        cache = ({a.text_hash: i for i, a in enumerate(previous.articles)}, previous.vectors)
+    if previous is not None:
         report.removed = len({a.url for a in previous.articles} - {a.url for a in articles})
+    if reuse and previous is not None and previous.model_id == encoder.model_id:
+        cache = ({a.text_hash: i for i, a in enumerate(previous.articles)}, previous.vectors)
     vectors, report.embedded = vectors_for(articles, encoder, cache, progress, engine)
     report.reused = len(articles) - report.embedded
     digest = _digest(encoder.model_id, settings, articles, cached)
-    if previous is not None and previous.digest == digest:
+    if reuse and previous is not None and previous.digest == digest:
         report.generation = previous.generation
         return previous, report
     if warming is not None:
         warming.join()
 
     reusable = (
-        previous is not None
+        reuse
+        and previous is not None
         and previous.model_id == encoder.model_id
         and previous.settings.fingerprint() == settings.fingerprint()
     )
@@ -197,6 +209,8 @@ def prepare(
         bases=lists.bases,
         aliases=alias_map(list(articles)),
         digest=digest,
+        # The journal entries `previous` folded in are in this generation from now on.
+        journal_seq=0 if previous is None else max(previous.journal_seq, previous.revision),
     )
     return snapshot, report
 
@@ -227,61 +241,109 @@ def collector_paused(function: Callable[P, R]) -> Callable[P, R]:
     return paused
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build treats the store (what to reuse, when to refuse, what to keep); the
+    ranking (RankSettings) and the reading of files (ReadOptions) travel on their own."""
+
+    strict: bool = False  # any skipped file fails the build (--strict)
+    rebuild: bool = False  # embed and rank everything again, e.g. for a new model (--rebuild)
+    allow_shrink: bool = False  # publish even when most stored articles would go
+    publish: bool = True  # False: build in memory and write nothing (--dry-run, --check)
+    lock_wait: float = 0.0  # RECS_LOCK_WAIT
+    keep_generations: int = store.KEEP  # RECS_KEEP_GENERATIONS
+    made: str = "build"  # the command, recorded with the generation (`recs generations`)
+    index: IndexSettings = field(default_factory=IndexSettings)  # RECS_INDEX...
+
+    def label(self) -> str:
+        """How a generation this build publishes was made, as `recs generations` shows it."""
+        flags = [("--rebuild", self.rebuild), ("--allow-shrink", self.allow_shrink)]
+        return " ".join([self.made, *(flag for flag, on in flags if on)])
+
+
+def shrink_refusal(before: int, after: int, gone: int, content_dir: Path) -> str | None:
+    """Why a build that keeps `after` articles and removes `gone` of the `before` stored
+    must not publish, or None: every article, or more than half of them, is too many to
+    lose to a wrong or empty folder without being asked."""
+    if not gone or (after and 2 * gone <= before):
+        return None
+    return (
+        f"not published: this build would remove {gone:,} of the {before:,} stored articles "
+        f"({after:,} left; is {content_dir} the right folder?). The store is unchanged; "
+        "to publish it anyway run again with --allow-shrink (`recs rollback` undoes it)"
+    )
+
+
+def _previous_for_rebuild(
+    store_dir: Path, report_notices: list[str]
+) -> tuple[Snapshot | None, int]:
+    """The store as it is (any model), journal folded in, and its article count, for a
+    --rebuild: it keeps the articles written through the API and the shrink guard. A store
+    this recs cannot read gives (None, the count its info table holds, if any)."""
+    try:
+        loaded = store.load(store_dir)
+        previous = fold(loaded, store.read_changes(store_dir, loaded.generation))
+        return previous, len(previous)
+    except StoreIncompatible as error:
+        report_notices.append(
+            f"the previous store cannot be read ({error}); articles written through the API "
+            "since its last build cannot be carried over"
+        )
+    try:
+        return None, int(store.store_info(store_dir).get("article_count", 0))
+    except (StoreIncompatible, ValueError):
+        return None, 0
+
+
 @collector_paused
 def build(
     content_dir: Path,
     store_dir: Path,
     encoder: Encoder,
     settings: RankSettings,
+    options: BuildOptions = BuildOptions(),
+    read: ReadOptions = ReadOptions(),
     *,
-    strict: bool = False,
-    rebuild: bool = False,
     progress: Progress = no_progress,
-    lock_wait: float = 0.0,
-    pinned_key: str = "relatedPinned",
-    excluded_key: str = "relatedExclude",
-    max_file_bytes: int | None = None,
-    publish: bool = True,
     engine: Engine = LOCAL,
     corpus: Corpus | None = None,
-    index_settings: IndexSettings | None = None,
     parsed_with: filecache.Entries | None = None,
 ) -> tuple[Snapshot, BuildReport]:
     """Read the content folder and publish a new generation when anything changed.
 
-    With publish=False nothing is written (no lock, no generation): the snapshot is what
-    the build would publish (`recs regenerate --dry-run/--check`). `corpus`: the content
-    folder already read by the caller (with the same keys and limits), through the parse
-    cache entries `parsed_with`, if any.
+    With `options.publish` False nothing is written (no lock, no generation, no cache):
+    the snapshot is what the build would publish (`recs regenerate --dry-run/--check`).
+    `corpus`: the content folder already read by the caller with the same `read` options,
+    through the parse cache entries `parsed_with`, if any. Raises ShrinkRefused, publishing
+    nothing, when the build would remove every stored article or more than half of them
+    (unless `options.allow_shrink`).
     """
     started = time.monotonic()
+    publish = options.publish
     # The model loads while the folder is read; joined before ranking, which may fork.
     warm_up = getattr(encoder, "warm_up", None)
     warming = warm_up() if warm_up is not None else None
-    signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
+    signature = filecache.signature(read)
     known: dict[str, filecache.Cached] | None = None
     cached = parsed_with
     if corpus is None:
         # Unchanged files come parsed from the cache `recs regenerate` keeps (not on
         # --rebuild, which parses every file and then replaces the cache's entries).
         known = filecache.load(store_dir, signature) if publish else {}
-        reuse = {} if rebuild else known
-        corpus = read_corpus(
-            content_dir,
-            pinned_key=pinned_key,
-            excluded_key=excluded_key,
-            max_file_bytes=MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes,
-            known=filecache.for_reading(reuse),
-        )
+        reuse = {} if options.rebuild else known
+        corpus = read_corpus(content_dir, read, known=filecache.for_reading(reuse))
         cached = known
-    if strict and corpus.problems:
+    if options.strict and corpus.problems:
         lines = "; ".join(str(p) for p in corpus.problems[:5])
         more = f" (and {len(corpus.problems) - 5} more)" if len(corpus.problems) > 5 else ""
         raise CorpusError(f"--strict: {len(corpus.problems)} problem(s): {lines}{more}")
-    lock = store.locked(store_dir, wait=lock_wait) if publish else contextlib.nullcontext()
+    notices: list[str] = []
+    lock = store.locked(store_dir, wait=options.lock_wait) if publish else contextlib.nullcontext()
     with lock:
-        previous = None
-        if store.exists(store_dir) and not rebuild:
+        previous, stored = None, 0
+        if options.rebuild and store.exists(store_dir):
+            previous, stored = _previous_for_rebuild(store_dir, notices)
+        elif store.exists(store_dir):
             # The store's copy of an article read from the cache is that very Article when
             # their stored texts match: its fields are not parsed a second time.
             same = {}
@@ -291,9 +353,11 @@ def build(
                     same[article.url] = (entry.fields, article)
             previous = store.load(store_dir, model_id=encoder.model_id, known=same)
             previous = fold(previous, store.read_changes(store_dir, previous.generation))
+            stored = len(previous)
         articles = list(corpus.articles)
         if previous is not None:
-            # Articles written through the API have no file; they stay until deleted.
+            # Articles written through the API have no file: they stay, re-embedded on a
+            # --rebuild, until deleted through the API.
             urls = {a.url for a in articles}
             articles += [
                 a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
@@ -305,15 +369,27 @@ def build(
             previous,
             progress,
             engine,
-            index_settings,
+            options.index,
             warming,
             cached,
+            reuse=not options.rebuild,
         )
         report.problems = corpus.problems + report.problems
+        report.notices = notices
+        if previous is None and stored:  # a store that could not be read
+            report.removed = stored
         if snapshot is not previous and publish:
-            report.generation = store.publish(store_dir, snapshot, base=previous)
+            refusal = None
+            if not options.allow_shrink:
+                refusal = shrink_refusal(stored, len(snapshot), report.removed, content_dir)
+            if refusal is not None:
+                raise ShrinkRefused(refusal, report.problems)
+            snapshot.made = options.label()
+            report.generation = store.publish(
+                store_dir, snapshot, base=previous, keep=options.keep_generations
+            )
             report.published = True
-            store.clear_changes(store_dir, report.generation)
+            store.clear_changes(store_dir, snapshot.journal_seq)
         if known is not None and publish:
             _save_parsed(store_dir, signature, known, corpus)
     report.seconds = time.monotonic() - started
@@ -380,4 +456,85 @@ def fold(previous: Snapshot, changes: Sequence[store.Change]) -> Snapshot:
         generation=previous.generation,
         created=previous.created,
         revision=changes[-1].seq,
+        journal_seq=previous.journal_seq,
+        made=previous.made,
     )
+
+
+def rollback(
+    store_dir: Path,
+    target: str | None = None,
+    *,
+    keep: int = store.KEEP,
+    lock_wait: float = 0.0,
+) -> Snapshot:
+    """Make an earlier generation current again: publish a copy of `target` (default: the
+    generation before the current one) as the next generation, so servers move to it as
+    to any build and the rollback itself can be rolled back.
+
+    Articles written through the API stay as they are now (they are data, not the output
+    of a build): those the current generation holds replace or join `target`'s, and API
+    articles since deleted leave it. Returns the published snapshot.
+    """
+    with store.locked(store_dir, wait=lock_wait):
+        kept = store.generations(store_dir)
+        current = next((g.name for g in kept if g.current), None)
+        if current is None:
+            raise StoreNotFound(f"no store at {store_dir}: run `recs build CONTENT_DIR` first")
+        names = [g.name for g in kept]
+        if target is None:
+            earlier = [name for name in names if name < current]
+            if not earlier:
+                raise InvalidInput(
+                    f"the store {store_dir} keeps no generation before {current}; "
+                    "`recs generations` lists those kept"
+                )
+            target = earlier[-1]
+        if target == current:
+            raise InvalidInput(f"{target} is already the current generation")
+        if target not in names:
+            raise InvalidInput(
+                f"the store {store_dir} keeps no generation {target!r}; kept: {', '.join(names)}"
+            )
+        now = store.load(store_dir)
+        now = fold(now, store.read_changes(store_dir, now.generation))
+        then = store.load(store_dir, generation=target)
+        changes = _api_changes(then, now)
+        snapshot = then
+        if changes:
+            if then.model_id != now.model_id:
+                raise StoreIncompatible(
+                    f"{target} was built with model {then.model_id} and the articles written "
+                    f"through the API since are embedded with {now.model_id}: they cannot be "
+                    "carried back. Rebuild instead (`recs build CONTENT_DIR --rebuild`)"
+                )
+            snapshot = fold(then, changes)
+            snapshot.revision = 0
+            snapshot.digest = ""  # not what any folder read gives: the next build ranks
+        snapshot.made = f"rollback to {target}"
+        snapshot.journal_seq = max(now.journal_seq, now.revision)
+        store.publish(store_dir, snapshot, base=then, keep=keep)
+        store.clear_changes(store_dir, snapshot.journal_seq)
+    return snapshot
+
+
+def _api_changes(then: Snapshot, now: Snapshot) -> list[store.Change]:
+    """What turns `then`'s articles written through the API into `now`'s: upserts of those
+    added or changed since, deletions of those gone since."""
+    changes: list[store.Change] = []
+    for row, article in enumerate(now.articles):
+        if article.source != API_SOURCE:
+            continue
+        was = then.row_of.get(article.url)
+        if (
+            was is not None
+            and store.article_record(then.articles[was]) == store.article_record(article)
+            and np.array_equal(then.vectors[was], now.vectors[row])
+        ):
+            continue
+        record = store.article_record(article)
+        changes.append(store.Change(0, "upsert", article.url, record, now.vectors[row]))
+    for article in then.articles:
+        if article.source == API_SOURCE and article.url not in now.row_of:
+            changes.append(store.Change(0, "delete", article.url))
+    return changes

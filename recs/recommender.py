@@ -68,7 +68,7 @@ class Recommender:
         """The store's encoder, loaded on first use (only drafts need it)."""
         if self._encoder is None:
             self._encoder = load_encoder(
-                self.settings.model, self.settings.backend, self.settings.store
+                self.settings.model, self.settings.backend, self.settings.model_cache
             )
         return self._encoder
 

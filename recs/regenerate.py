@@ -31,16 +31,16 @@ from typing import Any, Literal
 from recs import filecache
 from recs.articles import (
     JSONL_SUFFIX,
-    MAX_FILE_BYTES,
     Corpus,
     Problem,
+    ReadOptions,
     input_fields,
     read_corpus,
 )
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, StoreLocked
-from recs.pipeline import API_SOURCE, BuildReport, build
+from recs.pipeline import API_SOURCE, BuildOptions, BuildReport, build
 from recs.rank import RankSettings
 from recs.rewrite import (
     RewriteError,
@@ -120,16 +120,12 @@ class RegenerateReport:
         return text + f" in {self.build.seconds:.1f}s"
 
 
-def entries_of(snapshot: Snapshot, row: int) -> list[dict[str, Any]]:
-    """The related entries written into an article's file: seed key order, no score."""
-    return [snapshot.articles[r].entry() for r, _ in snapshot.related[row]]
-
-
-def unknown_references(snapshot: Snapshot, pinned_key: str, excluded_key: str) -> list[str]:
+def unknown_references(snapshot: Snapshot, read: ReadOptions) -> list[str]:
     """One notice per pinned or excluded URL that is not an article of the store."""
     notices = []
     for article in snapshot.articles:
-        for key, urls in ((pinned_key, article.pinned), (excluded_key, article.excluded)):
+        keyed = ((read.pinned_key, article.pinned), (read.excluded_key, article.excluded))
+        for key, urls in keyed:
             for url in urls:
                 if url in snapshot.row_of:
                     continue
@@ -164,50 +160,52 @@ def regenerate(
     store_dir: Path,
     encoder: Encoder,
     settings: RankSettings,
+    options: BuildOptions = BuildOptions(),
+    read: ReadOptions = ReadOptions(),
     *,
     mode: Mode = "write",
-    rebuild: bool = False,
     progress: Progress = no_progress,
-    lock_wait: float = 0.0,
-    pinned_key: str = "relatedPinned",
-    excluded_key: str = "relatedExclude",
-    max_file_bytes: int | None = None,
     engine: Engine = LOCAL,
+    lock_held: bool = False,
+    outside_links: bool = False,
 ) -> RegenerateReport:
-    """Update the store and the `related:` block of every article file under content_dir."""
+    """Update the store and the `related:` block of every article file under content_dir.
+
+    `lock_held`: the caller holds the content folder's lock already (`recs watch` holds it
+    for as long as it watches). `outside_links`: also write files reached through a symlink
+    that leads outside the content folder (otherwise each is skipped, saying so).
+    """
     if mode not in MODES:
         raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     content_dir = Path(content_dir)
     if not content_dir.is_dir():
         raise InvalidInput(f"content folder {content_dir} does not exist or is not a folder")
     writing = mode == "write"
-    with content_locked(content_dir, lock_wait) if writing else contextlib.nullcontext():
+    take_lock = writing and not lock_held
+    options = replace(options, publish=writing, made="regenerate")
+    with content_locked(content_dir, options.lock_wait) if take_lock else contextlib.nullcontext():
         cleaned = clean_temp_files(content_dir) if writing else []
-        signature = filecache.signature(pinned_key, excluded_key, max_file_bytes)
+        signature = filecache.signature(read)
         known = filecache.load(store_dir, signature)
-        limit = MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
-        known_ = filecache.for_reading(known)
-        corpus = read_corpus(content_dir, pinned_key, excluded_key, limit, known=known_)
+        corpus = read_corpus(content_dir, read, known=filecache.for_reading(known))
         snapshot, built = build(
             content_dir,
             store_dir,
             encoder,
             settings,
-            rebuild=rebuild,
+            options,
+            read,
             progress=progress,
-            lock_wait=lock_wait,
-            pinned_key=pinned_key,
-            excluded_key=excluded_key,
-            max_file_bytes=max_file_bytes,
-            publish=writing,
             corpus=corpus,
             engine=engine,
             parsed_with=known,
         )
         report = RegenerateReport(mode=mode, build=built, cleaned=len(cleaned))
         report.skipped = list(built.problems)
-        report.notices = unknown_references(snapshot, pinned_key, excluded_key)
-        parsed = _rewrite_files(content_dir, snapshot, corpus, known, report, progress)
+        report.notices = built.notices + unknown_references(snapshot, read)
+        parsed = _rewrite_files(
+            content_dir, snapshot, corpus, known, report, progress, outside_links
+        )
         if writing:
             filecache.save(store_dir, signature, known, parsed)
     return report
@@ -250,12 +248,16 @@ def _rewrite_files(
     known: filecache.Entries,
     report: RegenerateReport,
     progress: Progress,
+    outside_links: bool = False,
 ) -> dict[str, filecache.Cached]:
     """Rewrite (or plan) every stale block; returns each file as it is left (for the cache).
 
     A file whose bytes and whose list's entries are what the last run left is unchanged
-    without being read again.
+    without being read again. A file reached through a symlink that leads outside `root`
+    is not written unless `outside_links` (a content folder is not a licence to write
+    wherever its links point).
     """
+    inside = os.path.realpath(root)
     parsed: dict[str, filecache.Cached] = {}
     made = _Entries(snapshot)
     read = {a.source: a for a in corpus.articles}
@@ -275,6 +277,15 @@ def _rewrite_files(
             jsonl.add(source)
             continue
         path = root / source
+        if not outside_links:
+            target = os.path.realpath(path)
+            if os.path.commonpath([inside, target]) != inside:
+                reason = (
+                    f"a symlink to {target}, outside the content folder: not rewritten "
+                    "(--allow-outside-links writes through it)"
+                )
+                report.skipped.append(Problem(source, None, reason))
+                continue
         block = made.block_key(row)
         cached = known.get(source)
         sha = corpus.raw_hashes.get(source)

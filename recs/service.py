@@ -91,7 +91,7 @@ class Service:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             self._encoder = load_encoder(
-                self.settings.model, self.settings.backend, self.settings.store
+                self.settings.model, self.settings.backend, self.settings.model_cache
             )
         return self._encoder
 

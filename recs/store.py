@@ -11,8 +11,10 @@ Layout of a store directory (see embeddings/README.md):
 A generation is written completely in a temporary directory, flushed to disk, renamed into
 place, and only then named in CURRENT (itself replaced atomically). A process killed at any
 moment therefore leaves CURRENT naming a complete generation. Readers open generations
-read-only and never see a partial one. The last `KEEP` generations stay on disk so a reader
-that has just read CURRENT can still open the generation it names.
+read-only and never see a partial one. The last `keep` generations (RECS_KEEP_GENERATIONS,
+default KEEP) stay on disk: a reader that has just read CURRENT can still open the
+generation it names, and `recs rollback` can make an earlier one current again (it
+publishes a copy of it as the next generation, so history only grows).
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWrit
 from recs.rank import Basis, Catalog, RankSettings
 
 FORMAT_VERSION = 1
-KEEP = 3
+KEEP = 5
+MIN_KEEP = 2  # the current generation and one to roll back to
 CURRENT = "CURRENT"
 LOCK = ".lock"
 TMP_PREFIX = ".tmp-"
@@ -89,7 +92,9 @@ class Snapshot:
     generation: str = ""
     created: str = ""
     digest: str = ""
-    revision: int = 0  # last journal entry folded in (0: none)
+    revision: int = 0  # last journal entry folded in, in memory (0: none)
+    journal_seq: int = 0  # last journal entry whose effect the generation's file holds
+    made: str = ""  # how the generation was made: "build", "rollback to gen-000003", ...
     _catalog: Catalog | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -277,15 +282,17 @@ def load(
     store_dir: Path,
     model_id: str | None = None,
     known: Known | None = None,
+    generation: str | None = None,
 ) -> Snapshot:
-    """Load the published generation. With model_id, refuse a store of another model.
+    """Load the published generation (or `generation`, one still kept). With model_id,
+    refuse a store of another model.
 
     `known`: articles already in memory, by URL, each with its fields as `fields_text`
     gives them. A stored article whose row holds those same values is that Article
     (its fields are not parsed again); any other is read from its row.
     """
     for _attempt in range(5):
-        name = current_generation(store_dir)
+        name = generation or current_generation(store_dir)
         if name is None:
             raise StoreNotFound(
                 f"no store at {store_dir}: run `recs build CONTENT_DIR --store {store_dir}` first"
@@ -293,6 +300,11 @@ def load(
         path = store_dir / name / DB
         if path.is_file():
             break
+        if generation is not None:
+            raise StoreNotFound(
+                f"the store {store_dir} has no generation {generation}; "
+                "`recs generations` lists those kept"
+            )
         time.sleep(0.05)  # CURRENT moved on and this generation was collected: read it again
     else:
         raise StoreNotFound(f"the store {store_dir} names {name} but it is missing; rebuild")
@@ -379,6 +391,8 @@ def _read(path: Path, generation: str, known: Known) -> Snapshot:
         generation=generation,
         created=info.get("created", ""),
         digest=info.get("digest", ""),
+        made=info.get("made", ""),
+        journal_seq=int(info.get("journal_seq", "0")),
     )
 
 
@@ -404,6 +418,8 @@ def _info(snapshot: Snapshot) -> dict[str, str]:
         "generation": snapshot.generation,
         "digest": snapshot.digest,
         "article_count": str(len(snapshot)),
+        "made": snapshot.made,
+        "journal_seq": str(snapshot.journal_seq),
     }
 
 
@@ -585,14 +601,18 @@ def clean_leftovers(store_dir: Path) -> int:
     return removed
 
 
-def publish(store_dir: Path, snapshot: Snapshot, base: Snapshot | None = None) -> str:
+def publish(
+    store_dir: Path, snapshot: Snapshot, base: Snapshot | None = None, keep: int = KEEP
+) -> str:
     """Write `snapshot` as the next generation and make it current. Call with the lock held.
 
     `base`, the generation `snapshot` was built from as loaded, lets the write copy its file
     and replace only the rows that differ. Returns the new generation's name. When the disk
     fails (full or read-only: an OSError, or SQLite's own error) the previous generation
-    stays current and StoreWriteError says so.
+    stays current and StoreWriteError says so. Generations but the newest `keep` are removed.
     """
+    if keep < MIN_KEEP:
+        raise ValueError(f"keep must be at least {MIN_KEEP}, not {keep}")
     try:
         store_dir.mkdir(parents=True, exist_ok=True)
         clean_leftovers(store_dir)
@@ -631,9 +651,41 @@ def publish(store_dir: Path, snapshot: Snapshot, base: Snapshot | None = None) -
             f"({os.strerror(error.errno) if error.errno else error}); after a power loss the "
             "previous generation may be current again. Check the disk, then build again"
         ) from None
-    for old in _generations(store_dir)[:-KEEP]:
+    for old in _generations(store_dir)[:-keep]:
         shutil.rmtree(store_dir / old, ignore_errors=True)
     return name
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One kept generation, as `recs generations` lists it."""
+
+    name: str
+    created: str
+    articles: int
+    made: str
+    current: bool
+
+
+def generations(store_dir: Path) -> list[Generation]:
+    """The generations kept on disk, oldest first, read from their info tables only."""
+    if not store_dir.is_dir():
+        raise StoreNotFound(f"no store at {store_dir}: run `recs build CONTENT_DIR` first")
+    current = current_generation(store_dir)
+    found = []
+    for name in _generations(store_dir):
+        try:
+            connection = _connect_ro(store_dir / name / DB)
+            try:
+                info = dict(connection.execute("SELECT key, value FROM info"))
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError:
+            continue  # removed while listing, or damaged: not a generation to roll back to
+        count = int(info.get("article_count", "0") or 0)
+        made = info.get("made") or "build"  # generations from before `made` was recorded
+        found.append(Generation(name, info.get("created", ""), count, made, name == current))
+    return found
 
 
 # --- the write journal ------------------------------------------------------------------
@@ -641,9 +693,11 @@ def publish(store_dir: Path, snapshot: Snapshot, base: Snapshot | None = None) -
 # Writes through the API (upsert, delete) are appended to journal.sqlite in the store
 # directory, each tagged with the generation it applies to. Appending is durable (WAL,
 # synchronous=FULL) and cheap; every server process polls the journal and applies new
-# entries to its loaded generation. The next build folds the entries into the generation it
-# publishes and then clears them; entries for an older generation are never applied to a
-# newer one, so a build that dies between publishing and clearing loses nothing.
+# entries to its loaded generation. The next build (or rollback) folds the entries into the
+# generation it publishes, records the last one's number as that generation's
+# `journal_seq`, and only then clears the entries up to it; entries for an older generation
+# are never applied to a newer one, so a build that dies between publishing and clearing
+# loses nothing.
 
 JOURNAL = "journal.sqlite"
 JOURNAL_SCHEMA = """
@@ -748,19 +802,20 @@ def read_changes(store_dir: Path, generation: str, after: int = 0) -> list[Chang
     ]
 
 
-def clear_changes(store_dir: Path, keep_generation: str) -> None:
-    """Drop journal entries of every generation but `keep_generation` (they are folded in)."""
-    if not (store_dir / JOURNAL).is_file():
+def clear_changes(store_dir: Path, through: int) -> None:
+    """Drop journal entries up to sequence number `through`: call it once a published
+    generation holds them (its `journal_seq`), never before."""
+    if through <= 0 or not (store_dir / JOURNAL).is_file():
         return
     try:
         connection = _journal(store_dir)
         try:
             with connection:
-                connection.execute("DELETE FROM changes WHERE generation != ?", (keep_generation,))
+                connection.execute("DELETE FROM changes WHERE seq <= ?", (through,))
         finally:
             connection.close()
     except sqlite3.Error:
-        pass  # harmless: entries of older generations are never applied; the next build clears
+        pass  # harmless: entries a generation holds are never applied again; the next clears
 
 
 def store_info(store_dir: Path) -> dict[str, Any]:

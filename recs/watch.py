@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
-from recs.articles import ARTICLE_SUFFIXES, JSONL_SUFFIX, TEMP_PREFIX
+from recs.articles import ARTICLE_SUFFIXES, JSONL_SUFFIX, TEMP_PREFIX, ReadOptions
 from recs.encoder import Encoder
+from recs.errors import RecsError
+from recs.pipeline import BuildOptions
 from recs.rank import RankSettings
-from recs.regenerate import RegenerateReport, regenerate
+from recs.regenerate import RegenerateReport, content_locked, regenerate
 
 WATCHED_SUFFIXES = ARTICLE_SUFFIXES | {JSONL_SUFFIX}
 
@@ -50,51 +53,54 @@ def watch(
     encoder: Encoder,
     settings: RankSettings,
     on_round: Callable[[RegenerateReport, list[str]], None],
+    options: BuildOptions = BuildOptions(),
+    read: ReadOptions = ReadOptions(),
     *,
     stop: threading.Event | None = None,
     debounce_ms: int = 200,
-    pinned_key: str = "relatedPinned",
-    excluded_key: str = "relatedExclude",
-    max_file_bytes: int | None = None,
+    on_error: Callable[[RecsError], None] | None = None,
 ) -> None:
     """Regenerate now, then after every change to an article file until `stop` is set.
 
-    `on_round(report, changed)` is called after each round with the sources whose change
-    started it (empty for the first round).
+    The content folder's lock is held for the whole watch: a second watch, or a
+    regenerate, on the same folder is refused at once (the README promises it) instead of
+    slipping in between two rounds. `on_round(report, changed)` is called after each
+    round with the sources whose change started it (empty for the first round); a round
+    that fails after the first (a refused shrink, a busy store) goes to `on_error` and the
+    watch goes on, since the next edit may mend it.
     """
     import watchfiles
 
     root = Path(content_dir).resolve()
+    options = replace(options, lock_wait=max(options.lock_wait, 10.0))
 
     def run() -> RegenerateReport:
-        return regenerate(
-            root,
-            store_dir,
-            encoder,
-            settings,
-            lock_wait=10.0,
-            pinned_key=pinned_key,
-            excluded_key=excluded_key,
-            max_file_bytes=max_file_bytes,
-        )
+        return regenerate(root, store_dir, encoder, settings, options, read, lock_held=True)
 
-    report = run()
-    known: dict[Path, str | None] = {root / s: h for s, h in report.hashes.items()}
-    on_round(report, [])
-    for changes in watchfiles.watch(
-        root,
-        watch_filter=lambda _change, path: wanted(root, Path(path)),
-        debounce=debounce_ms,
-        step=50,
-        stop_event=stop,
-        yield_on_timeout=False,
-    ):
-        paths = sorted({Path(path) for _, path in changes})
-        current = {path: _hash(path) for path in paths}
-        fresh = [path for path in paths if current[path] != known.get(path, "unknown")]
-        if not fresh:
-            continue  # our own writes, or touches that changed no byte
+    with content_locked(root):
         report = run()
-        known.update(current)
-        known.update({root / s: h for s, h in report.hashes.items()})
-        on_round(report, [p.relative_to(root).as_posix() for p in fresh])
+        known: dict[Path, str | None] = {root / s: h for s, h in report.hashes.items()}
+        on_round(report, [])
+        for changes in watchfiles.watch(
+            root,
+            watch_filter=lambda _change, path: wanted(root, Path(path)),
+            debounce=debounce_ms,
+            step=50,
+            stop_event=stop,
+            yield_on_timeout=False,
+        ):
+            paths = sorted({Path(path) for _, path in changes})
+            current = {path: _hash(path) for path in paths}
+            fresh = [path for path in paths if current[path] != known.get(path, "unknown")]
+            if not fresh:
+                continue  # our own writes, or touches that changed no byte
+            try:
+                report = run()
+            except RecsError as error:
+                if on_error is None:
+                    raise
+                on_error(error)
+                continue
+            known.update(current)
+            known.update({root / s: h for s, h in report.hashes.items()})
+            on_round(report, [p.relative_to(root).as_posix() for p in fresh])

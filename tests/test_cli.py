@@ -235,3 +235,63 @@ def test_regenerate_exits_74_when_files_cannot_be_written(
     assert "cannot write: No space left on device; the file is unchanged" in err
     assert "error: 12 file(s) could not be written" in err
     assert {p: p.read_bytes() for p in topic_corpus.rglob("*.md")} == before
+
+
+@pytest.mark.parametrize("command", ["build", "regenerate"])
+def test_a_wrong_folder_is_refused_in_one_line_with_its_skipped_files_first(
+    topic_corpus, tmp_path, capsys, monkeypatch, command
+):
+    """A Hugo site root (TOML front matter) or an empty folder reads almost nothing: the
+    command says what it would remove and how to force it, and publishes nothing."""
+    from recs import store
+
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    store_dir = str(tmp_path / "s")
+    assert main(["build", str(topic_corpus), "--store", store_dir, "-q"]) == 0
+    site = tmp_path / "site"
+    (site / "content").mkdir(parents=True)
+    (site / "content" / "post.md").write_text('+++\ntitle = "A post"\n+++\nBody.\n')
+    capsys.readouterr()
+    assert main([command, str(site), "--store", store_dir]) == 65
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("skipped content/post.md")
+    assert lines[-1].startswith("error: not published: this build would remove 12 of the 12")
+    assert "--allow-shrink" in lines[-1] and len(lines) == 2
+    assert store.current_generation(tmp_path / "s") == "gen-000001"
+    assert main([command, str(site), "--store", store_dir, "--allow-shrink", "-q"]) == 0
+    assert store.current_generation(tmp_path / "s") == "gen-000002"
+
+
+def test_generations_and_rollback(topic_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    store_dir = str(tmp_path / "s")
+    assert main(["build", str(topic_corpus), "--store", store_dir, "-q", "--limit", "2"]) == 0
+    assert main(["build", str(topic_corpus), "--store", store_dir, "-q", "--limit", "3"]) == 0
+    capsys.readouterr()
+    assert main(["rollback", "--store", store_dir]) == 0
+    assert capsys.readouterr().out.startswith(
+        "published gen-000003 (rollback to gen-000001, 12 articles)"
+    )
+    assert main(["generations", "--store", store_dir]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("  gen-000001 ") and lines[0].endswith("12 articles  build")
+    assert lines[2].startswith("* gen-000003 ") and lines[2].endswith("rollback to gen-000001")
+    assert lines[3].startswith("3 kept (RECS_KEEP_GENERATIONS=5)")
+    assert main(["generations", "--store", store_dir, "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [g["current"] for g in listed] == [False, False, True]
+    assert main(["rollback", "gen-000007", "--store", store_dir]) == 2
+    assert "keeps no generation 'gen-000007'" in capsys.readouterr().err
+
+
+def test_skipped_lines_cannot_be_forged_by_a_file_name(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "x.md\nskipped fake.md: all good\x1b[2J.md").write_text("not an article")
+    assert main(["build", str(content), "--store", str(tmp_path / "s")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "skipped x.md\\nskipped fake.md: all good\\x1b[2J.md:1: no front matter: "
+        "the file must start with a line '---'"
+    ]

@@ -20,6 +20,7 @@ from recs import articles, store
 from recs.articles import (
     Article,
     ArticleError,
+    ReadOptions,
     parse_article_text,
     parse_jsonl,
     read_corpus,
@@ -247,7 +248,7 @@ def test_ten_megabyte_excerpt_is_refused_by_size_or_read_when_allowed(tmp_path):
         f"big.md: file is {len(data):,} bytes; an article file may have at most 1,000,000 "
         "(RECS_MAX_FILE_BYTES)"
     )
-    allowed = read_corpus(tmp_path, max_file_bytes=20_000_000)
+    allowed = read_corpus(tmp_path, ReadOptions(max_file_bytes=20_000_000))
     assert len(allowed.articles) == 2 and allowed.problems == []
     assert len(allowed.articles[0].excerpt) == len(excerpt)
 
@@ -401,7 +402,7 @@ def test_jsonl_is_read_one_bounded_line_at_a_time(tmp_path):
     (tmp_path / "big.jsonl").write_bytes(ok + b"\n" + huge + b"\n" + ok.replace(b"/o", b"/p"))
     tracemalloc.start()
     try:
-        corpus = read_corpus(tmp_path, max_file_bytes=limit)
+        corpus = read_corpus(tmp_path, ReadOptions(max_file_bytes=limit))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -515,7 +516,7 @@ def test_recs_build_memory_stays_bounded_on_a_hostile_corpus(tmp_path):
     base = peak_rss([recs, "build", str(clean), "--store", str(tmp_path / "s1")], env)
     bad = peak_rss([recs, "build", str(hostile), "--store", str(tmp_path / "s2")], env)
     assert base[0] == bad[0] == 0 and not base[3] and not bad[3]
-    assert bad[2] == len(read_corpus(hostile, max_file_bytes=2_000_000).problems)
+    assert bad[2] == len(read_corpus(hostile, ReadOptions(max_file_bytes=2_000_000)).problems)
     print(f"peak RSS: clean {base[1] / 2**20:.0f} MiB, hostile {bad[1] / 2**20:.0f} MiB")
     assert bad[1] - base[1] < MEMORY_BOUND
 

@@ -105,7 +105,35 @@ def test_two_processes_exporting_at_once_export_once(tmp_path):
     target = exported_path(spec, cache)
     assert got == [(str(target), b"first half;second half")] * 2
     assert len((target.parent / "calls").read_text().split()) == 1
-    assert sorted(p.name for p in target.parent.iterdir()) == [".lock", "calls", target.name]
+    checksum = target.name + ".sha256"
+    assert sorted(p.name for p in target.parent.iterdir()) == [
+        ".lock",
+        "calls",
+        target.name,
+        checksum,
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(path.read_bytes()[:5]),  # cut short
+        lambda path: path.write_bytes(path.read_bytes().replace(b"first", b"fir5t")),  # same size
+        lambda path: (path.parent / (path.name + ".sha256")).unlink(),  # killed before the record
+    ],
+)
+def test_a_damaged_cached_export_is_found_and_made_again(tmp_path, monkeypatch, damage):
+    spec = fake_model(tmp_path / "model")
+    monkeypatch.setattr(onnx, "_export", _slow_export)
+    cache = tmp_path / "cache"
+    target = ensure_exported(spec, cache)
+    assert ensure_exported(spec, cache) == target  # intact: not exported again
+    damage(target)
+    heard: list[str] = []
+    assert ensure_exported(spec, cache, heard.append) == target
+    assert target.read_bytes() == b"first half;second half"
+    assert len((target.parent / "calls").read_text().split()) == 2
+    assert "damaged" in heard[0] or "once" in heard[0]
 
 
 def test_failed_export_says_how_to_fall_back_and_leaves_nothing(tmp_path, monkeypatch):
@@ -132,7 +160,7 @@ def test_unwritable_cache_is_a_model_error(tmp_path, monkeypatch):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(target))
 
     monkeypatch.setattr(onnx, "_export", read_only)
-    with pytest.raises(ModelError, match="Read-only file system; make the store writable"):
+    with pytest.raises(ModelError, match="Read-only file system; set RECS_CACHE_DIR to a writable"):
         ensure_exported(spec, tmp_path / "store")
 
 
@@ -185,13 +213,28 @@ def test_edge_texts_match_sentence_transformers(model_encoder):
 @pytest.mark.model
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_cli_exports_once_and_says_so(tmp_path):
+def test_cli_exports_once_per_machine_and_a_check_writes_nothing(tmp_path):
+    """The export goes to the machine's cache (RECS_CACHE_DIR), never into a store: a
+    `--check` with no store writes nothing, and a second store does not export again."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
-    command = [str(BIN / "recs"), "build", str(EXAMPLES), "--store", str(tmp_path / "store")]
+    env["RECS_CACHE_DIR"] = str(tmp_path / "cache")
+    content = tmp_path / "content"
+    shutil.copytree(EXAMPLES, content)
+    files = {p: p.read_bytes() for p in content.rglob("*") if p.is_file()}
+    check = [str(BIN / "recs"), "regenerate", str(content), "--check", "--store"]
+    checked = subprocess.run(
+        [*check, str(tmp_path / "none")], capture_output=True, text=True, env=env, timeout=500
+    )
+    assert checked.returncode == 1, checked.stderr  # every block is stale: exit 1
+    assert "nothing written" in checked.stdout and "exporting all-MiniLM-L6-v2" in checked.stderr
+    assert not (tmp_path / "none").exists()
+    assert {p: p.read_bytes() for p in content.rglob("*") if p.is_file()} == files
+    assert list((tmp_path / "cache" / "onnx").glob("*/model-v*.onnx"))
+    command = [str(BIN / "recs"), "build", str(content), "--store", str(tmp_path / "store")]
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=500)
     assert first.returncode == 0, first.stderr
-    assert "exporting all-MiniLM-L6-v2 to ONNX" in first.stderr
-    assert list((tmp_path / "store" / "onnx").glob("*/model-v*.onnx"))
+    assert "ONNX" not in first.stderr  # exported once for the machine, not per store
+    assert not (tmp_path / "store" / "onnx").exists()
     second = subprocess.run(
         [*command, "--rebuild"], capture_output=True, text=True, env=env, timeout=500
     )
@@ -210,7 +253,9 @@ def test_warm_up_loads_in_the_background_and_changes_no_vector(model_encoder, tm
     assert OnnxEncoder(spec, cache_dir=tmp_path).warm_up() is None, "not exported yet"
     target = exported_path(spec, tmp_path)
     target.parent.mkdir(parents=True)
-    shutil.copyfile(model_encoder.inner.model_file(), target)
+    exported = model_encoder.inner.model_file()
+    shutil.copyfile(exported, target)
+    shutil.copyfile(f"{exported}.sha256", f"{target}.sha256")
     texts = ["a warm model", "gives the vectors of a cold one", "Ünïcödé 東京"]
     warm = OnnxEncoder(spec, cache_dir=tmp_path)
     thread = warm.warm_up()

@@ -10,10 +10,13 @@ import time
 import pytest
 
 from recs import store
+from recs.articles import ReadOptions
+from recs.config import Settings
 from recs.encoder import HashingEncoder
-from recs.errors import CorpusError, StoreIncompatible
-from recs.pipeline import build
+from recs.errors import CorpusError, InvalidInput, ShrinkRefused, StoreIncompatible
+from recs.pipeline import BuildOptions, build, rollback
 from recs.rank import RankSettings
+from recs.service import Service
 
 
 class CountingEncoder(HashingEncoder):
@@ -74,7 +77,13 @@ def test_related_lists_stay_on_topic(topic_corpus, tmp_path):
 def test_strict_fails_on_any_problem(topic_corpus, tmp_path):
     (topic_corpus / "broken.md").write_text("not an article")
     with pytest.raises(CorpusError, match=r"broken\.md:1: no front matter"):
-        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(), strict=True)
+        build(
+            topic_corpus,
+            tmp_path / "s",
+            HashingEncoder(),
+            RankSettings(),
+            BuildOptions(strict=True),
+        )
     assert not store.exists(tmp_path / "s")
 
 
@@ -83,7 +92,9 @@ def test_store_of_another_model_is_refused(topic_corpus, tmp_path):
     other = HashingEncoder(dim=128)
     with pytest.raises(StoreIncompatible, match="--rebuild"):
         build(topic_corpus, tmp_path / "s", other, RankSettings())
-    snapshot, report = build(topic_corpus, tmp_path / "s", other, RankSettings(), rebuild=True)
+    snapshot, report = build(
+        topic_corpus, tmp_path / "s", other, RankSettings(), BuildOptions(rebuild=True)
+    )
     assert report.embedded == 12 and snapshot.model_id == other.model_id
 
 
@@ -127,12 +138,12 @@ def test_unchanged_files_are_not_parsed_again(topic_corpus, tmp_path, monkeypatc
     # a dry run neither uses nor writes the cache.
     (topic_corpus / "cooking" / "3.md").unlink()
     parsed.clear()
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), rebuild=True)
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), BuildOptions(rebuild=True))
     assert len(parsed) == 11
-    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    sig = filecache.signature(ReadOptions())
     assert sorted(filecache.load(store_dir, sig)) == sorted(parsed)
     parsed.clear()
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), publish=False)
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), BuildOptions(publish=False))
     assert len(parsed) == 11
 
     # A build's entries make the next regenerate check every block, then skip them.
@@ -154,7 +165,7 @@ def test_a_build_pauses_the_garbage_collector_and_always_restarts_it(topic_corpu
     assert seen == [False] and gc.isenabled()
     (topic_corpus / "broken.md").write_text("no front matter\n")
     with pytest.raises(CorpusError):
-        build(topic_corpus, tmp_path / "s", Watching(), RankSettings(), strict=True)
+        build(topic_corpus, tmp_path / "s", Watching(), RankSettings(), BuildOptions(strict=True))
     assert gc.isenabled()
     gc.disable()
     try:  # a caller that paused it keeps it paused
@@ -208,7 +219,7 @@ def test_a_file_whose_stat_is_unchanged_is_not_read_again(topic_corpus, tmp_path
 
     # --rebuild reads everything whatever the stat says.
     opened.clear()
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), rebuild=True)
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(), BuildOptions(rebuild=True))
     assert len(opened) == 12
 
 
@@ -298,7 +309,7 @@ def test_a_parse_cache_of_an_older_format_is_replaced_not_an_error(topic_corpus,
         older.execute("INSERT INTO files VALUES ('space/1.md', 'x', '[]', '', '1 2 3 4')")
     older.close()
     _, first = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
-    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    sig = filecache.signature(ReadOptions())
     entries = filecache.load(store_dir, sig)
     assert first.articles == 12 and len(entries) == 12
     assert entries["space/1.md"].sha != "x" and entries["space/1.md"].record
@@ -329,3 +340,152 @@ def test_a_small_rebuild_parses_only_the_changed_articles_stored_fields(
         .fields["category"]
         == "science"
     )
+
+
+# --- never a silent shrink; --rebuild keeps API writes; undo ------------------------------
+
+
+def api_article(url: str, title: str = "Space station news") -> store.Change:
+    """A journal upsert as PUT /articles writes it (hashing vector of its text)."""
+    from recs.articles import article_from_data
+
+    fields = {"title": title, "excerpt": "space rocket orbit", "webUrl": url}
+    article = article_from_data(fields, "api")
+    vector = HashingEncoder().encode([article.text])[0]
+    return store.Change(0, "upsert", article.url, store.article_record(article), vector)
+
+
+def test_a_build_that_would_empty_the_store_is_refused_and_changes_nothing(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    before = store.current_generation(store_dir)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ShrinkRefused, match=r"remove 12 of the 12 .*--allow-shrink") as refused:
+        build(empty, store_dir, HashingEncoder(), RankSettings())
+    assert refused.value.exit_code != 0
+    assert store.current_generation(store_dir) == before and len(store.load(store_dir)) == 12
+    snapshot, report = build(
+        empty, store_dir, HashingEncoder(), RankSettings(), BuildOptions(allow_shrink=True)
+    )
+    assert report.published and len(snapshot) == 0 and report.removed == 12
+
+
+@pytest.mark.parametrize(("removed", "refused"), [(5, False), (6, False), (7, True), (12, True)])
+def test_more_than_half_of_the_store_going_is_refused(topic_corpus, tmp_path, removed, refused):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    for path in sorted(topic_corpus.rglob("*.md"))[:removed]:
+        path.unlink()
+    if refused:
+        with pytest.raises(ShrinkRefused, match=f"remove {removed} of the 12"):
+            build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+        assert len(store.load(store_dir)) == 12
+    else:
+        _, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+        assert report.published and report.removed == removed
+
+
+def test_a_refused_build_keeps_the_journal_and_the_api_writes(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    generation = store.current_generation(store_dir)
+    store.append_changes(store_dir, generation, [api_article("https://example.com/api/1")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ShrinkRefused):
+        build(empty, store_dir, HashingEncoder(), RankSettings())
+    assert [c.url for c in store.read_changes(store_dir, generation)] == [
+        "https://example.com/api/1"
+    ]
+
+
+def test_rebuild_keeps_articles_written_through_the_api_and_their_deletions(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    generation = store.current_generation(store_dir)
+    kept, deleted = "https://example.com/api/kept", "https://example.com/api/deleted"
+    store.append_changes(store_dir, generation, [api_article(kept), api_article(deleted)])
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())  # folds them in
+    generation = store.current_generation(store_dir)
+    store.append_changes(store_dir, generation, [store.Change(0, "delete", deleted)])
+    other = HashingEncoder(dim=64)  # another model: --rebuild is what the README says to run
+    snapshot, report = build(
+        topic_corpus, store_dir, other, RankSettings(), BuildOptions(rebuild=True)
+    )
+    assert report.published and report.removed == 0  # the API deletion was not the build's
+    assert kept in snapshot.row_of and deleted not in snapshot.row_of
+    assert snapshot.vectors.shape == (13, 64)  # re-embedded with the new model
+    loaded = store.load(store_dir, model_id=other.model_id)
+    assert loaded.articles[loaded.row_of[kept]].source == "api"
+    assert store.read_changes(store_dir, generation) == []  # in the generation, then cleared
+    assert "--rebuild" in store.generations(store_dir)[-1].made
+
+
+def test_the_journal_is_cleared_only_of_what_a_generation_holds(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    generation = store.current_generation(store_dir)
+    store.append_changes(store_dir, generation, [api_article("https://example.com/api/1")])
+    snapshot, _ = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    assert snapshot.journal_seq == 1 and store.load(store_dir).journal_seq == 1
+    assert not store.read_changes(store_dir, generation)
+    # An entry the generation does not hold (a later sequence number) is never cleared.
+    later = store.append_changes(
+        store_dir, snapshot.generation, [api_article("https://example.com/api/2")]
+    )
+    store.clear_changes(store_dir, snapshot.journal_seq)
+    assert [c.seq for c in store.read_changes(store_dir, snapshot.generation)] == [later]
+
+
+def test_rollback_publishes_an_earlier_generation_again(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    first, _ = build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=4))
+    service = Service(Settings(store=store_dir, model="hashing"))
+    service.poll()
+    back = rollback(store_dir)
+    assert back.generation == "gen-000003" and back.made == "rollback to gen-000001"
+    loaded = store.load(store_dir)
+    assert loaded.related == first.related and loaded.generation == "gen-000003"
+    assert service.poll() and service.snapshot.generation == "gen-000003"  # servers follow
+    made = [(g.name, g.made, g.current) for g in store.generations(store_dir)]
+    assert made == [
+        ("gen-000001", "build", False),
+        ("gen-000002", "build", False),
+        ("gen-000003", "rollback to gen-000001", True),
+    ]
+    # The rollback itself can be undone, and the next build with nothing changed is a no-op.
+    assert rollback(store_dir).related == store.load(store_dir, generation="gen-000002").related
+    assert rollback(store_dir, "gen-000001").generation == "gen-000005"
+    _, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    assert not report.published
+
+
+def test_rollback_keeps_articles_written_through_the_api(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    build(empty, store_dir, HashingEncoder(), RankSettings(), BuildOptions(allow_shrink=True))
+    store.append_changes(
+        store_dir, "gen-000002", [api_article("https://example.com/api/new", "Rocket news")]
+    )
+    back = rollback(store_dir)
+    assert len(back) == 13 and "https://example.com/api/new" in back.row_of
+    assert store.read_changes(store_dir, "gen-000002") == []  # held by gen-000003 now
+    space = back.row_of["https://example.com/space/0"]
+    assert back.row_of["https://example.com/api/new"] in [r for r, _ in back.related[space]]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("gen-000002", "already the current"), ("gen-000009", "keeps no generation 'gen-000009'")],
+)
+def test_rollback_to_a_generation_not_kept_says_which_are(topic_corpus, tmp_path, target, message):
+    store_dir = tmp_path / "s"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=3))
+    with pytest.raises(InvalidInput, match=message):
+        rollback(store_dir, target)
+    assert store.current_generation(store_dir) == "gen-000002"

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from recs import filecache, store
-from recs.articles import TEMP_PREFIX, parse_article_text, read_front_matter
+from recs.articles import TEMP_PREFIX, ReadOptions, parse_article_text, read_front_matter
 from recs.cli import main
+from recs.encoder import HashingEncoder
 from recs.errors import StoreLocked
+from recs.pipeline import BuildOptions
 from recs.rank import RankSettings
 from recs.regenerate import content_locked, regenerate
 from tests.conftest import EXAMPLES, SEED
@@ -72,7 +74,7 @@ def test_second_run_changes_nothing_and_touches_nothing(tmp_path, encoder):
     # Every file now holds its stored list, in the stored order, without scores.
     snap = store.load(tmp_path / "store")
     # Blocks are output: neither the store nor the parse cache keeps a copy of them.
-    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    sig = filecache.signature(ReadOptions())
     cached = [entry.article for entry in filecache.load(tmp_path / "store", sig).values()]
     assert len(cached) == len(snap.articles) > 0
     assert not any("related" in a.fields for a in snap.articles + cached)
@@ -244,7 +246,7 @@ def test_parse_cache_skips_unchanged_files_and_never_changes_results(tmp_path, e
     content = copy_examples(tmp_path)
     store_dir = tmp_path / "store"
     regenerate(content, store_dir, encoder, RankSettings())
-    sig = filecache.signature("relatedPinned", "relatedExclude", None)
+    sig = filecache.signature(ReadOptions())
     cached = filecache.load(store_dir, sig)
     assert len(cached) == 51
     # Cached entries match a fresh parse of the files as rewritten (related block included).
@@ -259,7 +261,7 @@ def test_parse_cache_skips_unchanged_files_and_never_changes_results(tmp_path, e
     seed.write_bytes(stale)
     assert regenerate(content, store_dir, encoder, RankSettings()).changed == [SEED_SOURCE]
     assert seed.read_bytes() != stale
-    assert filecache.load(store_dir, filecache.signature("pins", "relatedExclude", None)) == {}
+    assert filecache.load(store_dir, filecache.signature(ReadOptions(pinned_key="pins"))) == {}
     # A corrupt cache is ignored.
     (store_dir / filecache.FILE).write_bytes(b"not sqlite")
     report = regenerate(content, store_dir, encoder, RankSettings())
@@ -286,7 +288,7 @@ def test_incremental_regeneration_equals_a_full_one(tmp_path, encoder):
     report = regenerate(content, tmp_path / "a", encoder, settings)
     assert 1 <= report.build.recomputed < 160
     incremental = snapshot_bytes(content)
-    full = regenerate(content, tmp_path / "b", encoder, settings, rebuild=True)
+    full = regenerate(content, tmp_path / "b", encoder, settings, BuildOptions(rebuild=True))
     assert full.build.recomputed == 160 and full.changed == []
     assert snapshot_bytes(content) == incremental
 
@@ -339,6 +341,29 @@ def test_incremental_on_10k_articles_recomputes_only_reachable_lists(fast_tmp, e
 
     # A full regeneration from scratch (all lists ranked, in memory) finds nothing to change:
     # every block, hence every list and its order, is what the incremental run wrote.
-    full = regenerate(content, fast_tmp / "full", encoder, settings, rebuild=True, mode="check")
+    full = regenerate(
+        content, fast_tmp / "full", encoder, settings, BuildOptions(rebuild=True), mode="check"
+    )
     assert full.build.recomputed == 9_998 and full.changed == []
     assert len(full.unchanged) == 9_998
+
+
+def test_a_symlink_leading_outside_the_folder_is_not_written_through(topic_corpus, tmp_path):
+    outside = tmp_path / "elsewhere.md"
+    outside.write_bytes((topic_corpus / "space" / "0.md").read_bytes())
+    (topic_corpus / "space" / "0.md").unlink()
+    (topic_corpus / "space" / "0.md").symlink_to(outside)
+    (topic_corpus / ".kept").mkdir()  # hidden: not read, but inside the folder
+    (topic_corpus / "space" / "1.md").rename(topic_corpus / ".kept" / "1.md")
+    (topic_corpus / "space" / "1.md").symlink_to(topic_corpus / ".kept" / "1.md")
+    before = outside.read_bytes()
+    report = regenerate(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
+    [problem] = report.skipped
+    assert problem.path == "space/0.md" and "outside the content folder" in problem.reason
+    assert "--allow-outside-links" in problem.reason and outside.read_bytes() == before
+    assert "space/1.md" in report.changed  # a link inside the folder is written through
+    report = regenerate(
+        topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(), outside_links=True
+    )
+    assert "space/0.md" in report.changed and outside.read_bytes() != before
+    assert (topic_corpus / "space" / "0.md").is_symlink()

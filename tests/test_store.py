@@ -13,7 +13,7 @@ import pytest
 from recs import store
 from recs.encoder import HashingEncoder
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
-from recs.pipeline import build
+from recs.pipeline import BuildOptions, build
 from recs.rank import RankSettings
 
 
@@ -57,12 +57,15 @@ def test_missing_store_says_how_to_build(tmp_path):
         store.load(tmp_path / "nothing")
 
 
-def test_only_the_last_generations_are_kept(topic_corpus, tmp_path):
-    for limit in range(1, 6):
-        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=limit))
+@pytest.mark.parametrize("keep", [store.MIN_KEEP, 3, store.KEEP])
+def test_only_the_last_generations_are_kept(topic_corpus, tmp_path, keep):
+    options = BuildOptions(keep_generations=keep)
+    for limit in range(1, 8):
+        build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=limit), options)
     names = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name.startswith("gen-"))
-    assert names == ["gen-000003", "gen-000004", "gen-000005"]
-    assert store.current_generation(tmp_path / "s") == "gen-000005"
+    assert names == [f"gen-{n:06d}" for n in range(8 - keep, 8)]
+    assert store.current_generation(tmp_path / "s") == "gen-000007"
+    assert [g.name for g in store.generations(tmp_path / "s")] == names
 
 
 def test_a_failed_publish_leaves_the_previous_generation(topic_corpus, tmp_path, monkeypatch):

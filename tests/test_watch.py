@@ -111,3 +111,42 @@ def test_watch_rewrites_affected_blocks_and_ignores_its_own_writes(tmp_path):
             process.kill()
             process.wait()
     assert process.returncode in (0, 130)
+
+
+@pytest.mark.e2e
+def test_a_watch_holds_its_folder_a_second_watch_or_a_regenerate_is_refused(tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(EXAMPLES, content)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
+    env.update(RECS_MODEL="hashing", RECS_STORE=str(tmp_path / "store"), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [str(BIN / "recs"), "watch", str(content)],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        output = Output(process)
+        output.wait_for(lambda lines: any(x.startswith("watching ") for x in lines), "start")
+        time.sleep(0.5)  # idle: between rounds, where a second writer used to slip in
+        for command in (["watch", str(content)], ["regenerate", str(content)]):
+            other = subprocess.run(
+                [str(BIN / "recs"), *command], env=env, capture_output=True, text=True, timeout=60
+            )
+            assert other.returncode == 75, (command, other.stdout, other.stderr)
+            assert "being rewritten by another recs regenerate or watch" in other.stderr
+            assert other.stdout == ""
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    # Once the watch has stopped, the folder is free again.
+    done = subprocess.run(
+        [str(BIN / "recs"), "regenerate", str(content), "-q"], env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
