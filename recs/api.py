@@ -3,11 +3,11 @@
 Every error is application/problem+json (RFC 9457). Answers to GET /related are served from
 pre-serialised bytes with an ETag (store generation + journal revision + request), so a
 repeated request costs a dictionary lookup. The OpenAPI schema is at /openapi.json and
-/docs; docs/api.md describes each route.
+/docs (Swagger UI served from the fastapi-offline package: no CDN); docs/api.md describes
+each route.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route annotations at run time.
-import contextlib
 import hashlib
 import json
 import logging
@@ -23,12 +23,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from recs import __version__
 from recs.config import Settings
-from recs.errors import Forbidden, PayloadTooLarge, RecsError, Unauthorized
+from recs.errors import Forbidden, RecsError, Unauthorized
+from recs.http_body import add_components, read_json, request_body, validation_detail
+from recs.http_limits import BodyLimits
 from recs.metrics import Metrics, MetricsMiddleware
 from recs.schema import (
     FILTERS,
@@ -59,54 +62,11 @@ def _problem(
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
+    """Whether If-None-Match names `etag`. `*` is left to the caller: it matches any
+    current representation, so only a URL that exists (RFC 9110, 13.1.2)."""
     if not header:
         return False
-    if header.strip() == "*":
-        return True
     return etag in (part.strip().removeprefix("W/") for part in header.split(","))
-
-
-class BodyLimit:
-    """Refuse request bodies over `limit` bytes with 413, before a route reads them."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _problem(413, PayloadTooLarge.title, self._detail())(scope, receive, send)
-                return
-        received = 0
-        exceeded = started = False
-
-        async def limited_receive() -> Any:
-            nonlocal received, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    exceeded = True
-                    raise PayloadTooLarge(self._detail())
-            return message
-
-        async def guarded_send(message: Any) -> None:
-            nonlocal started
-            if not exceeded:  # FastAPI answers a failing body read with 400: say 413 instead
-                started = True
-                await send(message)
-
-        with contextlib.suppress(PayloadTooLarge):
-            await self.app(scope, limited_receive, guarded_send)
-        if exceeded and not started:  # a chunked body, no Content-Length to refuse up front
-            await _problem(413, PayloadTooLarge.title, self._detail())(scope, receive, send)
-
-    def _detail(self) -> str:
-        return f"the request body is over {self.limit:,} bytes (RECS_MAX_BODY_BYTES)"
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
@@ -135,7 +95,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         yield
         service.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="recs",
         version=__version__,
         summary="Related articles for news and content sites.",
@@ -145,8 +105,20 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             "`Authorization: Bearer <RECS_API_TOKEN>` and are off when no token is configured."
         ),
         lifespan=lifespan,
+        static_url="/docs/assets",  # Swagger UI and ReDoc files, from the installed package
     )
     app.state.service = service
+
+    def openapi() -> dict[str, Any]:
+        # The body routes read their bodies themselves (recs.http_body): FastAPI lists
+        # no schema for them, so the document gets the body models here.
+        if app.openapi_schema is None:
+            document = FastAPI.openapi(app)
+            add_components(document, [ArticleIn])
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def query(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
         return parse_query(request.query_params.multi_items(), allowed, max_limit)
@@ -169,12 +141,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        parts = []
-        for item in error.errors()[:10]:
-            where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "body"))
-            parts.append(f"{where or 'body'}: {item.get('msg', 'invalid')}")
-        detail = "; ".join(parts) or "the request does not validate"
-        return _problem(422, "Invalid input", detail)
+        return _problem(422, "Invalid input", validation_detail(error.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -224,21 +191,25 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         key = urlencode(sorted(request.query_params.multi_items()))
         headers = {"Cache-Control": cache_control}
         etag = service.etag_for(key)
-        if etag is not None and _etag_matches(request.headers.get("if-none-match"), etag):
+        if_none_match = request.headers.get("if-none-match")
+        if etag is not None and _etag_matches(if_none_match, etag):
             return Response(status_code=304, headers={**headers, "ETag": etag})
         answer = service.related(values["url"], values.get("limit"), rank_filters(values), key)
         headers["ETag"] = answer.etag
+        if if_none_match is not None and if_none_match.strip() == "*":  # it exists: it matches
+            return Response(status_code=304, headers=headers)
         return Response(answer.body, media_type="application/json", headers=headers)
 
     @app.post(
         "/related",
         response_model=RelatedResponse,
-        responses=problem_responses(400, 413, 422, 503),
+        responses=problem_responses(400, 408, 413, 415, 422, 503),
         summary="Related articles of an article that is not stored (a draft)",
-        openapi_extra=params_doc(POST_RELATED, order),
+        openapi_extra={**params_doc(POST_RELATED, order), **request_body(ArticleIn)},
     )
-    async def post_related(request: Request, article: ArticleIn) -> Response:
+    async def post_related(request: Request) -> Response:
         values = query(request, POST_RELATED)
+        article = await read_json(request, ArticleIn)
         fields = article.model_dump(exclude_none=True)
         limit, filters = values.get("limit"), rank_filters(values)
         body = await run_in_threadpool(service.draft, fields, limit, filters)
@@ -249,13 +220,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         response_model=WriteResult,
         responses={
             201: {"description": "Created", "model": WriteResult},
-            **problem_responses(400, 401, 403, 413, 422, 503),
+            **problem_responses(400, 401, 403, 408, 413, 415, 422, 503),
         },
         summary="Insert or replace one article (needs the bearer token)",
-        dependencies=[Depends(require_token)],
+        dependencies=[Depends(require_token)],  # runs before the body is read
+        openapi_extra=request_body(ArticleIn),
     )
-    async def put_article(request: Request, article: ArticleIn) -> JSONResponse:
+    async def put_article(request: Request) -> JSONResponse:
         query(request, NONE)
+        article = await read_json(request, ArticleIn)
         fields = article.model_dump(exclude_none=True)
         url, created, revision = await run_in_threadpool(service.upsert, fields)
         result = WriteResult(url=url, revision=revision, created=created)
@@ -336,7 +309,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost last: CORS headers (and Vary: Origin) on every answer, 413 and 408 included;
+    # those two are counted by the metrics too.
+    app.add_middleware(BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -346,5 +322,4 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             expose_headers=["ETag"],
             max_age=600,
         )
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from recs.errors import InvalidInput
 from recs.frontmatter import (
@@ -187,6 +188,54 @@ class Article:
 
 # --- validation -------------------------------------------------------------------------
 
+# Characters no article text needs and that change what a reader sees: C0 and C1 control
+# characters (a terminal obeys ESC, a page may drop NUL) and the bidirectional embeddings,
+# overrides and isolates U+202A-U+202E and U+2066-U+2069, which reorder the text around
+# them. An excerpt may hold tabs and line breaks; the other fields are single lines.
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_UNSAFE_IN_EXCERPT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+_UNSAFE_IN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CONTROLS}]")
+# The fields recs reads or copies into related lists; other fields are stored, never served.
+LINE_FIELDS = ("title", "type", "category", "publishedDateTime", "webUrl", "originalUrl")
+NESTED_TEXT_FIELDS = ("provider", "images", "topics")
+
+
+def unsafe_text(text: str, multiline: bool = False) -> str | None:
+    """Why `text` cannot be article text (a control or bidirectional formatting
+    character), or None when it can."""
+    match = (_UNSAFE_IN_EXCERPT if multiline else _UNSAFE_IN_LINE).search(text)
+    if match is None:
+        return None
+    char = match.group()
+    kind = "control character" if ord(char) <= 0x9F else "bidirectional control"
+    return (
+        f"holds the {kind} U+{ord(char):04X} at character {match.start() + 1}; "
+        "remove it (control characters and bidirectional overrides are not allowed)"
+    )
+
+
+def _nested_text(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, text) of every text value and mapping key inside `value`."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str):
+                yield f"{path} (a key)", key
+            yield from _nested_text(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            yield from _nested_text(item, f"{path}[{number}]")
+
+
+def is_web_url(url: str) -> bool:
+    """Whether `url` is an absolute http:// or https:// URL with a host."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
 
 def _line_of(key: str, text: str | None, first_line: int) -> int | None:
     if text is None:
@@ -228,8 +277,8 @@ def article_from_data(
         kind = "empty" if data is None else type(data).__name__
         raise ArticleError(f"front matter must be a mapping of fields, not {kind}", line)
 
-    def fail(key: str, reason: str) -> None:
-        where = line if line is not None else _line_of(key, yaml_text, first_line)
+    def fail(key: str, reason: str, line_key: str | None = None) -> None:
+        where = line if line is not None else _line_of(line_key or key, yaml_text, first_line)
         raise ArticleError(f"{key}: {reason}", where)
 
     for key in ("title", "excerpt"):
@@ -250,6 +299,19 @@ def article_from_data(
     published = data.get("published")
     if published is not None and not isinstance(published, bool):
         fail("published", f"must be true or false, not {published!r}")
+
+    # One rule for every way in: article files, .jsonl lines, PUT /articles, POST /related;
+    # before any other check of a value's text, so that check never echoes such a character.
+    reason = unsafe_text(excerpt, multiline=True)
+    if reason:
+        fail("excerpt", reason)
+    for key in LINE_FIELDS:
+        if isinstance(data.get(key), str) and (reason := unsafe_text(data[key])):
+            fail(key, reason)
+    for key in NESTED_TEXT_FIELDS:
+        for path, text in _nested_text(data.get(key), key):
+            if reason := unsafe_text(text):
+                fail(path, reason, line_key=key)
 
     published_ts = None
     raw_date = data.get("publishedDateTime")
@@ -279,6 +341,14 @@ def article_from_data(
             not isinstance(value, list) or not all(isinstance(v, str) for v in value)
         ):
             fail(key, "must be a list of text values")
+
+    for number, image in enumerate(images or ()):
+        if not is_web_url(image["url"]):
+            fail(
+                f"images[{number}].url",
+                f"{image['url'][:200]!r} is not an absolute http:// or https:// URL",
+                line_key="images",
+            )
 
     url = original = None
     if data.get("webUrl"):

@@ -59,10 +59,25 @@ backend_option = click.option(
     help="Encoder backend: auto (onnx when the model allows, else torch), onnx or torch "
     "[env: RECS_BACKEND; default: auto]",
 )
+
+
+def _check_limit(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """--limit is at most RECS_MAX_LIMIT: Settings holds the maximum, checked here before
+    any work starts."""
+    if value is not None:
+        max_limit = Settings.from_env().max_limit
+        if not 1 <= value <= max_limit:
+            raise click.BadParameter(f"{value} is not between 1 and {max_limit} (RECS_MAX_LIMIT)")
+    return value
+
+
+_DEFAULTS = Settings()
 limit_option = click.option(
     "--limit",
-    type=click.IntRange(1, 1000),
-    help="Related articles per article [env: RECS_LIMIT; default: 5]",
+    type=int,
+    callback=_check_limit,
+    help=f"Related articles per article, 1 to RECS_MAX_LIMIT ({_DEFAULTS.max_limit} unless "
+    f"set) [env: RECS_LIMIT; default: {_DEFAULTS.limit}]",
 )
 engine_option = click.option(
     "--engine",
@@ -584,13 +599,17 @@ def serve(
     log_level: str,
 ) -> None:
     """Serve GET /related and the rest of the HTTP API (docs at /docs) with uvicorn."""
+    import asyncio
+    import functools
     import os
     import tempfile
+    from typing import cast
 
     import uvicorn
 
     from recs import store as stores
     from recs.encoder import model_id_of
+    from recs.http_protocol import HeaderDeadlineProtocol
     from recs.metrics import MULTIPROC_ENV
 
     settings = _settings(store=store, model=model, backend=backend)
@@ -612,7 +631,12 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        http="httptools",
+        # Called once per connection, as uvicorn calls its own protocol classes; the partial
+        # pickles by reference, so every worker process gets the same header deadline.
+        http=cast(
+            "type[asyncio.Protocol]",
+            functools.partial(HeaderDeadlineProtocol, header_timeout=settings.header_timeout),
+        ),
         loop="uvloop",
         access_log=access_log,
         log_level=log_level,

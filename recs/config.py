@@ -43,6 +43,8 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     reload_interval: float = 0.5
     max_body_bytes: int = 1_000_000
+    header_timeout: float = 10.0  # seconds for a request's headers to arrive (recs serve)
+    body_timeout: float = 30.0  # seconds for a request's body to arrive, once its headers have
     max_file_bytes: int = 1_000_000
     pinned_key: str = "relatedPinned"
     excluded_key: str = "relatedExclude"
@@ -71,6 +73,12 @@ class Settings:
                 "between 0.05 and 3600 seconds",
             ),
             (self.max_body_bytes >= 1024, "RECS_MAX_BODY_BYTES", "at least 1024"),
+            (
+                0.1 <= self.header_timeout <= 3600,
+                "RECS_HEADER_TIMEOUT",
+                "between 0.1 and 3600 seconds",
+            ),
+            (0.1 <= self.body_timeout <= 3600, "RECS_BODY_TIMEOUT", "between 0.1 and 3600 seconds"),
             (self.max_file_bytes >= 1024, "RECS_MAX_FILE_BYTES", "at least 1024"),
             (self.lock_wait >= 0, "RECS_LOCK_WAIT", "0 or more seconds"),
             (self.engine in ("local", "ray"), "RECS_ENGINE", "local or ray"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -22,6 +22,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from starlette.routing import Match
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -70,11 +71,19 @@ class Metrics:
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP request by its route template (never by raw path)."""
+    """Counts and times every HTTP request by its route template (never by raw path).
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    FastAPI's own routes name themselves in the scope; the documentation routes (/docs,
+    /openapi.json, /docs/oauth2-redirect, the assets under /docs/assets) are plain
+    Starlette routes that do not, so they are looked up in `routes` (the app's route list)
+    by the path and method the request came with. Only a request no route matches is
+    `unmatched`.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[Any] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,6 +91,8 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        # As it came in: a mount rewrites root_path in the scope on the way down.
+        path, root_path = scope["path"], scope.get("root_path", "")
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -93,6 +104,16 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = getattr(route, "path", None) or self._template(
+                path, root_path, scope["method"]
+            )
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
             self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+
+    def _template(self, path: str, root_path: str, method: str) -> str:
+        """The path template of the first route that matches in full, else `unmatched`."""
+        scope = {"type": "http", "path": path, "root_path": root_path, "method": method}
+        for route in self.routes:
+            if route.matches(scope)[0] is Match.FULL:
+                return str(route.path)
+        return "unmatched"

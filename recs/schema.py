@@ -163,7 +163,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or wrong bearer token.",
         403: "Writes are off: no RECS_API_TOKEN is configured.",
         404: "No stored article has this URL.",
+        408: "The request body did not arrive within RECS_BODY_TIMEOUT seconds.",
         413: "Request body over the size limit.",
+        415: "The body is not JSON: send it as application/json (UTF-8).",
         422: "A parameter or the body does not validate.",
         503: "The store is loading, missing, or busy with a build.",
     }

@@ -195,6 +195,17 @@ def test_etag_and_cache_control(client):
     )
 
 
+def test_if_none_match_star_matches_only_an_article_that_exists(client):
+    """`*` matches any current representation (RFC 9110, 13.1.2): an unknown URL has none."""
+    star = {"If-None-Match": "*"}
+    is_problem(
+        client.get("/related", params={"url": "https://example.com/missing"}, headers=star), 404
+    )
+    known = client.get("/related", params={"url": SPACE0}, headers=star)
+    assert known.status_code == 304 and known.content == b""
+    assert known.headers["etag"] == client.get("/related", params={"url": SPACE0}).headers["etag"]
+
+
 def test_cache_max_age_is_configurable(built):
     with make_client(built, cache_max_age=5) as client:
         assert (
@@ -213,6 +224,49 @@ def test_cors_off_by_default_and_configurable(client, built):
         response = cors.get("/related", params={"url": SPACE0}, headers=origin)
         assert response.headers["access-control-allow-origin"] == "https://widget.example"
         assert "etag" in response.headers["access-control-expose-headers"].lower()
+
+
+def test_with_cors_every_answer_varies_on_origin(built):
+    """A shared cache must not hand an answer made for one origin (or for none) to another:
+    every answer says Vary: Origin, whatever its status and whether Origin was sent."""
+    origin = "https://widget.example"
+    draft = {"title": "Football final", "excerpt": "The football match."}
+    with make_client(built, cors_origins=(origin,), api_token=TOKEN, max_body_bytes=2048) as client:
+        etag = client.get("/related", params={"url": SPACE0}).headers["etag"]
+        requests = {
+            "GET 200": lambda h: client.get("/related", params={"url": SPACE0}, headers=h),
+            "GET 304": lambda h: client.get(
+                "/related", params={"url": SPACE0}, headers={**h, "If-None-Match": etag}
+            ),
+            "GET 404": lambda h: client.get(
+                "/related", params={"url": "https://example.com/missing"}, headers=h
+            ),
+            "GET 400": lambda h: client.get("/related", params={"nope": "1"}, headers=h),
+            "no route": lambda h: client.get("/nope", headers=h),
+            "PATCH 405": lambda h: client.patch("/related", headers=h),
+            "POST 200": lambda h: client.post("/related", json=draft, headers=h),
+            "POST 413": lambda h: client.post(
+                "/related", json={**draft, "excerpt": "x" * 5000}, headers=h
+            ),
+            "POST 415": lambda h: client.post(
+                "/related", content=b"{}", headers={**h, "Content-Type": "text/plain"}
+            ),
+            "PUT 401": lambda h: client.put("/articles", json=draft, headers=h),
+            "healthz": lambda h: client.get("/healthz", headers=h),
+            "docs": lambda h: client.get("/docs", headers=h),
+            "preflight": lambda h: client.options(
+                "/related", headers={**h, "Access-Control-Request-Method": "GET"}
+            ),
+        }
+        for name, send in requests.items():
+            for headers in ({}, {"Origin": origin}, {"Origin": "https://other.example"}):
+                if name == "preflight" and not headers:
+                    continue  # without Origin an OPTIONS is no preflight: 405 below
+                response = send(headers)
+                vary = {v.strip().lower() for v in response.headers.get("vary", "").split(",")}
+                assert "origin" in vary, (name, headers, response.status_code)
+            assert send({"Origin": origin}).headers["access-control-allow-origin"] == origin
+        assert "origin" in client.options("/related").headers["vary"].lower()
 
 
 def test_post_related_for_a_draft(client):
@@ -242,6 +296,104 @@ def test_post_related_for_a_draft(client):
 )
 def test_post_related_rejects_bad_articles(client, body, text):
     assert text in is_problem(client.post("/related", json=body), 422)["detail"]
+
+
+def test_a_json_body_must_be_sent_as_json(writer):
+    """415 for another media type, before the body is parsed; application/json with a
+    UTF-8 charset (and the +json types) is read."""
+    draft = b'{"title": "Football final", "excerpt": "The football match went to penalties."}'
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    article = draft[:-1] + b', "webUrl": "https://example.com/typed"}'
+    for content_type in (
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/json; charset=latin-1",
+        None,
+    ):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        for response in (
+            writer.post("/related", content=draft, headers=headers),
+            writer.put("/articles", content=article, headers={**headers, **auth}),
+        ):
+            body = is_problem(response, 415)
+            assert body["title"] == "Unsupported media type"
+            assert "application/json" in body["detail"], content_type
+    form = writer.post("/related", data={"title": "Football final", "excerpt": "match"})
+    assert "application/x-www-form-urlencoded" in is_problem(form, 415)["detail"]
+    for content_type in (
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON; charset=UTF-8",
+        'application/json;charset="utf-8"',
+        "application/merge-patch+json",
+    ):
+        headers = {"Content-Type": content_type}
+        assert writer.post("/related", content=draft, headers=headers).status_code == 200
+        response = writer.put("/articles", content=article, headers={**headers, **auth})
+        assert response.status_code in (200, 201), (content_type, response.text)
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'{"title": "t",\n "excerpt": }', "invalid JSON: expecting value at line 2, column 13"),
+        (
+            b'{"title": "t" "excerpt": "e"}',
+            "invalid JSON: expecting ',' delimiter at line 1, column 15",
+        ),
+        (
+            b'{"title": "t\x1b", "excerpt": "e"}',
+            "invalid JSON: invalid control character at line 1, column 13",
+        ),
+        (b'{"title": "unclosed', "invalid JSON: unterminated string starting at line 1, column 11"),
+        (b'{"title": "t", "excerpt": "e"} x', "invalid JSON: extra data at line 1, column 32"),
+        (
+            b'{"title": "caf\xe9", "excerpt": "e"}',
+            "invalid JSON: byte 0xe9 is not UTF-8 at line 1, column 15",
+        ),
+        (b"  ", "the body is empty: send a JSON object"),
+        (b"[1, 2]", "body: Input should be a valid dictionary or instance of ArticleIn"),
+    ],
+    ids=[
+        "no value",
+        "no comma",
+        "raw ESC",
+        "unterminated",
+        "extra data",
+        "latin-1",
+        "empty",
+        "list",
+    ],
+)
+def test_invalid_json_says_what_is_wrong_and_where(writer, body, detail):
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    for response in (
+        writer.post("/related", content=body, headers=headers),
+        writer.put("/articles", content=body, headers=headers),
+    ):
+        assert is_problem(response, 422)["detail"] == detail
+
+
+def test_the_token_is_checked_before_the_body_is_read(writer):
+    """Without the token a write learns nothing about what a body should hold."""
+    for content, content_type in (
+        (b"{not json", "application/json"),
+        (b'{"title": 5}', "application/json"),
+        (b"[]", "application/json"),
+        (b"title=t&excerpt=e", "application/x-www-form-urlencoded"),
+        (b"{}", "text/plain"),
+        (b"", None),
+    ):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        for token in (None, "wrong-token-0123456789"):
+            auth = {} if token is None else {"Authorization": f"Bearer {token}"}
+            response = writer.put("/articles", content=content, headers={**headers, **auth})
+            assert is_problem(response, 401), (content, token)
+        right = {**headers, "Authorization": f"Bearer {TOKEN}"}
+        assert writer.put("/articles", content=content, headers=right).status_code in (415, 422)
 
 
 def test_writes_are_off_without_a_token(client):
@@ -435,6 +587,85 @@ def test_openapi_documents_every_route_and_parameter(client):
     assert "application/problem+json" in get["responses"]["404"]["content"]
     assert paths["/articles"]["put"]["requestBody"]["content"]["application/json"]["schema"]
     assert client.get("/docs").status_code == 200
+
+
+def test_docs_need_no_internet(client):
+    """/docs and /redoc load every asset from this server: no URL in the pages leaves it,
+    and each one they name answers 200."""
+    import re
+
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        response = client.get(page)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/html"
+        )
+        html = response.text
+        assert not re.search(r"(https?:)?//[\w.-]+\.\w", html), page  # no absolute URL at all
+        named = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", html)
+        for url in {a or b for a, b in named}:
+            assert url.startswith("/") and not url.startswith("//"), (page, url)
+            asset = client.get(url)
+            assert asset.status_code == 200, (page, url)
+            assert asset.content, (page, url)
+    css = client.get("/docs/assets/swagger-ui.css")
+    assert css.headers["content-type"].startswith("text/css")
+
+
+def test_metrics_name_the_documentation_routes(client):
+    for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+        assert client.get(path).status_code == 200
+    assert client.get("/docs/assets/swagger-ui.css").status_code == 200
+    assert client.get("/nope").status_code == 404
+    lines = [line for line in client.get("/metrics").text.splitlines() if "requests_total{" in line]
+    for route in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", "/docs/assets"):
+        assert f'recs_http_requests_total{{method="GET",route="{route}",status="200"}} 1.0' in lines
+    assert 'recs_http_requests_total{method="GET",route="unmatched",status="404"} 1.0' in lines
+    assert len([line for line in lines if "unmatched" in line]) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "detail"),
+    [
+        ("title", "Red \x1b[31malert", "title: holds the control character U+001B at character 5"),
+        ("title", "null\x00byte", "title: holds the control character U+0000"),
+        ("title", "tab\there", "title: holds the control character U+0009"),
+        ("excerpt", "bell\x07", "excerpt: holds the control character U+0007"),
+        ("excerpt", "C1 \x9b control", "excerpt: holds the control character U+009B"),
+        ("excerpt", "txt.exe\u202egnp", "excerpt: holds the bidirectional control U+202E"),
+        ("title", "isolate \u2066x\u2069", "title: holds the bidirectional control U+2066"),
+        ("provider", {"name": "A\u202bB"}, "provider.name: holds the bidirectional control U+202B"),
+        ("topics", ["ok", "b\x1bad"], "topics[1]: holds the control character U+001B"),
+        ("type", "article\x7f", "type: holds the control character U+007F"),
+        ("images", [{"url": "javascript:alert(1)"}], "images[0].url: 'javascript:alert(1)' is not"),
+        ("images", [{"url": "/relative.png"}], "images[0].url: '/relative.png' is not"),
+        ("images", [{"url": "https://a.example/i.png", "alt": "\x1b"}], "images[0].alt: holds"),
+    ],
+)
+def test_unsafe_text_and_image_urls_are_refused(writer, field, value, detail):
+    article = {
+        "title": "Space station",
+        "excerpt": "Astronauts in orbit.",
+        "webUrl": "https://example.com/unsafe",
+        field: value,
+    }
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for response in (
+        writer.put("/articles", json=article, headers=auth),
+        writer.post("/related", json=article),
+    ):
+        body = is_problem(response, 422)
+        assert body["detail"].startswith(f"invalid article: {detail}"), body["detail"]
+    is_problem(writer.get("/related", params={"url": "https://example.com/unsafe"}), 404)
+
+
+def test_excerpts_keep_tabs_and_line_breaks(writer):
+    article = {
+        "title": "Space station \u2028 news",
+        "excerpt": "First line.\r\n\tSecond line.\nשלום \u200fmarks\u200e stay.",
+        "webUrl": "https://example.com/multiline",
+    }
+    response = writer.put("/articles", json=article, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 201, response.text
 
 
 def test_python_api_sees_writes_made_through_the_http_api(writer, built):

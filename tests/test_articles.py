@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recs import articles
 from recs.articles import (
@@ -199,3 +202,134 @@ def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch):
     corpus = read_corpus(tmp_path)
     assert [a.title for a in corpus.articles] == ["B"]
     assert str(corpus.problems[0]) == "locked.md: cannot read: Permission denied"
+
+
+# --- text that changes what a reader sees --------------------------------------------------
+
+BIDI_CONTROLS = frozenset(chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+
+
+def is_unsafe(char: str, multiline: bool) -> bool:
+    """The rule, stated independently of recs.articles: Unicode's control characters
+    (category Cc: C0, DEL, C1) and the bidirectional embeddings, overrides and isolates;
+    an excerpt keeps tabs and line breaks."""
+    if multiline and char in "\t\n\r":
+        return False
+    return unicodedata.category(char) == "Cc" or char in BIDI_CONTROLS
+
+
+def with_text(field: str, text: str) -> dict:
+    """A valid article whose `field` (a dotted path for nested fields) holds `text`."""
+    data = {"title": "T", "excerpt": "E", "webUrl": "https://a.example/x"}
+    values = {
+        "provider.name": {"provider": {"name": text, "domain": "a.example"}},
+        "provider.domain": {"provider": {"name": "A", "domain": text}},
+        "topics": {"topics": ["ok", text]},
+        "images.url": {"images": [{"url": "https://a.example/i" + text}]},
+        "images.caption": {"images": [{"url": "https://a.example/i.png", "caption": text}]},
+        "originalUrl": {"originalUrl": "https://a.example/o" + text},
+        "webUrl": {"webUrl": "https://a.example/w" + text},
+    }
+    data.update(values.get(field, {field: f"a{text}b"}))
+    return data
+
+
+TEXT_FIELDS = [
+    *articles.LINE_FIELDS,
+    "excerpt",
+    "provider.name",
+    "provider.domain",
+    "topics",
+    "images.url",
+    "images.caption",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    char=st.one_of(
+        st.characters(codec="utf-8"),
+        st.characters(categories=["Cc"]),
+        st.sampled_from(sorted(BIDI_CONTROLS)),
+        st.sampled_from("\u200e\u200f\u061c\u2028\u2029\u00a0\ufeff"),  # marks, separators
+    ),
+    field=st.sampled_from(TEXT_FIELDS),
+)
+def test_control_and_bidi_characters_are_refused_in_every_text_field(char, field):
+    data = with_text(field, char)
+    if field == "publishedDateTime":
+        data["publishedDateTime"] = "2022-01-01T00:00:00Z" + char
+    try:
+        articles.article_from_data(data, "x.md")
+    except ArticleError as error:
+        if is_unsafe(char, multiline=field == "excerpt"):
+            assert f"U+{ord(char):04X}" in error.reason, error.reason
+            assert "control" in error.reason and "remove it" in error.reason
+        else:  # refused for another reason (not a URL, not a date), never for this rule
+            assert "control" not in error.reason, error.reason
+    else:
+        assert not is_unsafe(char, multiline=field == "excerpt"), (field, hex(ord(char)))
+
+
+def test_unsafe_text_is_refused_in_files_and_jsonl_lines_with_path_and_line(tmp_path: Path):
+    (tmp_path / "esc.md").write_bytes(
+        b'---\ntitle: "Red \\e[31m alert"\nexcerpt: "E"\nwebUrl: "https://a.example/1"\n---\n'
+    )
+    (tmp_path / "bidi.md").write_text(
+        '---\ntitle: "T"\nexcerpt: "invoice\u202egnp.exe"\nwebUrl: "https://a.example/2"\n---\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "image.md").write_bytes(
+        b'---\ntitle: "T"\nexcerpt: "E"\nwebUrl: "https://a.example/3"\n'
+        b'images:\n  - url: "javascript:alert(1)"\n---\n'
+    )
+    good = {"title": "G", "excerpt": "line one\n\tline two", "webUrl": "https://a.example/4"}
+    (tmp_path / "lines.jsonl").write_text(
+        "\n".join(
+            json.dumps(row)
+            for row in (
+                good,
+                {**good, "webUrl": "https://a.example/5", "title": "bell\x07"},
+                {**good, "webUrl": "https://a.example/6", "provider": {"name": "\u2066x"}},
+                {**good, "webUrl": "https://a.example/7", "images": [{"url": "data:,x"}]},
+            )
+        ),
+        encoding="utf-8",
+    )
+    corpus = read_corpus(tmp_path)
+    assert [a.url for a in corpus.articles] == ["https://a.example/4"]
+    assert sorted(str(p) for p in corpus.problems) == [
+        "bidi.md:3: excerpt: holds the bidirectional control U+202E at character 8; remove it "
+        "(control characters and bidirectional overrides are not allowed)",
+        "esc.md:2: title: holds the control character U+001B at character 5; remove it "
+        "(control characters and bidirectional overrides are not allowed)",
+        "image.md:5: images[0].url: 'javascript:alert(1)' is not an absolute http:// or "
+        "https:// URL",
+        "lines.jsonl:2: title: holds the control character U+0007 at character 5; remove it "
+        "(control characters and bidirectional overrides are not allowed)",
+        "lines.jsonl:3: provider.name: holds the bidirectional control U+2066 at character 1; "
+        "remove it (control characters and bidirectional overrides are not allowed)",
+        "lines.jsonl:4: images[0].url: 'data:,x' is not an absolute http:// or https:// URL",
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "file:///etc/passwd",
+        "ftp://a.example/i.png",
+        "/images/relative.png",
+        "//cdn.example/i.png",
+        "https://",
+        "http://[::1",
+    ],
+)
+def test_image_urls_must_be_http_or_https(url):
+    data = {**with_text("title", ""), "images": [{"url": "https://a.example/ok.png"}, {"url": url}]}
+    with pytest.raises(ArticleError, match=r"images\[1\]\.url: .* is not an absolute http"):
+        articles.article_from_data(data, "x.md")
+    for fine in ("https://a.example/i.png", "HTTP://a.example/i.png?w=2", " http://a.example/ "):
+        data["images"][1]["url"] = fine
+        assert articles.article_from_data(data, "x.md").fields["images"][1]["url"] == fine

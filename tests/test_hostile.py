@@ -129,6 +129,33 @@ BAD: list[tuple[str, bytes, str, int | None]] = [
     ("pins-number.md", front("pins-number", "relatedPinned: [1, 2]\n"), "relatedPinned", 5),
     ("pins-bad-url.md", front("pins-bad-url", "relatedPinned: [nope]\n"), "relatedPinned", 5),
     ("no-url.md", b'---\ntitle: "t"\nexcerpt: "e"\n---\n', "no 'webUrl' or 'originalUrl'", None),
+    # Escapes YAML allows, characters no article needs: they reach terminals and pages.
+    ("title-esc.md", front("title-esc").replace(b'"T"', b'"T\\e[2J"'), "U+001B", 2),
+    ("title-nul.md", front("title-nul").replace(b'"T"', b'"T\\0"'), "U+0000", 2),
+    ("title-tab.md", front("title-tab").replace(b'"T"', b'"T\\tx"'), "U+0009", 2),
+    ("excerpt-c1.md", front("excerpt-c1").replace(b'"E"', b'"\\x9b31m"'), "U+009B", 3),
+    ("excerpt-rlo.md", front("excerpt-rlo").replace(b'"E"', b'"a\\u202eb"'), "U+202E", 3),
+    (
+        "excerpt-raw-rli.md",
+        front("excerpt-raw-rli").replace(b'"E"', '"a\u2067b"'.encode()),
+        "U+2067",
+        3,
+    ),
+    ("provider-bel.md", front("provider-bel", 'provider: {name: "a\\a"}\n'), "U+0007", 5),
+    ("topics-lre.md", front("topics-lre", 'topics: ["\\u202a"]\n'), "topics[0]: holds", 5),
+    (
+        "image-js.md",
+        front("image-js", 'images: [{url: "javascript:alert(1)"}]\n'),
+        "images[0].url",
+        5,
+    ),
+    (
+        "image-data.md",
+        front("image-data", "images:\n  - url: data:,x\n"),
+        "not an absolute http",
+        5,
+    ),
+    ("image-file.md", front("image-file", "images:\n  - url: file:///etc/passwd\n"), "http://", 5),
 ]
 NOT_URLS = [
     "not a url",
@@ -178,6 +205,9 @@ GOOD: list[tuple[str, bytes]] = [
     ("small-alias.md", front("small-alias", "a: &a [x, y]\nb: [*a, *a]\n")),
     ("unicode.md", front("unicode").replace(b'"E"', '"Ünïcödé 😀 \\u00e9 \u2028"'.encode())),
     ("date-only.md", front("date-only", "publishedDateTime: 2022-02-21\n")),
+    ("excerpt-lines.md", front("excerpt-lines").replace(b'"E"', b'"E\\tone\\r\\ntwo\\nthree"')),
+    # Right-to-left marks (not overrides) are text: they stay.
+    ("marks.md", front("marks").replace(b'"E"', '"\u05e9\u05dc\u05d5\u05dd \u200f(1)"'.encode())),
     ("body-only-fences.md", front("body-only-fences").replace(b"Body.", b"---\n---\n")),
 ]
 
