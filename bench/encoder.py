@@ -38,7 +38,7 @@ COLD_START = """
 import json, sys, time
 started = time.perf_counter()
 from pathlib import Path
-from recs.encoder import load_encoder
+from recs.backends import load_encoder
 encoder = load_encoder(None, sys.argv[1], Path(sys.argv[2]))
 encoder.encode(["a first text"])
 seconds = time.perf_counter() - started
@@ -48,7 +48,8 @@ print(json.dumps({"seconds": seconds, "peak_mib": self_peak_mib()}))
 
 
 def run(texts_count: int, runs: int) -> None:
-    from recs.encoder import embed_all, load_encoder
+    from recs.backends import load_encoder
+    from recs.encoder import embed_all
 
     texts = huffpost_texts(texts_count)
     tokens = "texts of " + f"{np.mean([len(t) for t in texts]):.0f} characters on average"

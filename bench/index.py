@@ -180,7 +180,8 @@ def real_vectors_check() -> None:
     import faiss
 
     from bench.encoder import huffpost_texts
-    from recs.encoder import embed_all, load_encoder
+    from recs.backends import load_encoder
+    from recs.encoder import embed_all
     from recs.index import IndexSettings, VectorIndex, _faiss
 
     _faiss()

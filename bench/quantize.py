@@ -114,7 +114,8 @@ def precision_at_5(top: np.ndarray, labels: np.ndarray) -> float:
 
 
 def run(texts_count: int, runs: int) -> None:
-    from recs.encoder import embed_all, resolve_model
+    from recs.encoder import embed_all
+    from recs.models import resolve_model
     from recs.onnx import OnnxEncoder
 
     rows = [json.loads(line) for line in (DATA / "huffpost.jsonl").open(encoding="utf-8")]

@@ -78,7 +78,8 @@ def edit(path: Path, number: int) -> None:
 
 
 def main() -> None:
-    from recs.encoder import HashingEncoder, load_encoder
+    from recs.backends import load_encoder
+    from recs.encoder import HashingEncoder
     from recs.rank import RankSettings
     from recs.regenerate import regenerate
 

@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 
 from recs.articles import Article, embed_text, parse_datetime
+from recs.backends import EncoderSettings
 from recs.encoder import HashingEncoder
-from recs.engine import LOCAL, EncoderSettings, Engine
+from recs.engine import LOCAL, Engine
 from recs.rank import RankSettings
 from recs.related import link_all
 

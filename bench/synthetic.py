@@ -139,7 +139,8 @@ def neighbour_stats(vectors: np.ndarray, queries: int = 2_000, seed: int = 1) ->
 
 def main() -> None:
     from bench.encoder import huffpost_texts
-    from recs.encoder import embed_all, load_encoder
+    from recs.backends import load_encoder
+    from recs.encoder import embed_all
 
     texts = huffpost_texts()
     real = embed_all(load_encoder(), texts)

@@ -116,8 +116,9 @@ def _settings(**overrides: Any) -> Settings:
 
 def _engine(settings: Settings) -> Any:
     """The batch engine the settings ask for (fails at once when Ray is missing)."""
+    from recs.backends import EncoderSettings
     from recs.cpus import cores
-    from recs.engine import EncoderSettings, open_engine
+    from recs.engine import open_engine
 
     encoder = EncoderSettings.portable(settings.model, settings.backend, settings.model_cache)
     processes = settings.jobs or cores()
@@ -204,7 +205,7 @@ def build(
     index: str | None,
 ) -> None:
     """Embed the articles in CONTENT_DIR and publish their related lists to the store."""
-    from recs.encoder import load_encoder
+    from recs.backends import load_encoder
     from recs.pipeline import build as run_build
 
     settings = _settings(
@@ -341,8 +342,8 @@ def eval_(
     quiet: bool,
 ) -> None:
     """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
+    from recs.backends import load_encoder
     from recs.config import option_words, rank_options, with_rank_options
-    from recs.encoder import load_encoder
     from recs.evaluate import evaluate
 
     settings = _settings(model=model, backend=backend, limit=limit)
@@ -405,7 +406,7 @@ def regenerate(
     address: str | None,
 ) -> None:
     """Update the store, then rewrite the `related:` block of every article file."""
-    from recs.encoder import load_encoder
+    from recs.backends import load_encoder
     from recs.regenerate import Mode
     from recs.regenerate import regenerate as run_regenerate
 
@@ -496,7 +497,7 @@ def watch(
     content_dir: Path, store: Path | None, model: str | None, backend: str | None, limit: int | None
 ) -> None:
     """Regenerate now, then again whenever an article file changes (Ctrl-C stops)."""
-    from recs.encoder import load_encoder
+    from recs.backends import load_encoder
     from recs.watch import watch as run_watch
 
     settings = _settings(store=store, model=model, backend=backend, limit=limit)
@@ -608,9 +609,9 @@ def serve(
     import uvicorn
 
     from recs import store as stores
-    from recs.encoder import model_id_of
     from recs.http_protocol import HeaderDeadlineProtocol
     from recs.metrics import MULTIPROC_ENV
+    from recs.models import model_id_of
 
     settings = _settings(store=store, model=model, backend=backend)
     info = stores.store_info(settings.store)  # fails with one line when there is no store

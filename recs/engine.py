@@ -24,27 +24,18 @@ import math
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from recs.encoder import (
-    BUNDLED_MODEL,
-    HASHING_MODEL,
-    Encoder,
-    Progress,
-    embed_all,
-    load_encoder,
-    no_progress,
-)
+from recs.backends import EncoderSettings
+from recs.encoder import Encoder, Progress, embed_all, no_progress
 from recs.errors import ConfigError, EngineError
 from recs.index import set_threads
-from recs.rank import Ranked
+from recs.rank import Ranked, RankJob
 
 ENGINES = ("local", "ray")
 # Forked ranking: the fewest rows worth a process, and the most rows per task (small tasks
@@ -52,31 +43,6 @@ ENGINES = ("local", "ray")
 MIN_ROWS_PER_PROCESS = 500
 MAX_ROWS_PER_TASK = 1024
 
-# (rows, progress) -> their related lists; see related.RankJob. Picklable for remote engines.
-RankJob = Callable[[Sequence[int], Progress], dict[int, Ranked]]
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    """What a remote worker needs to build the same encoder: plain, picklable values."""
-
-    model: str | None = None
-    backend: str = "auto"
-    cache_dir: Path | None = None
-
-    @classmethod
-    def portable(
-        cls, model: str | None, backend: str = "auto", cache_dir: Path | None = None
-    ) -> EncoderSettings:
-        """Settings with paths made absolute: a worker's current directory is not ours."""
-        named = (HASHING_MODEL, BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}")
-        if model and model not in named and Path(model).expanduser().exists():
-            model = str(Path(model).expanduser().resolve())
-        cache_dir = None if cache_dir is None else cache_dir.expanduser().resolve()
-        return cls(model, backend, cache_dir)
-
-    def load(self) -> Encoder:
-        return load_encoder(self.model, self.backend, self.cache_dir)
 
 
 class Engine(Protocol):

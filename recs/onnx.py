@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 
 from recs.cpus import cores
-from recs.encoder import ModelSpec, no_progress_message, normalise
+from recs.encoder import no_progress_message, normalise
 from recs.errors import ModelError
+from recs.models import ModelSpec
 
 # Bump when the exported graph changes: older exports are then ignored, not reused.
 EXPORT_VERSION = 1

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from recs.articles import Article
+from recs.encoder import Progress
 from recs.index import exact_scores
 from recs.rank_settings import DEDUP_KEEP, REQUEST_FILTERS, RankSettings
 
@@ -244,6 +245,8 @@ class Ranked:
 
 
 Search = Callable[[int], np.ndarray]  # k -> up to k candidate rows, best first (may hold -1)
+# (rows, progress) -> their related lists; see related.RankJob. Picklable for remote engines.
+RankJob = Callable[[Sequence[int], Progress], dict[int, "Ranked"]]
 
 SEARCH_MARGIN = 8
 

@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from recs.backends import EncoderSettings
 from recs.encoder import Encoder, Progress, embedding_groups, no_progress
-from recs.engine import EncoderSettings, RankJob
 from recs.errors import EngineError, ModelError, RecsError
-from recs.rank import Ranked
+from recs.rank import Ranked, RankJob
 
 # Blocks per encoder actor: enough for load balancing, few enough to keep overhead low.
 BLOCKS_PER_ACTOR = 4

@@ -21,11 +21,13 @@ import numpy as np
 
 from recs import store
 from recs.articles import ArticleError, article_from_data
+from recs.backends import load_encoder
 from recs.config import Settings
-from recs.encoder import Encoder, load_encoder, model_id_of
+from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput
 from recs.frontmatter import check_shape
 from recs.index import VectorIndex
+from recs.models import model_id_of
 from recs.rank import Query, RankSettings, rank
 from recs.store import Snapshot
 from recs.urls import canonical_url

@@ -26,10 +26,12 @@ import numpy as np
 
 from recs import store
 from recs.articles import ArticleError, article_from_data
+from recs.backends import load_encoder
 from recs.config import Settings
-from recs.encoder import Encoder, load_encoder, model_id_of
+from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput, RecsError, StoreNotFound
 from recs.frontmatter import check_shape
+from recs.models import model_id_of
 from recs.pipeline import API_SOURCE, fold
 from recs.recommender import Recommender
 from recs.store import Change, Snapshot

@@ -170,7 +170,7 @@ class _MemoEncoder:
 @pytest.fixture(scope="session")
 def model_encoder():
     """The default production encoder (bundled model), shared by the whole session."""
-    from recs.encoder import load_encoder
+    from recs.backends import load_encoder
 
     return _MemoEncoder(load_encoder())
 

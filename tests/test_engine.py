@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recs.backends import EncoderSettings
 from recs.cli import main
 from recs.encoder import HashingEncoder, embed_all, embedding_groups
-from recs.engine import LOCAL, EncoderSettings, LocalEngine, can_fork, open_engine
+from recs.engine import LOCAL, LocalEngine, can_fork, open_engine
 from recs.errors import ConfigError, EngineError, InvalidInput
 from recs.index import VectorIndex
 from recs.pipeline import build

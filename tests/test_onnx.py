@@ -17,8 +17,10 @@ import pytest
 
 from recs import onnx
 from recs.articles import embed_text
-from recs.encoder import BACKENDS, HashingEncoder, ModelSpec, TorchEncoder, load_encoder
+from recs.backends import BACKENDS, TorchEncoder, load_encoder
+from recs.encoder import HashingEncoder
 from recs.errors import ConfigError, ModelError
+from recs.models import ModelSpec
 from recs.onnx import OnnxEncoder, ensure_exported, exported_path, max_seq_length
 from tests.conftest import BIN, EXAMPLES, read_jsonl
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from recs import store
-from recs.encoder import HashingEncoder, load_encoder
-from recs.engine import EncoderSettings
+from recs.backends import EncoderSettings, load_encoder
+from recs.encoder import HashingEncoder
 from recs.errors import EngineError, ModelError, StoreWriteError
 from recs.pipeline import build
 from recs.rank import RankSettings
