@@ -80,7 +80,7 @@ def edit(path: Path, number: int) -> None:
 def main() -> None:
     from recs.backends import load_encoder
     from recs.encoder import HashingEncoder
-    from recs.rank import RankSettings
+    from recs.rank_settings import RankSettings
     from recs.regenerate import regenerate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -42,7 +42,7 @@ from recs.articles import Article, embed_text, parse_datetime
 from recs.backends import EncoderSettings
 from recs.encoder import HashingEncoder
 from recs.engine import LOCAL, Engine
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.related import link_all
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "huffpost.jsonl"

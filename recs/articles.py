@@ -1,59 +1,25 @@
-"""Articles: find and parse article files (read only).
+"""Articles: the `Article` model, the rules its fields must follow, and its embedded text.
 
-An article file is YAML front matter between two `---` lines, then an optional body
-(kept, never embedded). A `.jsonl` file holds one article object per line with the same
-field names. `title` and `excerpt` are required, every other field is optional; a file
-that cannot be used becomes a `Problem` (path, line, reason) and the rest still loads.
+An article has a canonical URL (its identity), a title and an excerpt (required; their
+"title. excerpt" is what is embedded), and every other front-matter field as written
+(kept, never invented). `article_from_data` validates fields from any source (a file, a
+`.jsonl` line, an API body, a draft) with one set of rules; recs.corpus reads files.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import io
-import itertools
-import json
-import os
 import re
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from recs.errors import InvalidInput
-from recs.frontmatter import (
-    ArticleError,
-    FrontMatter,
-    check_shape,
-    find_front_matter,
-    load_yaml,
-)
+from recs.frontmatter import ArticleError
 from recs.urls import canonical_url
-
-ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yaml", ".yml"})
-JSONL_SUFFIX = ".jsonl"
-MAX_FILE_BYTES = 1_000_000
-MAX_PROBLEMS_PER_FILE = 100  # of one .jsonl file; the rest are counted
-TEMP_PREFIX = ".recs-tmp-"
-# A file's (size, mtime, ctime, inode) in nanoseconds: any write moves its ctime.
-FileStat = tuple[int, int, int, int]
-# How old a file's timestamps must be, when it is read, for its stat to vouch for its bytes
-# later: more than the coarsest file timestamp (2 s on FAT) and the kernel's clock tick.
-SETTLED_NS = 3_000_000_000
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How article files are read: everything parsing depends on besides a file's bytes
-    (the parse cache is keyed by it, `recs.filecache.signature`)."""
-
-    pinned_key: str = "relatedPinned"  # RECS_PINNED_KEY
-    excluded_key: str = "relatedExclude"  # RECS_EXCLUDED_KEY
-    max_file_bytes: int = MAX_FILE_BYTES  # RECS_MAX_FILE_BYTES
-
 
 # Field order of a related entry, as in the seed article.
 ENTRY_FIELDS = (
@@ -73,46 +39,9 @@ ENTRY_FIELDS = (
 OUTPUT_KEYS = frozenset({"related"})
 
 
-def fields_text(fields: Mapping[str, Any]) -> str:
-    """An article's fields as the store and the parse cache keep them (JSON, key order as
-    written): equal texts are equal fields."""
-    return json.dumps(fields, ensure_ascii=False)
-
-
 def input_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     """An article's fields less its own related list, which cannot change any list."""
     return {k: v for k, v in fields.items() if k not in OUTPUT_KEYS}
-
-
-# Characters a line of output must not carry as they are: C0 and C1 controls (a newline
-# would start a forged line, ESC a terminal sequence), DEL, and bidi controls, which
-# reorder what a terminal shows.
-_UNPRINTABLE = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
-)
-
-
-def one_line(text: str) -> str:
-    """`text` safe to print as part of one line: each control, bidi control or undecodable
-    byte (a surrogate escape from a file name) as a backslash escape."""
-    if text.isprintable():
-        return text
-    escaped = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
-    return escaped.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why one file (or one line of a .jsonl file) was not used."""
-
-    path: str
-    line: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        """One line, whatever the file's name or the reason holds."""
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        return one_line(f"{where}: {self.reason}")
 
 
 def embed_text(title: str, excerpt: str) -> str:
@@ -379,308 +308,6 @@ def article_from_data(
         excluded=_url_list(data, excluded_key, fail),
         body=body,
     )
-
-
-def _decode(raw: bytes) -> str:
-    if b"\x00" in raw[:8192]:
-        raise ArticleError("binary file (contains NUL bytes), not an article")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        raise ArticleError(
-            f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); "
-            "save the file as UTF-8",
-            line,
-        ) from None
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def _front_matter(raw: bytes) -> tuple[Any, str, FrontMatter, str]:
-    """(parsed front matter, its YAML text, where it is, the decoded file) of a file's bytes."""
-    if not raw.strip():
-        raise ArticleError("empty file")
-    text = _decode(raw)
-    fm = find_front_matter(text)
-    yaml_text = text[fm.start : fm.end]
-    return load_yaml(yaml_text, fm.first_line), yaml_text, fm, text
-
-
-def read_front_matter(raw: bytes) -> Any:
-    """The front matter of an article file's bytes, as written: its `related:` block too,
-    which the Article parsed from the same bytes leaves out."""
-    return _front_matter(raw)[0]
-
-
-def parse_article_text(raw: bytes, source: str, read: ReadOptions = ReadOptions()) -> Article:
-    """Parse the bytes of one front-matter article file."""
-    data, yaml_text, fm, text = _front_matter(raw)
-    return article_from_data(
-        data,
-        source,
-        yaml_text=yaml_text,
-        first_line=fm.first_line,
-        body=text[fm.body :],
-        pinned_key=read.pinned_key,
-        excluded_key=read.excluded_key,
-        fallback_url=None,
-    )
-
-
-def _lines(handle: BinaryIO, limit: int, digest: Any) -> Iterator[bytes | int]:
-    """The lines of a binary stream (LF, CRLF or CR endings), reading at most about `limit`
-    bytes at a time; a line longer than `limit` is given as its length and never held."""
-    first = True
-    while True:
-        chunk = handle.readline(limit + 1)
-        if not chunk:
-            return
-        digest.update(chunk)
-        if first and chunk.startswith(b"\xef\xbb\xbf"):
-            chunk = chunk[3:]
-        first = False
-        if len(chunk.rstrip(b"\r\n")) > limit:
-            length = len(chunk)
-            while not chunk.endswith(b"\n"):
-                chunk = handle.readline(limit + 1)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                length += len(chunk)
-            yield length
-            continue
-        yield from chunk.splitlines()
-
-
-def parse_jsonl(
-    raw: bytes | BinaryIO,
-    source: str,
-    read: ReadOptions = ReadOptions(),
-    digest: Any = None,
-) -> tuple[list[Article], list[Problem]]:
-    """Parse a .jsonl file (bytes or a binary stream): one article per line.
-
-    Bad lines become problems (the first MAX_PROBLEMS_PER_FILE, then one line counting the
-    rest). Read as a stream, memory holds one line of at most `read.max_file_bytes` at a
-    time; `digest` (a hashlib object) is fed every byte read.
-    """
-    max_line_bytes = read.max_file_bytes
-    handle = io.BytesIO(raw) if isinstance(raw, bytes) else raw
-    articles: list[Article] = []
-    problems: list[Problem] = []
-    unlisted = 0
-    lines = _lines(handle, max_line_bytes, digest or hashlib.sha256())
-    for number, line_bytes in enumerate(lines, start=1):
-        try:
-            if isinstance(line_bytes, int):
-                raise ArticleError(
-                    f"line is {line_bytes:,} bytes; an article may have at most "
-                    f"{max_line_bytes:,} (RECS_MAX_FILE_BYTES)"
-                )
-            if not line_bytes.strip():
-                continue
-            try:
-                data = json.loads(line_bytes.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise ArticleError("not UTF-8; save the file as UTF-8") from None
-            except (json.JSONDecodeError, RecursionError) as error:
-                raise ArticleError(f"invalid JSON: {error}") from None
-            check_shape(data)
-            articles.append(
-                article_from_data(
-                    data,
-                    source,
-                    line=number,
-                    pinned_key=read.pinned_key,
-                    excluded_key=read.excluded_key,
-                )
-            )
-        except ArticleError as error:
-            if len(problems) < MAX_PROBLEMS_PER_FILE:
-                problems.append(Problem(source, number, error.reason))
-            else:
-                unlisted += 1
-    if unlisted:
-        problems.append(Problem(source, None, f"{unlisted:,} more bad lines (not listed)"))
-    return articles, problems
-
-
-# --- corpus -----------------------------------------------------------------------------
-
-
-def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[str, str]]:
-    """Every candidate file under root as (path, path relative to root with "/"), sorted,
-    following symlinks but never looping. Plain strings: 10,000 files' worth of Path
-    objects cost about 0.3 s per build."""
-    seen: set[tuple[int, int]] = set()
-    suffixes = ARTICLE_SUFFIXES | {JSONL_SUFFIX}
-
-    def visit(directory: str, prefix: str) -> Iterator[tuple[str, str]]:
-        shown = prefix.rstrip("/") or "."
-        try:
-            stat = os.stat(directory)
-        except OSError as error:
-            problems.append(Problem(shown, None, f"cannot read: {error.strerror}"))
-            return
-        key = (stat.st_dev, stat.st_ino)
-        if key in seen:
-            problems.append(Problem(shown, None, "symlink loop: directory already visited"))
-            return
-        seen.add(key)
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError as error:
-            problems.append(Problem(shown, None, f"cannot list directory: {error.strerror}"))
-            return
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
-                continue
-            source = prefix + name
-            try:
-                is_dir = entry.is_dir()
-                is_file = entry.is_file()
-            except OSError as error:
-                problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
-                continue
-            wanted = is_dir or (
-                is_file
-                and os.path.splitext(name)[1].lower() in suffixes
-                and not name.startswith("_index.")
-            )
-            if wanted and not _is_utf8(name):
-                # Such a name cannot be stored, printed or served; the file is left alone.
-                printable = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                problems.append(Problem(printable, None, "the name is not valid UTF-8; rename it"))
-            elif is_dir:
-                yield from visit(entry.path, source + "/")
-            elif wanted:
-                yield entry.path, source
-            elif not is_file and entry.is_symlink():
-                problems.append(Problem(source, None, "broken or looping symlink"))
-
-    yield from visit(str(root), "")
-
-
-def _is_utf8(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # undecodable bytes of the name, kept as surrogates
-        return False
-    return True
-
-
-@dataclass
-class Corpus:
-    """Articles read from a content folder, one per canonical URL, plus what went wrong."""
-
-    root: Path
-    articles: list[Article]
-    problems: list[Problem]
-    raw_hashes: dict[str, str] = field(default_factory=dict)  # source -> sha256 of its bytes
-    # source -> FileStat, for files whose stat vouches for those bytes (see filecache)
-    stats: dict[str, FileStat] = field(default_factory=dict)
-
-
-def read_corpus(
-    root: Path,
-    read: ReadOptions = ReadOptions(),
-    known: Mapping[str, tuple[str, Article, FileStat | None]] | None = None,
-) -> Corpus:
-    """Read every article under root. Never raises for a bad file: it becomes a Problem.
-
-    Two articles with the same canonical URL: the one whose source sorts first wins and the
-    other is reported. An `originalUrl` that is another article's URL is ignored (reported).
-    `known` (source -> (sha256 of the file's bytes, its Article, its FileStat or None))
-    skips parsing files whose bytes are unchanged, and reading files whose stat is
-    (recs.filecache); parsing dominates reading a large corpus.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise InvalidInput(f"content folder {root} does not exist or is not a folder")
-    max_file_bytes = read.max_file_bytes
-    problems: list[Problem] = []
-    found: list[Article] = []
-    raw_hashes: dict[str, str] = {}
-    stats: dict[str, FileStat] = {}
-    settled_before = time.time_ns() - SETTLED_NS
-    for path, source in _walk(root, problems):
-        if os.path.splitext(path)[1].lower() == JSONL_SUFFIX:
-            digest = hashlib.sha256()
-            try:
-                with open(path, "rb") as handle:
-                    articles, bad = parse_jsonl(handle, source, read, digest)
-            except OSError as error:
-                problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
-                continue
-            raw_hashes[source] = digest.hexdigest()
-            found.extend(articles)
-            problems.extend(bad)
-            continue
-        cached = known.get(source) if known else None
-        try:
-            info = os.stat(path)
-            if info.st_size > max_file_bytes:
-                raise ArticleError(
-                    f"file is {info.st_size:,} bytes; an article file may have at most "
-                    f"{max_file_bytes:,} (RECS_MAX_FILE_BYTES)"
-                )
-            stat = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
-            if cached is not None and cached[2] == stat:
-                raw_hashes[source], stats[source] = cached[0], stat
-                found.append(cached[1])
-                continue
-            with open(path, "rb") as handle:
-                raw = handle.read()
-        except ArticleError as error:
-            problems.append(Problem(source, error.line, error.reason))
-            continue
-        except OSError as error:
-            problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
-            continue
-        raw_hashes[source] = hashlib.sha256(raw).hexdigest()
-        if max(info.st_mtime_ns, info.st_ctime_ns) < settled_before:
-            stats[source] = stat
-        if cached is not None and cached[0] == raw_hashes[source]:
-            found.append(cached[1])
-            continue
-        try:
-            found.append(parse_article_text(raw, source, read))
-        except ArticleError as error:
-            problems.append(Problem(source, error.line, error.reason))
-    articles, duplicate_problems = dedupe(found)
-    problems.extend(duplicate_problems)
-    return Corpus(root, articles, problems, raw_hashes, stats)
-
-
-def dedupe(found: Sequence[Article]) -> tuple[list[Article], list[Problem]]:
-    """One article per URL (the one whose source sorts first), sorted by URL; the rest reported."""
-    if all(a.url < b.url for a, b in itertools.pairwise(found)):
-        return list(found), []  # already one per URL, in URL order (a corpus read before)
-    problems: list[Problem] = []
-    by_url: dict[str, Article] = {}
-    for article in sorted(found, key=lambda a: (a.source, a.line or 0)):
-        kept = by_url.get(article.url)
-        if kept is not None:
-            problems.append(
-                Problem(
-                    article.source,
-                    article.line,
-                    f"same URL {article.url} as {kept.location}, which is used instead",
-                )
-            )
-            continue
-        by_url[article.url] = article
-    return sorted(by_url.values(), key=lambda a: a.url), problems
-
-
-def json_column(texts: Sequence[str]) -> list[Any]:
-    """Parse a column of JSON texts in one call: for 10,000 short texts one call per text
-    costs more than the parsing. A damaged text raises ValueError."""
-    values = json.loads("[" + ",".join(texts) + "]")
-    if not isinstance(values, list) or len(values) != len(texts):
-        raise ValueError("a stored JSON value is damaged")
-    return values
 
 
 def same_urls(a: Sequence[Article], b: Sequence[Article]) -> bool:

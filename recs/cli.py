@@ -18,10 +18,9 @@ from typing import Any
 
 import click
 
-from recs.articles import one_line
 from recs.config import Settings
 from recs.encoder import no_progress
-from recs.errors import RecsError
+from recs.errors import RecsError, one_line
 
 
 class _Group(click.Group):
@@ -287,7 +286,7 @@ def related(
 ) -> None:
     """Print the related list of a stored article."""
     from recs.config import rank_options
-    from recs.rank import REQUEST_FILTERS
+    from recs.rank_settings import REQUEST_FILTERS
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
@@ -565,7 +564,7 @@ def generations(store: Path | None, as_json: bool) -> None:
 @store_option
 def rollback(generation: str | None, store: Path | None) -> None:
     """Make an earlier generation current again, as a new generation (servers follow it)."""
-    from recs.pipeline import rollback as run_rollback
+    from recs.rollback import rollback as run_rollback
 
     settings = _settings(store=store)
     snapshot = run_rollback(

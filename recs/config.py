@@ -19,10 +19,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from recs.articles import ReadOptions, parse_datetime
+from recs.articles import parse_datetime
+from recs.corpus import ReadOptions
 from recs.errors import ConfigError, InvalidInput
 from recs.index import EXACT_MAX, INDEX_KINDS, IndexSettings
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.store import KEEP, MIN_KEEP
 
 PREFIX = "RECS_"

@@ -44,7 +44,6 @@ MIN_ROWS_PER_PROCESS = 500
 MAX_ROWS_PER_TASK = 1024
 
 
-
 class Engine(Protocol):
     """Runs the embedding and ranking of a build."""
 

@@ -6,7 +6,9 @@ application/problem+json with `status`, `title` and the message as `detail`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 class RecsError(Exception):
@@ -142,3 +144,34 @@ class PayloadTooLarge(RecsError):
 
     status = 413
     title = "Payload too large"
+
+
+# Characters a line of output must not carry as they are: C0 and C1 controls (a newline
+# would start a forged line, ESC a terminal sequence), DEL, and bidi controls, which
+# reorder what a terminal shows.
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+
+
+def one_line(text: str) -> str:
+    """`text` safe to print as part of one line: each control, bidi control or undecodable
+    byte (a surrogate escape from a file name) as a backslash escape."""
+    if text.isprintable():
+        return text
+    escaped = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return escaped.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one file (or one line of a .jsonl file) was not used."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        """One line, whatever the file's name or the reason holds."""
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return one_line(f"{where}: {self.reason}")

@@ -37,11 +37,12 @@ from urllib.parse import quote
 import numpy as np
 
 from recs.articles import Article, ArticleError, article_from_data, parse_datetime
+from recs.catalog import title_key
 from recs.encoder import Encoder, Progress, no_progress
 from recs.errors import InvalidInput, RecsError
 from recs.index import exact_scores
 from recs.pipeline import prepare
-from recs.rank import RankSettings, title_key
+from recs.rank_settings import RankSettings
 from recs.urls import canonical_url
 
 DUPLICATE_COSINE = 0.95

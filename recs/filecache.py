@@ -23,13 +23,15 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from recs import __version__
-from recs.articles import Article, FileStat, ReadOptions, fields_text, json_column
+from recs.articles import Article
+from recs.corpus import FileStat, ReadOptions
+from recs.records import article_from_record, fields_text, record_text
 
 FILE = "files-cache.sqlite"
-FORMAT = 7  # 7: the signature is ReadOptions'
+FORMAT = 8  # 8: records as recs.records writes them
 
 
 class Cached(NamedTuple):
@@ -39,8 +41,8 @@ class Cached(NamedTuple):
     article: Article  # parsed from those bytes
     block: str  # key of the related entries its block holds ("" when unknown)
     stat: FileStat | None = None  # the file's when it was read, if old enough to trust
-    record: str = ""  # the article as stored (`record(article)`), when loaded from the cache
-    fields: str = ""  # its fields as stored (`fields_text`), when loaded from the cache
+    record: str = ""  # the article's `records.record_text`, when loaded from the cache
+    fields: str = ""  # its `records.fields_text`, when loaded from the cache
 
 
 def for_reading(entries: Entries) -> dict[str, tuple[str, Article, FileStat | None]]:
@@ -57,24 +59,6 @@ def signature(read: ReadOptions) -> str:
     return json.dumps([FORMAT, __version__, *options])
 
 
-def record(article: Article) -> str:
-    """The JSON text an entry keeps of its article: everything an Article holds but its
-    source (the entry's key) and its fields (`fields_text`, a column of their own: the
-    store keeps the same text, and a build matches the two to parse them only once)."""
-    return json.dumps(
-        [
-            article.url,
-            article.line,
-            article.original_url,
-            article.published_ts,
-            list(article.pinned),
-            list(article.excluded),
-            article.text_hash,
-        ],
-        ensure_ascii=False,
-    )
-
-
 def _key(entry: Cached) -> tuple[str, str, FileStat | None]:
     """What makes an entry's row differ (its Article follows from its sha)."""
     return entry.sha, entry.block, entry.stat
@@ -82,23 +66,6 @@ def _key(entry: Cached) -> tuple[str, str, FileStat | None]:
 
 def _stat_columns(entry: Cached) -> FileStat | tuple[None, None, None, None]:
     return (None, None, None, None) if entry.stat is None else entry.stat
-
-
-def _article(source: str, record: list[Any], fields: Any) -> Article:
-    url, line, original, published_ts, pinned, excluded, text_hash = record
-    article = Article(
-        url=url,
-        title=fields["title"],
-        excerpt=fields["excerpt"],
-        fields=fields,
-        source=source,
-        line=line,
-        original_url=original,
-        published_ts=published_ts,
-        pinned=tuple(pinned),
-        excluded=tuple(excluded),
-    )
-    return article.with_text_hash(text_hash)
 
 
 def load(store_dir: Path, sig: str) -> dict[str, Cached]:
@@ -116,18 +83,16 @@ def load(store_dir: Path, sig: str) -> dict[str, Cached]:
                 "SELECT source, sha, record, fields, block, size, mtime, ctime, inode FROM files"
             )
             rows = connection.execute(query).fetchall()
-            records = json_column([row[2] for row in rows])
-            fields = json_column([row[3] for row in rows])
             return {
-                row[0]: Cached(
-                    row[1],
-                    _article(row[0], parsed, fields_),
-                    row[4],
-                    None if row[5] is None else row[5:],
-                    row[2],
-                    row[3],
+                source: Cached(
+                    sha,
+                    article_from_record(json.loads(record), json.loads(fields)),
+                    block,
+                    None if stat[0] is None else tuple(stat),
+                    record,
+                    fields,
                 )
-                for row, parsed, fields_ in zip(rows, records, fields, strict=True)
+                for source, sha, record, fields, block, *stat in rows
             }
         finally:
             connection.close()
@@ -171,7 +136,7 @@ def _save(path: Path, sig: str, previous: Entries, entries: Entries) -> bool:
                     (
                         source,
                         entry.sha,
-                        record(entry.article),
+                        record_text(entry.article),
                         fields_text(entry.article.fields),
                         entry.block,
                         *_stat_columns(entry),

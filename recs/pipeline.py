@@ -21,33 +21,22 @@ from typing import ParamSpec, TypeVar
 
 import numpy as np
 
-from recs import filecache, store
-from recs.articles import (
-    JSONL_SUFFIX,
-    Article,
-    Corpus,
-    Problem,
-    ReadOptions,
-    alias_map,
-    dedupe,
-    fields_text,
-    read_corpus,
-)
+from recs import filecache, journal, store
+from recs.articles import Article, alias_map
+from recs.corpus import JSONL_SUFFIX, Corpus, ReadOptions, dedupe, read_corpus
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import (
     CorpusError,
-    InvalidInput,
+    Problem,
     ShrinkRefused,
     StoreIncompatible,
-    StoreNotFound,
 )
 from recs.index import IndexSettings
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
+from recs.records import fields_text, record_text
 from recs.related import Lists, link_all, link_changes
 from recs.store import Snapshot
-
-API_SOURCE = "api"
 
 
 @dataclass
@@ -80,37 +69,35 @@ def _digest(
     model_id: str,
     settings: RankSettings,
     articles: Sequence[Article],
-    cached: Mapping[str, filecache.Cached] | None = None,
+    stored: Mapping[str, tuple[str, str]],
 ) -> str:
     """What a build's result depends on: model, settings and every article as read, each
-    as its source and its parse-cache record (`filecache.record`; its fields never hold
-    its related list, which regenerate rewrites). An article that is the very object the
-    parse cache gave (`cached`, by source) counts as the record text stored with it, which
-    `filecache.record` wrote from an equal article: no JSON written again for 99% of a
-    small rebuild. Keys keep their written order: reordering a file's keys costs one
-    rebuild that changes no list."""
+    as its record and fields texts (recs.records; its fields never hold its related list,
+    which regenerate rewrites). `stored`: the texts the parse cache keeps of the articles
+    it gave, by source, taken as they are instead of written again (the digest of 10,000
+    articles: 0.04 s instead of 0.11 s, 2.5% of a small rebuild). Keys keep their written
+    order: reordering a file's keys costs one rebuild that changes no list."""
     head = json.dumps([model_id, settings.fingerprint()], ensure_ascii=False)
     parts = [head]
     for article in articles:
-        entry = _from_cache(article, cached)
-        if entry is not None:
-            text, fields = entry.record, entry.fields
-        else:
-            text, fields = filecache.record(article), fields_text(article.fields)
+        texts = stored.get(article.source)
+        text, fields = texts or (record_text(article), fields_text(article.fields))
         # Lengths frame each piece, so no two lists of articles give the same text.
-        source = article.source
-        parts.append(f"{len(source)}:{source}{len(text)}:{text}{len(fields)}:{fields}")
+        parts.append(f"{len(text)}:{text}{len(fields)}:{fields}")
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
-def _from_cache(
-    article: Article, cached: Mapping[str, filecache.Cached] | None
-) -> filecache.Cached | None:
-    """The parse cache entry `article` is the very object of, with its stored texts."""
-    entry = cached.get(article.source) if cached else None
-    if entry is None or entry.article is not article or not entry.record:
-        return None
-    return entry
+def stored_texts(
+    corpus: Corpus, cached: Mapping[str, filecache.Cached]
+) -> dict[str, tuple[str, str]]:
+    """The record and fields texts the parse cache keeps, by source, of the articles of
+    `corpus` it gave (`Corpus.reused`): equal to what recs.records writes of them."""
+    found = {}
+    for source in corpus.reused:
+        entry = cached.get(source)
+        if entry is not None and entry.record:
+            found[source] = (entry.record, entry.fields)
+    return found
 
 
 def vectors_for(
@@ -147,7 +134,7 @@ def prepare(
     engine: Engine = LOCAL,
     index_settings: IndexSettings | None = None,
     warming: threading.Thread | None = None,
-    cached: Mapping[str, filecache.Cached] | None = None,
+    stored: Mapping[str, tuple[str, str]] | None = None,
     reuse: bool = True,
 ) -> tuple[Snapshot, BuildReport]:
     """Build a snapshot in memory, reusing the previous one's vectors and lists (unless
@@ -156,8 +143,8 @@ def prepare(
 
     `index_settings` choose the neighbour index (exact or IVF; default: by corpus size).
     `warming`: the encoder's background load, if still running: joined before ranking,
-    which may fork, and never waited for when nothing changed. `cached`: the parse cache
-    the articles were read through (it spares writing their records again for the digest).
+    which may fork, and never waited for when nothing changed. `stored`: texts the parse
+    cache keeps of the articles it gave (`stored_texts`), for the digest.
     """
     articles, duplicates = dedupe(articles)
     report = BuildReport(articles=len(articles), problems=duplicates)
@@ -168,7 +155,7 @@ def prepare(
         cache = ({a.text_hash: i for i, a in enumerate(previous.articles)}, previous.vectors)
     vectors, report.embedded = vectors_for(articles, encoder, cache, progress, engine)
     report.reused = len(articles) - report.embedded
-    digest = _digest(encoder.model_id, settings, articles, cached)
+    digest = _digest(encoder.model_id, settings, articles, stored or {})
     if reuse and previous is not None and previous.digest == digest:
         report.generation = previous.generation
         return previous, report
@@ -282,7 +269,7 @@ def _previous_for_rebuild(
     this recs cannot read gives (None, the count its info table holds, if any)."""
     try:
         loaded = store.load(store_dir)
-        previous = fold(loaded, store.read_changes(store_dir, loaded.generation))
+        previous = journal.fold(loaded, journal.read_changes(store_dir, loaded.generation))
         return previous, len(previous)
     except StoreIncompatible as error:
         report_notices.append(
@@ -337,6 +324,7 @@ def build(
         lines = "; ".join(str(p) for p in corpus.problems[:5])
         more = f" (and {len(corpus.problems) - 5} more)" if len(corpus.problems) > 5 else ""
         raise CorpusError(f"--strict: {len(corpus.problems)} problem(s): {lines}{more}")
+    texts = stored_texts(corpus, cached or {})
     notices: list[str] = []
     lock = store.locked(store_dir, wait=options.lock_wait) if publish else contextlib.nullcontext()
     with lock:
@@ -344,15 +332,11 @@ def build(
         if options.rebuild and store.exists(store_dir):
             previous, stored = _previous_for_rebuild(store_dir, notices)
         elif store.exists(store_dir):
-            # The store's copy of an article read from the cache is that very Article when
-            # their stored texts match: its fields are not parsed a second time.
-            same = {}
-            for article in corpus.articles:
-                entry = _from_cache(article, cached)
-                if entry is not None:
-                    same[article.url] = (entry.fields, article)
+            # The store's copy of an article read from the cache is that Article when their
+            # stored texts match: its fields are not parsed a second time.
+            same = {a.url: (texts[a.source][1], a) for a in corpus.articles if a.source in texts}
             previous = store.load(store_dir, model_id=encoder.model_id, known=same)
-            previous = fold(previous, store.read_changes(store_dir, previous.generation))
+            previous = journal.fold(previous, journal.read_changes(store_dir, previous.generation))
             stored = len(previous)
         articles = list(corpus.articles)
         if previous is not None:
@@ -360,7 +344,7 @@ def build(
             # --rebuild, until deleted through the API.
             urls = {a.url for a in articles}
             articles += [
-                a for a in previous.articles if a.source == API_SOURCE and a.url not in urls
+                a for a in previous.articles if a.source == journal.API_SOURCE and a.url not in urls
             ]
         snapshot, report = prepare(
             articles,
@@ -371,7 +355,7 @@ def build(
             engine,
             options.index,
             warming,
-            cached,
+            texts,
             reuse=not options.rebuild,
         )
         report.problems = corpus.problems + report.problems
@@ -389,7 +373,7 @@ def build(
                 store_dir, snapshot, base=previous, keep=options.keep_generations
             )
             report.published = True
-            store.clear_changes(store_dir, snapshot.journal_seq)
+            journal.clear_changes(store_dir, snapshot.journal_seq)
         if known is not None and publish:
             _save_parsed(store_dir, signature, known, corpus)
     report.seconds = time.monotonic() - started
@@ -413,128 +397,3 @@ def _save_parsed(
         parsed[article.source] = filecache.Cached(sha, article, block, stat)
     with contextlib.suppress(OSError, sqlite3.Error):  # a cache: the next build parses all
         filecache.save(store_dir, signature, known, parsed)
-
-
-def fold(previous: Snapshot, changes: Sequence[store.Change]) -> Snapshot:
-    """Apply journal changes (API writes) to a loaded generation, in memory.
-
-    Only the lists the changes can reach are recomputed; the result is what a build of the
-    same articles would give. The generation name stays; `revision` becomes the last seq.
-    """
-    if not changes:
-        return previous
-    current = {a.url: (a, previous.vectors[row]) for row, a in enumerate(previous.articles)}
-    for change in changes:
-        if change.op == "delete":
-            current.pop(change.url, None)
-            continue
-        assert change.article is not None and change.vector is not None
-        if change.vector.shape != (previous.dim,):
-            raise StoreIncompatible(
-                f"journal entry {change.seq} has a vector of shape {change.vector.shape}, "
-                f"the store needs ({previous.dim},); rebuild the store"
-            )
-        current[change.url] = (store.article_from_record(change.article), change.vector)
-    urls = sorted(current)
-    articles = [current[url][0] for url in urls]
-    vectors = np.array([current[url][1] for url in urls], dtype=np.float32)
-    vectors = vectors.reshape(-1, previous.dim)
-    old = Lists(previous.related, previous.floors, 0, previous.bases)
-    lists = link_changes(
-        previous.articles, previous.vectors, old, articles, vectors, previous.settings
-    )
-    return Snapshot(
-        model_id=previous.model_id,
-        dim=previous.dim,
-        settings=previous.settings,
-        articles=articles,
-        vectors=vectors,
-        related=lists.related,
-        floors=lists.floors,
-        bases=lists.bases,
-        aliases=alias_map(articles),
-        generation=previous.generation,
-        created=previous.created,
-        revision=changes[-1].seq,
-        journal_seq=previous.journal_seq,
-        made=previous.made,
-    )
-
-
-def rollback(
-    store_dir: Path,
-    target: str | None = None,
-    *,
-    keep: int = store.KEEP,
-    lock_wait: float = 0.0,
-) -> Snapshot:
-    """Make an earlier generation current again: publish a copy of `target` (default: the
-    generation before the current one) as the next generation, so servers move to it as
-    to any build and the rollback itself can be rolled back.
-
-    Articles written through the API stay as they are now (they are data, not the output
-    of a build): those the current generation holds replace or join `target`'s, and API
-    articles since deleted leave it. Returns the published snapshot.
-    """
-    with store.locked(store_dir, wait=lock_wait):
-        kept = store.generations(store_dir)
-        current = next((g.name for g in kept if g.current), None)
-        if current is None:
-            raise StoreNotFound(f"no store at {store_dir}: run `recs build CONTENT_DIR` first")
-        names = [g.name for g in kept]
-        if target is None:
-            earlier = [name for name in names if name < current]
-            if not earlier:
-                raise InvalidInput(
-                    f"the store {store_dir} keeps no generation before {current}; "
-                    "`recs generations` lists those kept"
-                )
-            target = earlier[-1]
-        if target == current:
-            raise InvalidInput(f"{target} is already the current generation")
-        if target not in names:
-            raise InvalidInput(
-                f"the store {store_dir} keeps no generation {target!r}; kept: {', '.join(names)}"
-            )
-        now = store.load(store_dir)
-        now = fold(now, store.read_changes(store_dir, now.generation))
-        then = store.load(store_dir, generation=target)
-        changes = _api_changes(then, now)
-        snapshot = then
-        if changes:
-            if then.model_id != now.model_id:
-                raise StoreIncompatible(
-                    f"{target} was built with model {then.model_id} and the articles written "
-                    f"through the API since are embedded with {now.model_id}: they cannot be "
-                    "carried back. Rebuild instead (`recs build CONTENT_DIR --rebuild`)"
-                )
-            snapshot = fold(then, changes)
-            snapshot.revision = 0
-            snapshot.digest = ""  # not what any folder read gives: the next build ranks
-        snapshot.made = f"rollback to {target}"
-        snapshot.journal_seq = max(now.journal_seq, now.revision)
-        store.publish(store_dir, snapshot, base=then, keep=keep)
-        store.clear_changes(store_dir, snapshot.journal_seq)
-    return snapshot
-
-
-def _api_changes(then: Snapshot, now: Snapshot) -> list[store.Change]:
-    """What turns `then`'s articles written through the API into `now`'s: upserts of those
-    added or changed since, deletions of those gone since."""
-    changes: list[store.Change] = []
-    for row, article in enumerate(now.articles):
-        if article.source != API_SOURCE:
-            continue
-        was = then.row_of.get(article.url)
-        if (
-            was is not None
-            and store.article_record(then.articles[was]) == store.article_record(article)
-            and np.array_equal(then.vectors[was], now.vectors[row])
-        ):
-            continue
-        record = store.article_record(article)
-        changes.append(store.Change(0, "upsert", article.url, record, now.vectors[row]))
-    for article in then.articles:
-        if article.source == API_SOURCE and article.url not in now.row_of:
-            changes.append(store.Change(0, "delete", article.url))
-    return changes

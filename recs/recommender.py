@@ -19,16 +19,18 @@ from typing import Any
 
 import numpy as np
 
-from recs import store
+from recs import journal, store
 from recs.articles import ArticleError, article_from_data
 from recs.backends import load_encoder
+from recs.catalog import Query
 from recs.config import Settings
 from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput
 from recs.frontmatter import check_shape
 from recs.index import VectorIndex
 from recs.models import model_id_of
-from recs.rank import Query, RankSettings, rank
+from recs.rank import rank
+from recs.rank_settings import RankSettings
 from recs.store import Snapshot
 from recs.urls import canonical_url
 
@@ -57,12 +59,10 @@ class Recommender:
         With check_model, refuse a store built with another model than settings.model:
         needed wherever new texts are embedded (drafts, writes); stored lists need no model.
         """
-        from recs.pipeline import fold
-
         settings = settings or Settings()
         path = Path(store_dir) if store_dir is not None else settings.store
         snapshot = store.load(path, model_id=model_id_of(settings.model) if check_model else None)
-        snapshot = fold(snapshot, store.read_changes(path, snapshot.generation))
+        snapshot = journal.fold(snapshot, journal.read_changes(path, snapshot.generation))
         return cls(snapshot, settings)
 
     @property

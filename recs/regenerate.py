@@ -29,19 +29,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recs import filecache
-from recs.articles import (
-    JSONL_SUFFIX,
-    Corpus,
-    Problem,
-    ReadOptions,
-    input_fields,
-    read_corpus,
-)
+from recs.articles import input_fields
+from recs.corpus import JSONL_SUFFIX, Corpus, ReadOptions, read_corpus
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
-from recs.errors import InvalidInput, StoreLocked
-from recs.pipeline import API_SOURCE, BuildOptions, BuildReport, build
-from recs.rank import RankSettings
+from recs.errors import InvalidInput, Problem, StoreLocked
+from recs.journal import API_SOURCE
+from recs.pipeline import BuildOptions, BuildReport, build
+from recs.rank_settings import RankSettings
 from recs.rewrite import (
     RewriteError,
     clean_temp_files,

@@ -16,20 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recs.articles import Article, input_fields, same_urls
+from recs.catalog import Catalog, Query
 from recs.encoder import Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.index import IndexSettings, VectorIndex
-from recs.rank import (
-    SEARCH_MARGIN,
-    Basis,
-    Catalog,
-    Query,
-    Ranked,
-    RankSettings,
-    rank,
-    settled,
-    still,
-)
+from recs.rank import SEARCH_MARGIN, Basis, Ranked, rank
+from recs.rank_settings import RankSettings
+from recs.unchanged import settled, still
 
 # Cosines are compared with floors in float32 here; the margin keeps the test conservative.
 FLOOR_MARGIN = 1e-4

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recs.articles import TEMP_PREFIX
+from recs.corpus import TEMP_PREFIX
 from recs.frontmatter import ArticleError, find_front_matter, load_yaml
 
 RELATED_KEY = "related"

@@ -31,10 +31,10 @@ from recs.config import Settings
 from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput, RecsError, StoreNotFound
 from recs.frontmatter import check_shape
+from recs.journal import API_SOURCE, Change, append_changes, fold, read_changes
 from recs.models import model_id_of
-from recs.pipeline import API_SOURCE, fold
 from recs.recommender import Recommender
-from recs.store import Change, Snapshot
+from recs.store import Snapshot
 from recs.urls import canonical_url
 
 log = logging.getLogger("recs.service")
@@ -109,9 +109,9 @@ class Service:
                 )
             if state is None or generation != state.snapshot.generation:
                 snapshot = store.load(directory, model_id=self.model_id)
-                snapshot = fold(snapshot, store.read_changes(directory, snapshot.generation))
+                snapshot = fold(snapshot, read_changes(directory, snapshot.generation))
             else:
-                changes = store.read_changes(directory, generation, after=state.snapshot.revision)
+                changes = read_changes(directory, generation, after=state.snapshot.revision)
                 if not changes:
                     return False
                 snapshot = fold(state.snapshot, changes)
@@ -234,7 +234,7 @@ class Service:
             vector = snapshot.vectors[known[article.text_hash]]
         else:
             vector = self.encoder.encode([article.text])[0]
-        change = Change(0, "upsert", article.url, store.article_record(article), np.asarray(vector))
+        change = Change(0, "upsert", article.url, article, np.asarray(vector))
         revision = self._append([change])
         return article.url, created, revision
 
@@ -256,7 +256,7 @@ class Service:
             generation = store.current_generation(directory)
             if generation is None:
                 raise StoreNotFound(f"no store at {directory}")
-            revision = store.append_changes(directory, generation, changes)
+            revision = append_changes(directory, generation, changes)
         # This process serves its own write at once; the others within reload_interval.
         self.poll()
         return revision

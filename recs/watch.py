@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from recs.articles import ARTICLE_SUFFIXES, JSONL_SUFFIX, TEMP_PREFIX, ReadOptions
+from recs.corpus import ARTICLE_SUFFIXES, JSONL_SUFFIX, TEMP_PREFIX, ReadOptions
 from recs.encoder import Encoder
 from recs.errors import RecsError
 from recs.pipeline import BuildOptions
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.regenerate import RegenerateReport, content_locked, regenerate
 
 WATCHED_SUFFIXES = ARTICLE_SUFFIXES | {JSONL_SUFFIX}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from recs import store
+from recs import journal, store
 from recs.api import create_app
 from recs.config import Settings
 from recs.encoder import HashingEncoder
@@ -432,7 +432,7 @@ def test_put_is_durable_and_visible_everywhere(writer, built):
     assert response.status_code == 201, response.text
     assert response.json()["created"] is True and response.json()["revision"] >= 1
     # Durable: a fresh process reading the store sees the journal entry.
-    changes = store.read_changes(built, store.current_generation(built))
+    changes = journal.read_changes(built, store.current_generation(built))
     assert [c.url for c in changes] == ["https://example.com/space/new"]
     # Its own list, and it enters the lists of stored space articles.
     own = writer.get("/related", params={"url": "https://example.com/space/new"})
@@ -496,7 +496,7 @@ def test_writes_survive_the_next_build(writer, built, topic_corpus):
     assert "https://example.com/api-only" in snapshot.row_of
     # Files are the source of truth for articles that have one: the deleted file article is back.
     assert "https://example.com/cooking/0" in snapshot.row_of
-    assert store.read_changes(built, snapshot.generation) == []
+    assert journal.read_changes(built, snapshot.generation) == []
 
 
 def test_body_over_the_limit_is_413(built):

@@ -20,13 +20,13 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, settings
 
-from recs import store
+from recs import journal, store
 from recs.api import create_app
 from recs.config import Settings
 from recs.cpus import CPU_MAX
 from recs.encoder import HashingEncoder
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.service import Service
 from tests.conftest import BIN, EXAMPLES
 from tests.test_serve_e2e import free_port, request, wait_until
@@ -332,8 +332,8 @@ def test_no_request_value_reaches_a_file_path(client, monkeypatch):
     assert written.status_code in (200, 201)
     monkeypatch.undo()
     names = {Path(path).name for path in opened}
-    assert {store.CURRENT, store.JOURNAL, store.LOCK} <= names  # the recorder sees them all
-    allowed = {store.CURRENT, store.JOURNAL, store.LOCK, store.DB}
+    assert {store.CURRENT, journal.JOURNAL, store.LOCK} <= names  # the recorder sees them all
+    allowed = {store.CURRENT, journal.JOURNAL, store.LOCK, store.DB}
     for path in opened:
         if Path(path) == CPU_MAX:
             continue  # the container's CPU limit, read once per process (recs.cpus)

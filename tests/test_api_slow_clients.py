@@ -21,7 +21,7 @@ from recs.api import create_app
 from recs.config import Settings
 from recs.encoder import HashingEncoder
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.service import Service
 from tests.conftest import BIN, EXAMPLES
 from tests.servers import free_port, request, wait_until

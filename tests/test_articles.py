@@ -11,15 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recs import articles
-from recs.articles import (
-    ENTRY_FIELDS,
-    ArticleError,
-    embed_text,
-    parse_article_text,
-    read_corpus,
-    read_front_matter,
-)
+from recs import articles, corpus
+from recs.articles import ENTRY_FIELDS, ArticleError, embed_text
+from recs.corpus import parse_article_text, read_corpus, read_front_matter
 from tests.conftest import SEED, article_text
 
 
@@ -198,10 +192,10 @@ def test_unreadable_file_is_reported(tmp_path: Path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(articles, "open", open_, raising=False)
-    corpus = read_corpus(tmp_path)
-    assert [a.title for a in corpus.articles] == ["B"]
-    assert str(corpus.problems[0]) == "locked.md: cannot read: Permission denied"
+    monkeypatch.setattr(corpus, "open", open_, raising=False)
+    found = read_corpus(tmp_path)
+    assert [a.title for a in found.articles] == ["B"]
+    assert str(found.problems[0]) == "locked.md: cannot read: Permission denied"
 
 
 # --- text that changes what a reader sees --------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from recs.config import Settings, rank_options, with_rank_options
 from recs.errors import ConfigError
-from recs.rank import REQUEST_FILTERS, RankSettings
+from recs.rank_settings import REQUEST_FILTERS, RankSettings
 
 # A value other than the default for every ranking option, as a person would type it.
 EXAMPLES = {

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 
 from recs.backends import EncoderSettings
+from recs.catalog import Catalog
 from recs.cli import main
 from recs.encoder import HashingEncoder, embed_all, embedding_groups
 from recs.engine import LOCAL, LocalEngine, can_fork, open_engine
 from recs.errors import ConfigError, EngineError, InvalidInput
 from recs.index import VectorIndex
 from recs.pipeline import build
-from recs.rank import Catalog, RankSettings
+from recs.rank_settings import RankSettings
 from recs.related import RankJob, link_all
 from tests.test_rank import make_articles
 from tests.test_related import clustered_vectors

@@ -13,7 +13,7 @@ from recs.cli import main
 from recs.encoder import HashingEncoder, normalise
 from recs.errors import InvalidInput
 from recs.evaluate import evaluate, random_lists, read_labelled, score, tfidf_lists
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from tests.conftest import TOPICS
 
 

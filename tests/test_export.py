@@ -13,7 +13,7 @@ from recs.cli import main
 from recs.errors import InvalidInput
 from recs.export import MANIFEST, article_path, export_json, export_per_article
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.recommender import Recommender
 
 

@@ -22,15 +22,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from recs import store
+from recs import journal, store
 from recs.api import create_app
-from recs.articles import TEMP_PREFIX, read_front_matter
 from recs.cli import main
 from recs.config import Settings
+from recs.corpus import TEMP_PREFIX, read_front_matter
 from recs.encoder import HashingEncoder
 from recs.errors import StoreWriteError
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.regenerate import regenerate
 from recs.service import Service
 from tests.conftest import BIN, EXAMPLES
@@ -177,7 +177,7 @@ def test_api_writes_on_a_failing_disk_are_refused_and_change_nothing(
 
         def connect(path, *args, **kwargs):
             connection = real_connect(path, *args, **kwargs)
-            if str(path).endswith(store.JOURNAL):
+            if str(path).endswith(journal.JOURNAL):
                 connection.execute(f"PRAGMA {pragma}")
             return connection
 
@@ -190,7 +190,7 @@ def test_api_writes_on_a_failing_disk_are_refused_and_change_nothing(
         assert "nothing was changed" in response.json()["detail"]
         monkeypatch.undo()
         assert client.get("/related", params={"url": "https://example.com/new"}).status_code == 404
-    assert store.read_changes(built_store, store.current_generation(built_store) or "") == []
+    assert journal.read_changes(built_store, store.current_generation(built_store) or "") == []
 
 
 @pytest.fixture

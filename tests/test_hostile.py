@@ -16,20 +16,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recs import articles, store
-from recs.articles import (
-    Article,
-    ArticleError,
-    ReadOptions,
-    parse_article_text,
-    parse_jsonl,
-    read_corpus,
-    read_front_matter,
-)
+from recs import articles, corpus, frontmatter, store
+from recs.articles import Article, ArticleError
 from recs.cli import main
+from recs.corpus import ReadOptions, parse_article_text, parse_jsonl, read_corpus, read_front_matter
 from recs.encoder import HashingEncoder
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.rewrite import RewriteError, rewrite
 from tests.conftest import BIN
 
@@ -247,7 +240,7 @@ def test_tags_are_never_executed(tmp_path, monkeypatch):
     assert not (tmp_path / MARKER).exists()
     # The loader is a safe one: the same text through it builds no Python object.
     with pytest.raises(ArticleError, match="could not determine a constructor"):
-        articles.load_yaml("x: !!python/object/apply:os.getcwd []")
+        frontmatter.load_yaml("x: !!python/object/apply:os.getcwd []")
 
 
 @pytest.mark.parametrize(("name", "data"), GOOD, ids=[g[0] for g in GOOD])
@@ -356,11 +349,11 @@ def test_unreadable_files_and_folders_are_reported(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_scandir(path)
 
-    monkeypatch.setattr(articles, "open", open_, raising=False)
-    monkeypatch.setattr(articles.os, "scandir", scandir)
-    corpus = read_corpus(tmp_path)
-    assert [a.source for a in corpus.articles] == ["ok.md"]
-    assert sorted(str(p) for p in corpus.problems) == [
+    monkeypatch.setattr(corpus, "open", open_, raising=False)
+    monkeypatch.setattr(corpus.os, "scandir", scandir)
+    found = read_corpus(tmp_path)
+    assert [a.source for a in found.articles] == ["ok.md"]
+    assert sorted(str(p) for p in found.problems) == [
         "closed: cannot list directory: Permission denied",
         "locked.jsonl: cannot read: Input/output error",
         "locked.md: cannot read: Permission denied",

@@ -9,13 +9,14 @@ import time
 
 import pytest
 
-from recs import store
-from recs.articles import ReadOptions
+from recs import generation, journal, store
 from recs.config import Settings
+from recs.corpus import ReadOptions
 from recs.encoder import HashingEncoder
 from recs.errors import CorpusError, InvalidInput, ShrinkRefused, StoreIncompatible
-from recs.pipeline import BuildOptions, build, rollback
-from recs.rank import RankSettings
+from recs.pipeline import BuildOptions, build
+from recs.rank_settings import RankSettings
+from recs.rollback import rollback
 from recs.service import Service
 
 
@@ -108,16 +109,16 @@ def test_changed_settings_recompute_lists_without_embedding(topic_corpus, tmp_pa
 
 
 def test_unchanged_files_are_not_parsed_again(topic_corpus, tmp_path, monkeypatch):
-    from recs import articles, filecache, regenerate
+    from recs import corpus, filecache, regenerate
 
     parsed: list[str] = []
-    real_parse = articles.parse_article_text
+    real_parse = corpus.parse_article_text
 
     def counting_parse(raw, source, *args, **kwargs):
         parsed.append(source)
         return real_parse(raw, source, *args, **kwargs)
 
-    monkeypatch.setattr(articles, "parse_article_text", counting_parse)
+    monkeypatch.setattr(corpus, "parse_article_text", counting_parse)
     store_dir = tmp_path / "store"
     _, first = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     assert len(parsed) == 12 and first.published
@@ -177,7 +178,7 @@ def test_a_build_pauses_the_garbage_collector_and_always_restarts_it(topic_corpu
 
 def _opened(monkeypatch) -> list[str]:
     """Article files read_corpus opens from now on (by name)."""
-    from recs import articles
+    from recs import corpus
 
     names: list[str] = []
 
@@ -185,12 +186,12 @@ def _opened(monkeypatch) -> list[str]:
         names.append(os.path.basename(path))
         return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(articles, "open", counting_open, raising=False)
+    monkeypatch.setattr(corpus, "open", counting_open, raising=False)
     return names
 
 
 def test_a_file_whose_stat_is_unchanged_is_not_read_again(topic_corpus, tmp_path, monkeypatch):
-    from recs import articles
+    from recs import corpus
 
     store_dir = tmp_path / "store"
     opened = _opened(monkeypatch)
@@ -199,7 +200,7 @@ def test_a_file_whose_stat_is_unchanged_is_not_read_again(topic_corpus, tmp_path
     # Files written seconds ago are not trusted by their stat: read every time.
     assert len(opened) == 24
 
-    monkeypatch.setattr(articles, "SETTLED_NS", 0)  # as if the files were old
+    monkeypatch.setattr(corpus, "SETTLED_NS", 0)  # as if the files were old
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings())  # records their stat
     opened.clear()
     _, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
@@ -321,13 +322,13 @@ def test_a_small_rebuild_parses_only_the_changed_articles_stored_fields(
     store_dir = tmp_path / "store"
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     parsed: list[str] = []
-    real = store._stored_article
+    real = generation.article_from_record
 
-    def spy(row, fields):
-        parsed.append(row[0])
-        return real(row, fields)
+    def spy(values, fields):
+        parsed.append(values[0])
+        return real(values, fields)
 
-    monkeypatch.setattr(store, "_stored_article", spy)
+    monkeypatch.setattr(generation, "article_from_record", spy)
     _, again = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     assert not again.published and parsed == []
     edited = topic_corpus / "space" / "1.md"
@@ -345,14 +346,14 @@ def test_a_small_rebuild_parses_only_the_changed_articles_stored_fields(
 # --- never a silent shrink; --rebuild keeps API writes; undo ------------------------------
 
 
-def api_article(url: str, title: str = "Space station news") -> store.Change:
+def api_article(url: str, title: str = "Space station news") -> journal.Change:
     """A journal upsert as PUT /articles writes it (hashing vector of its text)."""
     from recs.articles import article_from_data
 
     fields = {"title": title, "excerpt": "space rocket orbit", "webUrl": url}
     article = article_from_data(fields, "api")
     vector = HashingEncoder().encode([article.text])[0]
-    return store.Change(0, "upsert", article.url, store.article_record(article), vector)
+    return journal.Change(0, "upsert", article.url, article, vector)
 
 
 def test_a_build_that_would_empty_the_store_is_refused_and_changes_nothing(topic_corpus, tmp_path):
@@ -390,12 +391,12 @@ def test_a_refused_build_keeps_the_journal_and_the_api_writes(topic_corpus, tmp_
     store_dir = tmp_path / "s"
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     generation = store.current_generation(store_dir)
-    store.append_changes(store_dir, generation, [api_article("https://example.com/api/1")])
+    journal.append_changes(store_dir, generation, [api_article("https://example.com/api/1")])
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ShrinkRefused):
         build(empty, store_dir, HashingEncoder(), RankSettings())
-    assert [c.url for c in store.read_changes(store_dir, generation)] == [
+    assert [c.url for c in journal.read_changes(store_dir, generation)] == [
         "https://example.com/api/1"
     ]
 
@@ -405,10 +406,10 @@ def test_rebuild_keeps_articles_written_through_the_api_and_their_deletions(topi
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     generation = store.current_generation(store_dir)
     kept, deleted = "https://example.com/api/kept", "https://example.com/api/deleted"
-    store.append_changes(store_dir, generation, [api_article(kept), api_article(deleted)])
+    journal.append_changes(store_dir, generation, [api_article(kept), api_article(deleted)])
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings())  # folds them in
     generation = store.current_generation(store_dir)
-    store.append_changes(store_dir, generation, [store.Change(0, "delete", deleted)])
+    journal.append_changes(store_dir, generation, [journal.Change(0, "delete", deleted)])
     other = HashingEncoder(dim=64)  # another model: --rebuild is what the README says to run
     snapshot, report = build(
         topic_corpus, store_dir, other, RankSettings(), BuildOptions(rebuild=True)
@@ -418,7 +419,7 @@ def test_rebuild_keeps_articles_written_through_the_api_and_their_deletions(topi
     assert snapshot.vectors.shape == (13, 64)  # re-embedded with the new model
     loaded = store.load(store_dir, model_id=other.model_id)
     assert loaded.articles[loaded.row_of[kept]].source == "api"
-    assert store.read_changes(store_dir, generation) == []  # in the generation, then cleared
+    assert journal.read_changes(store_dir, generation) == []  # in the generation, then cleared
     assert "--rebuild" in store.generations(store_dir)[-1].made
 
 
@@ -426,16 +427,16 @@ def test_the_journal_is_cleared_only_of_what_a_generation_holds(topic_corpus, tm
     store_dir = tmp_path / "s"
     build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     generation = store.current_generation(store_dir)
-    store.append_changes(store_dir, generation, [api_article("https://example.com/api/1")])
+    journal.append_changes(store_dir, generation, [api_article("https://example.com/api/1")])
     snapshot, _ = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
     assert snapshot.journal_seq == 1 and store.load(store_dir).journal_seq == 1
-    assert not store.read_changes(store_dir, generation)
+    assert not journal.read_changes(store_dir, generation)
     # An entry the generation does not hold (a later sequence number) is never cleared.
-    later = store.append_changes(
+    later = journal.append_changes(
         store_dir, snapshot.generation, [api_article("https://example.com/api/2")]
     )
-    store.clear_changes(store_dir, snapshot.journal_seq)
-    assert [c.seq for c in store.read_changes(store_dir, snapshot.generation)] == [later]
+    journal.clear_changes(store_dir, snapshot.journal_seq)
+    assert [c.seq for c in journal.read_changes(store_dir, snapshot.generation)] == [later]
 
 
 def test_rollback_publishes_an_earlier_generation_again(topic_corpus, tmp_path):
@@ -468,12 +469,12 @@ def test_rollback_keeps_articles_written_through_the_api(topic_corpus, tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
     build(empty, store_dir, HashingEncoder(), RankSettings(), BuildOptions(allow_shrink=True))
-    store.append_changes(
+    journal.append_changes(
         store_dir, "gen-000002", [api_article("https://example.com/api/new", "Rocket news")]
     )
     back = rollback(store_dir)
     assert len(back) == 13 and "https://example.com/api/new" in back.row_of
-    assert store.read_changes(store_dir, "gen-000002") == []  # held by gen-000003 now
+    assert journal.read_changes(store_dir, "gen-000002") == []  # held by gen-000003 now
     space = back.row_of["https://example.com/space/0"]
     assert back.row_of["https://example.com/api/new"] in [r for r, _ in back.related[space]]
 

@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recs.articles import Article
+from recs.catalog import Catalog, Query, title_key
 from recs.encoder import normalise
 from recs.errors import InvalidInput
 from recs.index import VectorIndex
-from recs.rank import Catalog, Query, RankSettings, rank, title_key
+from recs.rank import rank
+from recs.rank_settings import RankSettings
 
 DAY = 86_400.0
 

@@ -21,7 +21,7 @@ from recs.backends import EncoderSettings, load_encoder
 from recs.encoder import HashingEncoder
 from recs.errors import EngineError, ModelError, StoreWriteError
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.ray_engine import RayEngine, _failure, check_reachable, shards
 from tests.conftest import BIN, EXAMPLES, read_jsonl
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from recs import filecache, store
-from recs.articles import TEMP_PREFIX, ReadOptions, parse_article_text, read_front_matter
 from recs.cli import main
+from recs.corpus import TEMP_PREFIX, ReadOptions, parse_article_text, read_front_matter
 from recs.encoder import HashingEncoder
 from recs.errors import StoreLocked
 from recs.pipeline import BuildOptions
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.regenerate import content_locked, regenerate
 from tests.conftest import EXAMPLES, SEED
 

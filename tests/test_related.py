@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recs import related
+from recs.catalog import Catalog
 from recs.encoder import normalise
-from recs.rank import Catalog, RankSettings, settled
+from recs.rank_settings import RankSettings
 from recs.related import link_all, link_changes
+from recs.unchanged import settled
 from tests.test_rank import make_articles
 
 

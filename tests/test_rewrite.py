@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recs.articles import TEMP_PREFIX, parse_article_text, read_front_matter
+from recs.corpus import TEMP_PREFIX, parse_article_text, read_front_matter
 from recs.frontmatter import load_yaml
 from recs.rewrite import (
     RewriteError,

@@ -10,11 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from recs import store
+from recs import generation, store
 from recs.encoder import HashingEncoder
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
 from recs.pipeline import BuildOptions, build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 
 
 def test_round_trip_keeps_everything(topic_corpus, tmp_path):
@@ -32,7 +32,7 @@ def test_round_trip_keeps_everything(topic_corpus, tmp_path):
 def test_a_known_article_whose_row_holds_the_same_values_is_taken_as_is(topic_corpus, tmp_path):
     from dataclasses import replace
 
-    from recs.articles import fields_text
+    from recs.records import fields_text
 
     build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
     plain = store.load(tmp_path / "s")
@@ -74,7 +74,7 @@ def test_a_failed_publish_leaves_the_previous_generation(topic_corpus, tmp_path,
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_write_db", full_disk)
+    monkeypatch.setattr(generation, "write", full_disk)
     with pytest.raises(StoreWriteError, match="disk is full"):
         build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
     assert store.current_generation(tmp_path / "s") == "gen-000001"
@@ -120,14 +120,14 @@ def test_second_writer_is_refused_while_the_lock_is_held(tmp_path):
 
 def test_a_failed_final_flush_says_the_new_generation_is_live(topic_corpus, tmp_path, monkeypatch):
     build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2))
-    real = store._fsync_dir
+    real = store.fsync_dir
 
     def failing(path):
         if path == tmp_path / "s":
             raise OSError(5, "Input/output error")
         real(path)
 
-    monkeypatch.setattr(store, "_fsync_dir", failing)
+    monkeypatch.setattr(store, "fsync_dir", failing)
     with pytest.raises(StoreWriteError, match="published gen-000002"):
         build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
     assert store.current_generation(tmp_path / "s") == "gen-000002"
@@ -168,12 +168,12 @@ def test_a_rebuild_writes_the_same_file_rows_as_a_whole_write(topic_corpus, tmp_
         raise AssertionError("the whole file was written")
 
     with monkeypatch.context() as patch:
-        patch.setattr(store, "_write_db", whole_write_refused)
+        patch.setattr(generation, "write", whole_write_refused)
         snapshot, report = build(topic_corpus, tmp_path / "s", HashingEncoder(), settings_)
     assert report.published and report.embedded == 1
     updated = tmp_path / "s" / snapshot.generation / store.DB
     whole = tmp_path / "whole.sqlite"
-    store._write_db(whole, snapshot)
+    generation.write(whole, snapshot)
     assert _tables(updated) == _tables(whole)
     assert store.load(tmp_path / "s").related == snapshot.related
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from recs import store
+from recs import journal, store
 from recs.encoder import HashingEncoder
 from recs.pipeline import build
-from recs.rank import RankSettings
+from recs.rank_settings import RankSettings
 from recs.recommender import Recommender
 
 
@@ -19,18 +20,14 @@ def read_only_copy(topic_corpus, tmp_path):
     """A built store with one journal entry, seen through a read-only bind mount."""
     source = tmp_path / "store"
     snapshot, _ = build(topic_corpus, source, HashingEncoder(), RankSettings(limit=3))
-    article = snapshot.articles[0]
-    record = {
-        **store.article_record(article),
-        "url": "https://example.com/from-api",
-        "source": "api",
-    }
-    record["fields"] = {**record["fields"], "webUrl": "https://example.com/from-api"}
-    change = store.Change(
-        0, "upsert", "https://example.com/from-api", record, np.asarray(snapshot.vectors[0])
+    first = snapshot.articles[0]
+    fields = {**first.fields, "webUrl": "https://example.com/from-api"}
+    article = replace(first, url="https://example.com/from-api", source="api", fields=fields)
+    change = journal.Change(
+        0, "upsert", "https://example.com/from-api", article, np.asarray(snapshot.vectors[0])
     )
     with store.locked(source):
-        store.append_changes(source, snapshot.generation, [change])
+        journal.append_changes(source, snapshot.generation, [change])
     mount = tmp_path / "mnt"
     mount.mkdir()
     done = subprocess.run(

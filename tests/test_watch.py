@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.articles import read_front_matter
+from recs.corpus import read_front_matter
 from recs.watch import wanted
 from tests.conftest import BIN, EXAMPLES
 

@@ -1,0 +1,171 @@
+"""What ranking knows of every stored article (`Catalog`) and of the article asking (`Query`).
+
+Built once per set of articles: each article's canonical URL, vector, normalised title
+(for duplicate detection), provider, date, quality, type, published flag and tags, by row,
+plus the lookups ranking uses (URL order for ties, title numbers, rows by originalUrl).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from recs.articles import Article
+
+DAY = 86_400.0
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def title_key(title: str) -> str:
+    """A title for duplicate detection: case, accents, punctuation and spacing ignored.
+
+    Its NFKD form's ASCII letters and digits, lower case, with each run of anything else
+    (non-word characters and underscores) one space, stripped; or the title lower-cased
+    when nothing is left.
+    """
+    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    return _NOT_WORD.sub(" ", ascii_text.lower()).strip() or title.strip().lower()
+
+
+def tags_of(fields_: Any) -> frozenset[str]:
+    tags = [str(t).strip().lower() for t in fields_.get("topics") or [] if str(t).strip()]
+    category = fields_.get("category")
+    if isinstance(category, str) and category.strip():
+        tags.append("category:" + category.strip().lower())
+    return frozenset(tags)
+
+
+def _provider(fields_: Any) -> str | None:
+    provider = fields_.get("provider")
+    if isinstance(provider, dict):
+        name = provider.get("name") or provider.get("domain")
+        if isinstance(name, str) and name.strip():
+            return name.strip().lower()
+    if isinstance(provider, str) and provider.strip():
+        return provider.strip().lower()
+    return None
+
+
+@dataclass
+class Catalog:
+    """What ranking knows about every stored article, by row."""
+
+    urls: list[str]
+    vectors: np.ndarray
+    title_keys: list[str]
+    providers: list[str | None]
+    published_ts: np.ndarray  # NaN when unknown
+    quality: np.ndarray  # NaN when unknown
+    types: list[str | None]
+    published: list[bool]
+    tags: list[frozenset[str]]
+    row_of: dict[str, int] = field(default_factory=dict)
+    originals: list[str | None] = field(default_factory=list)  # originalUrl, when another
+
+    @classmethod
+    def from_articles(cls, articles: Sequence[Article], vectors: np.ndarray) -> Catalog:
+        def number(value: Any) -> float:
+            is_number = isinstance(value, int | float) and not isinstance(value, bool)
+            return float(value) if is_number else math.nan
+
+        catalog = cls(
+            urls=[a.url for a in articles],
+            vectors=vectors,
+            title_keys=[title_key(a.title) for a in articles],
+            providers=[_provider(a.fields) for a in articles],
+            published_ts=np.array(
+                [math.nan if a.published_ts is None else a.published_ts for a in articles],
+                dtype=np.float64,
+            ),
+            quality=np.array([number(a.fields.get("quality")) for a in articles], dtype=np.float64),
+            types=[
+                a.fields.get("type") if isinstance(a.fields.get("type"), str) else None
+                for a in articles
+            ],
+            published=[a.fields.get("published") is not False for a in articles],
+            tags=[tags_of(a.fields) for a in articles],
+            row_of={a.url: row for row, a in enumerate(articles)},
+            originals=[a.original_url for a in articles],
+        )
+        return catalog.prepare()
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    @cached_property
+    def url_order(self) -> np.ndarray:
+        """Each row's place in URL order: equal scores are ordered by URL."""
+        order = np.empty(len(self.urls), dtype=np.int64)
+        order[sorted(range(len(self.urls)), key=self.urls.__getitem__)] = np.arange(len(self.urls))
+        return order
+
+    @cached_property
+    def title_id_of(self) -> dict[str, int]:
+        """A number for each distinct normalised title."""
+        ids: dict[str, int] = {}
+        for key in self.title_keys:
+            ids.setdefault(key, len(ids))
+        return ids
+
+    @cached_property
+    def title_ids(self) -> np.ndarray:
+        """Each row's title number: rows with equal numbers have the same title key."""
+        return np.array([self.title_id_of[key] for key in self.title_keys], dtype=np.int64)
+
+    @cached_property
+    def rows_by_original(self) -> dict[str, list[int]]:
+        """Rows by their originalUrl, for the rows that have one."""
+        rows: dict[str, list[int]] = {}
+        for row, original in enumerate(self.originals):
+            if original is not None:
+                rows.setdefault(original, []).append(row)
+        return rows
+
+    def prepare(self) -> Catalog:
+        """Compute the lookups ranking uses now (before forking workers that share them)."""
+        _ = (self.url_order, self.title_ids, self.rows_by_original)
+        return self
+
+    def rows_of(self, urls: set[str]) -> set[int]:
+        """Rows that are one of `urls`, by webUrl or originalUrl."""
+        rows = {self.row_of[u] for u in urls if u in self.row_of}
+        if self.originals:
+            for url in urls:
+                rows.update(self.rows_by_original.get(url, ()))
+        return rows
+
+
+@dataclass(frozen=True)
+class Query:
+    """The article a related list is for: a stored row, or a draft that is not stored."""
+
+    vector: np.ndarray
+    url: str | None = None
+    title_key: str = ""
+    published_ts: float | None = None
+    tags: frozenset[str] = frozenset()
+    pinned: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    original_url: str | None = None
+
+    @classmethod
+    def for_article(cls, article: Article, vector: np.ndarray, key: str | None = None) -> Query:
+        """The query of a stored article; `key` is its title_key when already known."""
+        return cls(
+            vector=vector,
+            url=article.url,
+            original_url=article.original_url,
+            title_key=title_key(article.title) if key is None else key,
+            published_ts=article.published_ts,
+            tags=tags_of(article.fields),
+            pinned=article.pinned,
+            excluded=article.excluded,
+        )

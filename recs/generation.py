@@ -1,0 +1,354 @@
+"""One generation of a store: the `Snapshot` in memory and its SQLite file on disk.
+
+A generation's `meta.sqlite` holds the info table (format, model, ranking settings, how
+and when it was made), the articles (one row each: their record and fields, see
+recs.records), the vectors (the embedding cache, by model and text hash), every related
+list with its floor and basis (recs.rank.Ranked), and the originalUrl aliases. A file is
+written once, whole or as a copy of the previous generation's with the rows that differ,
+and never changed after: readers open it immutable. recs.store decides where it goes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recs.articles import Article, same_urls
+from recs.catalog import Catalog
+from recs.errors import StoreIncompatible
+from recs.fsio import fsync_file
+from recs.rank import Basis
+from recs.rank_settings import RankSettings
+from recs.records import Known, article_from_record, fields_text, known_article, urls_text
+
+FORMAT_VERSION = 1
+DB = "meta.sqlite"
+
+SCHEMA = """
+CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE articles (
+    row INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    line INTEGER,
+    text_hash TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    original_url TEXT,
+    published_ts REAL,
+    pinned TEXT NOT NULL,
+    excluded TEXT NOT NULL
+);
+CREATE TABLE aliases (alias TEXT PRIMARY KEY, url TEXT NOT NULL);
+CREATE TABLE vectors (
+    model_id TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+);
+CREATE TABLE related (row INTEGER PRIMARY KEY, items TEXT NOT NULL, floor REAL, basis TEXT);
+"""
+# `related.basis` (JSON [bar, [neighbour rows]] or NULL) came later within format 1: a store
+# without the column reads as "no basis known", and older recs ignore the column.
+
+
+@dataclass
+class Snapshot:
+    """One generation of the store, in memory. Row i of every array is articles[i]."""
+
+    model_id: str
+    dim: int
+    settings: RankSettings
+    articles: list[Article]
+    vectors: np.ndarray
+    related: list[list[tuple[int, float]]]
+    floors: np.ndarray
+    aliases: dict[str, str]
+    bases: list[Basis | None] = field(default_factory=list)  # may be shorter: None
+    generation: str = ""
+    created: str = ""
+    digest: str = ""
+    revision: int = 0  # last journal entry folded in, in memory (0: none)
+    journal_seq: int = 0  # last journal entry whose effect the generation's file holds
+    made: str = ""  # how the generation was made: "build", "rollback to gen-000003", ...
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.row_of = {a.url: i for i, a in enumerate(self.articles)}
+
+    def __len__(self) -> int:
+        return len(self.articles)
+
+    @property
+    def version(self) -> str:
+        """Generation and journal revision: what a cached answer depends on."""
+        return f"{self.generation}.{self.revision}"
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.from_articles(self.articles, self.vectors)
+        return self._catalog
+
+    def resolve(self, url: str) -> int | None:
+        """The row of a canonical URL (an article's own or its originalUrl), or None."""
+        row = self.row_of.get(url)
+        if row is None and url in self.aliases:
+            row = self.row_of.get(self.aliases[url])
+        return row
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def connect_ro(path: Path) -> sqlite3.Connection:
+    """A generation's file, read-only (no locks: it never changes; works on read-only mounts)."""
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def read_info(path: Path) -> dict[str, str]:
+    """The info table of the generation file at `path`, without reading anything else."""
+    connection = connect_ro(path)
+    try:
+        return dict(connection.execute("SELECT key, value FROM info"))
+    finally:
+        connection.close()
+
+
+def read(path: Path, generation: str, known: Known) -> Snapshot:
+    """The generation file at `path` (named `generation`). `known`: articles in memory
+    that a stored row may be (recs.records.known_article). A file recs did not write that
+    way raises sqlite3.DatabaseError, ValueError, KeyError or TypeError."""
+    connection = connect_ro(path)
+    try:
+        info = dict(connection.execute("SELECT key, value FROM info"))
+        version = int(info.get("format_version", "0"))
+        if version != FORMAT_VERSION:
+            raise StoreIncompatible(
+                f"the store at {path.parent.parent} has format {version}; this recs reads format "
+                f"{FORMAT_VERSION}: rebuild it with `recs build CONTENT_DIR --rebuild`"
+            )
+        model_id, dim = info["model_id"], int(info["dim"])
+        rows = connection.execute(
+            "SELECT url, source, line, original_url, published_ts, pinned, excluded, fields, "
+            "text_hash FROM articles ORDER BY row"
+        ).fetchall()
+        articles = []
+        for *values, fields, _ in rows:
+            article = known_article(values, fields, known)
+            if article is None:
+                values[5], values[6] = json.loads(values[5]), json.loads(values[6])
+                article = article_from_record(values, json.loads(fields))
+            articles.append(article)
+        blobs = dict(
+            connection.execute(
+                "SELECT text_hash, vector FROM vectors WHERE model_id = ?", (model_id,)
+            )
+        )
+        vectors = np.frombuffer(b"".join(blobs[row[-1]] for row in rows), dtype=np.float32)
+        vectors = vectors.reshape(len(articles), dim).copy()
+        related: list[list[tuple[int, float]]] = [[] for _ in articles]
+        floors = np.full(len(articles), -np.inf)
+        bases: list[Basis | None] = [None] * len(articles)
+        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
+        basis_column = "basis" if "basis" in columns else "NULL"
+        lists = connection.execute(f"SELECT row, items, floor, {basis_column} FROM related")
+        for row, items, floor, basis in lists:
+            related[row] = [(int(r), float(s)) for r, s in json.loads(items)]
+            floors[row] = -np.inf if floor is None else floor
+            if basis is not None:
+                bar, neighbours = json.loads(basis)
+                bases[row] = Basis(tuple(neighbours), float(bar))
+        aliases = dict(connection.execute("SELECT alias, url FROM aliases"))
+    finally:
+        connection.close()
+    return Snapshot(
+        model_id=model_id,
+        dim=dim,
+        settings=RankSettings(**json.loads(info["settings"])),
+        articles=articles,
+        vectors=vectors,
+        related=related,
+        floors=floors,
+        aliases=aliases,
+        bases=bases,
+        generation=generation,
+        created=info.get("created", ""),
+        digest=info.get("digest", ""),
+        made=info.get("made", ""),
+        journal_seq=int(info.get("journal_seq", "0")),
+    )
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def _info(snapshot: Snapshot) -> dict[str, str]:
+    return {
+        "format_version": str(FORMAT_VERSION),
+        "model_id": snapshot.model_id,
+        "dim": str(snapshot.dim),
+        "settings": snapshot.settings.fingerprint(),
+        "created": snapshot.created,
+        "generation": snapshot.generation,
+        "digest": snapshot.digest,
+        "article_count": str(len(snapshot)),
+        "made": snapshot.made,
+        "journal_seq": str(snapshot.journal_seq),
+    }
+
+
+def _article_row(row: int, a: Article) -> tuple[Any, ...]:
+    return (
+        row,
+        a.url,
+        a.source,
+        a.line,
+        a.text_hash,
+        fields_text(a.fields),
+        a.original_url,
+        a.published_ts,
+        urls_text(a.pinned),
+        urls_text(a.excluded),
+    )
+
+
+def _stored(a: Article) -> tuple[Any, ...]:
+    """What the articles table keeps of an article, unserialised (for comparing)."""
+    fields = (a.source, a.line, a.text_hash, a.fields, a.original_url, a.published_ts)
+    return (a.url, *fields, tuple(a.pinned), tuple(a.excluded))
+
+
+def _related_row(
+    row: int, items: list[tuple[int, float]], floor: float, basis: Basis | None
+) -> tuple[Any, ...]:
+    return (
+        row,
+        json.dumps([[r, s] for r, s in items]),
+        _stored_floor(floor),
+        None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
+    )
+
+
+def _stored_floor(floor: float) -> float | None:
+    """A floor as the related table keeps it: NULL (read back as -inf) unless finite."""
+    return None if not np.isfinite(floor) or floor < -1e300 else float(floor)
+
+
+def _bases(snapshot: Snapshot) -> list[Basis | None]:
+    return snapshot.bases + [None] * (len(snapshot.related) - len(snapshot.bases))
+
+
+def _vector_row(snapshot: Snapshot, row: int) -> tuple[str, str, bytes]:
+    vector = snapshot.vectors[row].astype(np.float32).tobytes()
+    return (snapshot.model_id, snapshot.articles[row].text_hash, vector)
+
+
+def _insert_aliases(connection: sqlite3.Connection, snapshot: Snapshot) -> None:
+    connection.executemany("INSERT INTO aliases VALUES (?, ?)", sorted(snapshot.aliases.items()))
+
+
+def write(path: Path, snapshot: Snapshot) -> None:
+    """Write `snapshot` whole as a new file at `path`, flushed to disk."""
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.executescript(SCHEMA)
+        connection.executemany("INSERT INTO info VALUES (?, ?)", sorted(_info(snapshot).items()))
+        connection.executemany(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_article_row(row, a) for row, a in enumerate(snapshot.articles)),
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+            (_vector_row(snapshot, row) for row in range(len(snapshot.articles))),
+        )
+        connection.executemany(
+            "INSERT INTO related VALUES (?, ?, ?, ?)",
+            (
+                _related_row(row, items, floor, basis)
+                for row, (items, floor, basis) in enumerate(
+                    zip(snapshot.related, snapshot.floors, _bases(snapshot), strict=True)
+                )
+            ),
+        )
+        _insert_aliases(connection, snapshot)
+        connection.commit()
+    finally:
+        connection.close()
+    fsync_file(path)
+
+
+def updatable(base: Snapshot, snapshot: Snapshot) -> bool:
+    """Whether `snapshot` can be written as `base`'s file plus the rows that differ."""
+    return (
+        base.model_id == snapshot.model_id
+        and base.dim == snapshot.dim
+        and base.revision == 0  # the file holds exactly `base`: no journal entries folded in
+        and base.settings == snapshot.settings  # other settings: every list differs anyway
+        and same_urls(base.articles, snapshot.articles)
+    )
+
+
+def update(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> bool:
+    """Write `snapshot` at `path` as a copy of `base`'s file (`source`) with the rows that
+    differ replaced: the same rows as `write` (tests/test_generation.py compares every
+    table). A rebuild that changed 1% of 10,000 articles then writes a few hundred rows
+    instead of all (it publishes in 0.11-0.2 s: README, "Performance"). False when
+    `source` predates a column this version writes: write it whole instead."""
+    shutil.copyfile(source, path)
+    connection = sqlite3.connect(path)
+    try:
+        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
+        if "basis" not in columns:
+            return False
+        connection.execute("PRAGMA journal_mode = OFF")
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.executemany(
+            "INSERT OR REPLACE INTO info VALUES (?, ?)", sorted(_info(snapshot).items())
+        )
+        pairs = list(enumerate(zip(base.articles, snapshot.articles, strict=True)))
+        connection.executemany(
+            "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (_article_row(row, new) for row, (old, new) in pairs if _stored(old) != _stored(new)),
+        )
+        # The vectors table holds the current articles' texts, as a full write leaves it.
+        current = {a.text_hash for a in snapshot.articles}
+        before = {a.text_hash for a in base.articles}
+        connection.executemany(
+            "DELETE FROM vectors WHERE model_id = ? AND text_hash = ?",
+            ((snapshot.model_id, h) for h in sorted(before - current)),
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
+            (
+                _vector_row(snapshot, row)
+                for row, a in enumerate(snapshot.articles)
+                if a.text_hash not in before
+            ),
+        )
+        old_bases, new_bases = _bases(base), _bases(snapshot)
+        connection.executemany(
+            "INSERT OR REPLACE INTO related VALUES (?, ?, ?, ?)",
+            (
+                _related_row(row, snapshot.related[row], snapshot.floors[row], new_bases[row])
+                for row in range(len(snapshot.related))
+                if snapshot.related[row] != base.related[row]
+                or _stored_floor(snapshot.floors[row]) != _stored_floor(base.floors[row])
+                or new_bases[row] != old_bases[row]
+            ),
+        )
+        if snapshot.aliases != base.aliases:
+            connection.execute("DELETE FROM aliases")
+            _insert_aliases(connection, snapshot)
+        connection.commit()
+    finally:
+        connection.close()
+    fsync_file(path)
+    return True

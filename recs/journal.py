@@ -1,0 +1,199 @@
+"""The write journal: articles written and deleted through the API, until a build holds them.
+
+Writes through the API (upsert, delete) are appended to `journal.sqlite` in the store
+directory, each tagged with the generation it applies to. Appending is durable (WAL,
+synchronous=FULL) and cheap; every server process polls the journal and folds new entries
+into its loaded generation (`fold`). The next build (or rollback) folds them into the
+generation it publishes, records the last one's number as that generation's
+`journal_seq`, and only then clears the entries up to it; entries for an older generation
+are never applied to a newer one, so a build that dies between publishing and clearing
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recs.articles import Article, alias_map
+from recs.errors import StoreIncompatible, StoreWriteError
+from recs.generation import Snapshot
+from recs.records import article_from_record, record
+from recs.related import Lists, link_changes
+
+API_SOURCE = "api"  # the `source` of an article written through the API (it has no file)
+
+JOURNAL = "journal.sqlite"
+JOURNAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    generation TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    url TEXT NOT NULL,
+    article TEXT,
+    vector BLOB
+);
+"""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One journal entry: an upserted article with its vector, or a deleted URL."""
+
+    seq: int
+    op: str
+    url: str
+    article: Article | None = None
+    vector: np.ndarray | None = None
+
+
+def _article_json(article: Article) -> str:
+    return json.dumps({**record(article), "fields": dict(article.fields)}, ensure_ascii=False)
+
+
+def _article_of(text: str) -> Article:
+    data = json.loads(text)
+    return article_from_record(data, data["fields"])
+
+
+def _journal(store_dir: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(store_dir / JOURNAL, timeout=10.0)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = FULL")
+    connection.executescript(JOURNAL_SCHEMA)
+    return connection
+
+
+def append_changes(store_dir: Path, generation: str, changes: list[Change]) -> int:
+    """Durably append changes for `generation`; returns the last sequence number.
+
+    Call with the store lock held, after checking that `generation` is current.
+    """
+    try:
+        connection = _journal(store_dir)
+        try:
+            with connection:
+                seq = 0
+                for change in changes:
+                    vector = (
+                        None
+                        if change.vector is None
+                        else change.vector.astype(np.float32).tobytes()
+                    )
+                    article = None if change.article is None else _article_json(change.article)
+                    cursor = connection.execute(
+                        "INSERT INTO changes (generation, op, url, article, vector) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (generation, change.op, change.url, article, vector),
+                    )
+                    seq = int(cursor.lastrowid or 0)
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        raise StoreWriteError(
+            f"cannot record the write in {store_dir / JOURNAL} ({error}); nothing was changed"
+        ) from None
+    return seq
+
+
+def read_changes(store_dir: Path, generation: str, after: int = 0) -> list[Change]:
+    """Journal entries for `generation` with a sequence number above `after`, in order."""
+    path = store_dir / JOURNAL
+    if not path.is_file():
+        return []
+    # On a read-only mount (replicas sharing a store) SQLite cannot create the WAL index
+    # it needs to read; nothing on this host can write the journal there, so read it as
+    # an immutable file.
+    flags = "mode=ro" if os.access(store_dir, os.W_OK) else "mode=ro&immutable=1"
+    try:
+        connection = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=10.0)
+        try:
+            rows = connection.execute(
+                "SELECT seq, op, url, article, vector FROM changes "
+                "WHERE generation = ? AND seq > ? ORDER BY seq",
+                (generation, after),
+            ).fetchall()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        if "no such table" in str(error):
+            return []
+        raise StoreIncompatible(f"cannot read the write journal {path} ({error})") from None
+    return [
+        Change(
+            seq=seq,
+            op=op,
+            url=url,
+            article=None if article is None else _article_of(article),
+            vector=None if vector is None else np.frombuffer(vector, dtype=np.float32).copy(),
+        )
+        for seq, op, url, article, vector in rows
+    ]
+
+
+def clear_changes(store_dir: Path, through: int) -> None:
+    """Drop journal entries up to sequence number `through`: call it once a published
+    generation holds them (its `journal_seq`), never before."""
+    if through <= 0 or not (store_dir / JOURNAL).is_file():
+        return
+    try:
+        connection = _journal(store_dir)
+        try:
+            with connection:
+                connection.execute("DELETE FROM changes WHERE seq <= ?", (through,))
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        pass  # harmless: entries a generation holds are never applied again; the next clears
+
+
+def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
+    """Apply journal changes (API writes) to a loaded generation, in memory.
+
+    Only the lists the changes can reach are recomputed; the result is what a build of the
+    same articles would give. The generation name stays; `revision` becomes the last seq.
+    """
+    if not changes:
+        return previous
+    current = {a.url: (a, previous.vectors[row]) for row, a in enumerate(previous.articles)}
+    for change in changes:
+        if change.op == "delete":
+            current.pop(change.url, None)
+            continue
+        assert change.article is not None and change.vector is not None
+        if change.vector.shape != (previous.dim,):
+            raise StoreIncompatible(
+                f"journal entry {change.seq} has a vector of shape {change.vector.shape}, "
+                f"the store needs ({previous.dim},); rebuild the store"
+            )
+        current[change.url] = (change.article, change.vector)
+    urls = sorted(current)
+    articles = [current[url][0] for url in urls]
+    vectors = np.array([current[url][1] for url in urls], dtype=np.float32)
+    vectors = vectors.reshape(-1, previous.dim)
+    old = Lists(previous.related, previous.floors, 0, previous.bases)
+    lists = link_changes(
+        previous.articles, previous.vectors, old, articles, vectors, previous.settings
+    )
+    return Snapshot(
+        model_id=previous.model_id,
+        dim=previous.dim,
+        settings=previous.settings,
+        articles=articles,
+        vectors=vectors,
+        related=lists.related,
+        floors=lists.floors,
+        bases=lists.bases,
+        aliases=alias_map(articles),
+        generation=previous.generation,
+        created=previous.created,
+        revision=changes[-1].seq,
+        journal_seq=previous.journal_seq,
+        made=previous.made,
+    )

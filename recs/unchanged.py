@@ -1,0 +1,212 @@
+"""Proving a stored list unchanged after some articles were edited, without ranking it.
+
+A list that recorded a `Basis` (recs.rank) is kept when the basis shows the edit cannot
+change it: `settled` decides the common case for many lists at once, `still` decides one
+list against its new candidate pool inside a ranking job. Both use the ordering value of
+recs.scoring, and both refuse to vouch for a list under any ranking setting this module
+does not know (`PROOF_COVERS`): a new option is safe (its lists are ranked again) until
+someone has shown how the proof accounts for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import fields
+
+import numpy as np
+
+from recs.catalog import Catalog, Query
+from recs.index import exact_scores
+from recs.rank import Ranked, Search, candidate_pool, query_neighbours
+from recs.rank_settings import RankSettings
+from recs.scoring import blocked_rows, moved_query, order_values
+
+# Room for rounding in `still`: a suspect must clear every bound by this much (float64
+# values computed another way), or by the larger margin where float32 products are used.
+STILL_MARGIN = 1e-6
+
+DUPLICATE_MARGIN = 1e-4
+
+# The ranking settings this proof accounts for, and how (see `settled` and `still`):
+# - limit, pool, expand_neighbours, expand_weight: the basis (items, neighbours, floor);
+# - dedup_threshold, dedup_titles, dedup_keep: a suspect duplicates no item, so no
+#   duplicate skip or group swap can change; lists that swapped keep no basis;
+# - half_life_days, taxonomy_boost: inside `order_values`, which both sides call;
+# - provider_cap, window_days, allow_newer: lists filled below the strictest ladder step
+#   keep no basis; at that step greedy stops at the bar before reaching a suspect;
+# - mmr_lambda: below 1 nothing is proved;
+# - the hard filters (types, min_quality, published_only, providers, since, until): a
+#   suspect is checked against the bar whether it passes them or not; exclude_urls
+#   coming or going makes recs.related rank every list again.
+# A setting not named here (a new option) turns the proof off: its lists are ranked
+# again, always right, until this list and the proof say how it is accounted for.
+PROOF_COVERS = frozenset(
+    {
+        "limit",
+        "pool",
+        "expand_neighbours",
+        "expand_weight",
+        "dedup_threshold",
+        "dedup_titles",
+        "dedup_keep",
+        "half_life_days",
+        "taxonomy_boost",
+        "provider_cap",
+        "window_days",
+        "allow_newer",
+        "mmr_lambda",
+        "types",
+        "min_quality",
+        "published_only",
+        "exclude_providers",
+        "require_providers",
+        "exclude_urls",
+        "since",
+        "until",
+    }
+)
+
+
+def vouches_for(s: RankSettings) -> bool:
+    """Whether the proof knows every ranking setting of `s` (its class's fields)."""
+    return {f.name for f in fields(s)} <= PROOF_COVERS and s.mmr_lambda >= 1.0
+
+
+def settled(
+    catalog: Catalog,
+    queries: Sequence[int],
+    lists: Sequence[Ranked],
+    edited: Sequence[int],
+    old_vectors: np.ndarray,
+    s: RankSettings,
+) -> np.ndarray:
+    """Which lists certainly stay as they are after some articles were edited, all at once.
+
+    `lists[i]` is the list of row `queries[i]` from before, in the rows of `catalog` (which
+    holds every article as it is now); `edited` are the rows of articles whose vector or
+    fields changed (none added or removed), `old_vectors` their vectors before. False means
+    "not proved here": `still` or `rank` decides. This is `still` for the common case, with
+    no search: every edited article is either out of the pool before and after (both cosines
+    below the floor) or in it before and after, and then it is not an item or a neighbour,
+    stays behind the last neighbour, orders below the last item (`Basis.bar`) and
+    duplicates no item. The pool, the floor and the moved query are then the same, and
+    greedy selection stops before reaching the article. Products are float32, so every
+    bound is cleared by DUPLICATE_MARGIN.
+    """
+    proved = np.zeros(len(lists), dtype=bool)
+    if not lists or not len(edited) or not vouches_for(s):
+        return proved
+    bases = [r.basis for r in lists]
+    if any(b is None for b in bases) or any(len(r.items) != s.limit for r in lists):
+        raise ValueError("settled() needs full lists with a basis")
+    m, margin = s.expand_neighbours, DUPLICATE_MARGIN
+    vectors, rows, changed = catalog.vectors, np.asarray(queries), np.asarray(edited)
+    q = np.asarray(vectors[rows], dtype=np.float32)
+    new = np.asarray(vectors[changed], dtype=np.float32)
+    floors = np.array([r.floor for r in lists])
+    after, before = q @ new.T, q @ np.asarray(old_vectors, dtype=np.float32).T
+    # Pairs (list, edited article) with the article in reach of the list before or after.
+    li, ei = np.nonzero((after >= floors[:, None] - margin) | (before >= floors[:, None] - margin))
+    a, floor = after[li, ei], floors[li]
+    ok = (a > floor + margin) & (before[li, ei] > floor + margin)
+    items = np.array([[row for row, _ in r.items] for r in lists], dtype=np.int64)
+    named = items
+    score = a
+    if m:
+        full = [i for i, b in enumerate(bases) if b is not None and len(b.neighbours) == m]
+        if len(full) < len(lists):
+            # A list with fewer neighbours than asked (a small pool) is left to `still`.
+            if full:
+                subset = ([queries[i] for i in full], [lists[i] for i in full])
+                proved[full] = settled(catalog, *subset, edited, old_vectors, s)
+            return proved
+        neighbours = np.array([b.neighbours for b in bases if b is not None], dtype=np.int64)
+        named = np.hstack([items, neighbours])
+        last = np.einsum("ij,ij->i", q, vectors[neighbours[:, -1]])
+        ok &= a < last[li] - margin
+        moved = np.array(
+            [
+                moved_query(vectors[row], catalog, near, s)
+                for row, near in zip(rows, neighbours, strict=True)
+            ]
+        )
+        score = (moved @ new.T.astype(np.float64))[li, ei]
+    ok &= ~(named[li] == changed[ei][:, None]).any(axis=1)
+    query_tags = [catalog.tags[row] for row in rows[li].tolist()]
+    score = order_values(catalog, changed[ei], score, s, catalog.published_ts[rows[li]], query_tags)
+    bars = np.array([b.bar for b in bases if b is not None])
+    ok &= score < bars[li] - margin
+    if s.dedup_titles:
+        titles = catalog.title_ids
+        ok &= ~(titles[items[li]] == titles[changed[ei]][:, None]).any(axis=1)
+    if s.dedup_threshold is not None:
+        # Each listed row against each edited article once, then looked up per pair.
+        listed, where = np.unique(items, return_inverse=True)
+        similar = vectors[listed] @ new.T
+        near = similar[where.reshape(items.shape)[li], ei[:, None]].max(axis=1, initial=-1.0)
+        ok &= np.less(near, s.dedup_threshold - margin)
+    proved[:] = True
+    proved[li[~ok]] = False
+    return proved
+
+
+def still(
+    query: Query,
+    catalog: Catalog,
+    search: Search,
+    before: Ranked,
+    changed: set[int],
+    settings: RankSettings,
+) -> Ranked | None:
+    """`before` with its new floor, if ranking `query` again would give the same list.
+
+    `before` is the query's list from before some articles changed, in the rows of
+    `catalog` (which holds them as they are now); `changed` are the rows of the articles
+    that are new or changed since. None means "rank it again", not "it changed".
+
+    The proof needs the list's `Basis` and the current candidate pool (one search, as
+    `rank` does it). The items and the neighbours the query moves towards are unchanged
+    and still where they were, so the moved query and the ordering value of the last item
+    chosen (`bar`) are too. Every other candidate that was in the pool before is unchanged
+    and was decided the same way (greedy skips depend only on the items chosen). What may
+    be new in the pool, a changed article or one at or below the old floor, must order
+    below `bar` (greedy stops before it) and duplicate no item (no duplicate-group swap can
+    bring it in). Candidates that left the pool were neither items nor neighbours.
+    """
+    basis, s = before.basis, settings
+    if basis is None or not vouches_for(s) or not math.isfinite(before.floor):
+        return None
+    items = [r for r, _ in before.items]
+    if changed.intersection(items) or changed.intersection(basis.neighbours):
+        return None
+    n = len(catalog)
+    k = min(n, s.pool + len(blocked_rows(query, catalog, s)) + 1)
+    if k >= n:
+        return None
+    rows, cosines = candidate_pool(query, catalog, search, k)
+    place = {row: i for i, row in enumerate(rows.tolist())}
+    if any(row not in place for row in items):
+        return None
+    neighbours = query_neighbours(query, catalog, rows, cosines, s)
+    if tuple(neighbours) != basis.neighbours:
+        return None
+    # What may be new in the pool: changed articles, and anything at or below the old floor.
+    suspects = {place[row] for row in changed.intersection(place)}
+    suspects.update(np.flatnonzero(cosines <= before.floor + STILL_MARGIN).tolist())
+    suspects.difference_update(place[row] for row in items)
+    if suspects:
+        picked = rows[sorted(suspects)]
+        moved = moved_query(query.vector, catalog, neighbours, s) if neighbours else query.vector
+        base = exact_scores(catalog.vectors, moved, picked)
+        adjusted = order_values(catalog, picked, base, s, query.published_ts, query.tags)
+        if not bool((adjusted < basis.bar - STILL_MARGIN).all()):
+            return None
+        titles = catalog.title_ids
+        if s.dedup_titles and set(titles[picked].tolist()).intersection(titles[items].tolist()):
+            return None
+        if s.dedup_threshold is not None:
+            near = catalog.vectors[picked] @ catalog.vectors[items].T  # float32: margin below
+            if float(near.max()) >= s.dedup_threshold - DUPLICATE_MARGIN:
+                return None
+    return Ranked(before.items, float(cosines[-1]), basis, kept=True)
