@@ -48,9 +48,20 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 RelatedMap = Mapping[str, list[dict[str, Any]]]
 
 
+# A site may inline an export in a <script> element, where `</script>` or `<!--` in a title
+# would end or change the element: `<`, `>` and `&` are written as \u escapes (as Go's
+# encoding/json does), and so are U+2028 and U+2029, line breaks to JavaScript before ES2019.
+# In JSON text these characters occur only inside strings, so every value stays the same.
+_SCRIPT_SAFE = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+
+
 def dumps(value: Any) -> bytes:
-    """Deterministic JSON: sorted keys, UTF-8, two-space indent, final newline."""
-    return (json.dumps(value, sort_keys=True, ensure_ascii=False, indent=2) + "\n").encode()
+    """Deterministic JSON: sorted keys, UTF-8, two-space indent, final newline, and no raw
+    `<`, `>`, `&`, U+2028 or U+2029 (\\u escapes: safe to inline in a <script> element)."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, indent=2)
+    return (text.translate(_SCRIPT_SAFE) + "\n").encode()
 
 
 def _segment(text: str) -> str:

@@ -82,6 +82,27 @@ def test_json_export_is_sorted_stable_and_atomic(recommender, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["related.json"]  # no temp files
 
 
+def test_json_exports_can_be_inlined_in_a_script_element(tmp_path):
+    # A site may inline an export in <script>: `<`, `>` and `&` are \u escapes, so a title
+    # cannot close the element; the JSON still loads to the same values.
+    title = "</script><script>alert(1)</script> & <!-- more\u2028"
+    url = "https://example.com/a?x=1&y=2"
+    related = {url: [{"title": title, "webUrl": "https://example.com/b?c=<d>", "score": 0.5}]}
+    export_json(related, tmp_path / "related.json")
+    export_per_article(related, tmp_path / "per")
+    files = [tmp_path / "related.json", *(p for p in (tmp_path / "per").rglob("*.json"))]
+    assert len(files) == 3  # the map, one article file, the manifest
+    for path in files:
+        raw = path.read_bytes()
+        assert not {"<", ">", "&", "\u2028"} & set(raw.decode("utf-8")), path
+        assert b"\\u003c/script\\u003e" in raw or path.name == MANIFEST
+    assert json.loads((tmp_path / "related.json").read_text()) == related
+    manifest = json.loads((tmp_path / "per" / MANIFEST).read_text())
+    assert list(manifest) == [url]
+    item = json.loads((tmp_path / "per" / manifest[url]).read_text())
+    assert item == {"url": url, "related": related[url]}
+
+
 def test_per_article_export_writes_a_manifest_and_removes_only_its_own_stale_files(
     recommender, tmp_path
 ):
