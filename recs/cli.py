@@ -409,13 +409,14 @@ def regenerate(
 @limit_option
 def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
     """Write every stored related list as JSON for a site build."""
-    from recs.export import export_json, export_per_article, printable
+    from recs.export import export_json, export_per_article, printable, written_urls
     from recs.recommender import Recommender
 
     settings = _settings(store=store)
-    related_map = Recommender.open(settings=settings).related_map(limit)
+    recommender = Recommender.open(settings=settings)
+    related_map = recommender.related_map(limit)
     if output == "json":
-        changed = export_json(related_map, out)
+        changed = export_json(related_map, out, written_urls(recommender.snapshot.articles))
         state = "written" if changed else "unchanged"
         click.echo(f"{len(related_map)} related lists: {out} {state}")
     else:

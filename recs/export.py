@@ -1,7 +1,9 @@
 """JSON outputs for site builds: one file for every list, or one small file per article.
 
-`export_json` writes one object, canonical URL -> related list (entries with `score`, in
-rank order), keys sorted, so a site build can load it as a data file.
+`export_json` writes one object, URL -> related list (entries with `score`, in rank
+order), keys sorted, so a site build can load it as a data file. The keys are the
+canonical URLs and, where an article's file writes its `webUrl` or `originalUrl` in
+another form, that text too (`written_urls`): a page finds its list by either.
 
 `export_per_article` writes one file per article, for client-side widgets and static
 hosting, at a path computed from the article's canonical URL by `article_path`. Sites and
@@ -60,11 +62,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from recs.errors import InvalidInput, StoreWriteError
 from recs.rewrite import write_atomic
+
+if TYPE_CHECKING:
+    from recs.articles import Article
 
 MANIFEST = "_manifest.json"
 MAX_NAME = 100
@@ -276,10 +281,34 @@ def _previous_manifest(path: Path) -> dict[str, str]:
 # --- one file for the whole site ---------------------------------------------------------
 
 
-def export_json(related: RelatedMap, out: Path) -> bool:
-    """Write the whole map to `out` atomically. Returns whether the file changed."""
+def written_urls(articles: Iterable[Article]) -> dict[str, str]:
+    """URL text as articles' files write it -> canonical URL: each article's `webUrl` and
+    `originalUrl` where the text differs from its canonical URL (first article wins)."""
+    forms: dict[str, str] = {}
+    for article in articles:
+        for key in ("webUrl", "originalUrl"):
+            text = article.fields.get(key)
+            if isinstance(text, str) and text != article.url:
+                forms.setdefault(text, article.url)
+    return forms
+
+
+def export_json(related: RelatedMap, out: Path, written: Mapping[str, str] | None = None) -> bool:
+    """Write the whole map to `out` atomically. Returns whether the file changed.
+
+    `written` (see `written_urls`) adds a key for each URL text, holding the list of its
+    canonical URL; a canonical URL's own key is never replaced. A template can then look a
+    page up by the URL its front matter holds, whatever its form: re-implementing the
+    canonical form (recs.urls: scheme, case, ports, tracking parameters, query order,
+    escapes, dot segments, trailing slashes) in each site generator's template language
+    would be a second copy of that rule, bound to drift from it.
+    """
+    data = dict(related)
+    for text, url in sorted((written or {}).items()):
+        if url in related:
+            data.setdefault(text, related[url])
     try:
-        return _write_if_changed(out, dumps(dict(related)))
+        return _write_if_changed(out, dumps(data))
     except OSError as error:
         raise _write_error(out, error) from None
 

@@ -16,6 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import recs.export
+from recs.articles import Article
 from recs.cli import main
 from recs.errors import InvalidInput, StoreWriteError
 from recs.export import (
@@ -26,6 +27,7 @@ from recs.export import (
     article_path,
     export_json,
     export_per_article,
+    written_urls,
 )
 from recs.pipeline import build
 from recs.rank import RankSettings
@@ -220,6 +222,29 @@ def test_json_export_is_sorted_stable_and_atomic(recommender, tmp_path):
     assert export_json(recommender.related_map(), out) is False  # identical: not rewritten
     assert out.stat().st_mtime_ns == mtime
     assert [p.name for p in out.parent.iterdir()] == ["related.json"]  # no temp files
+
+
+def test_json_export_keys_each_list_by_the_urls_as_files_write_them(tmp_path):
+    a = Article(
+        "https://a.example/x", "A", "", {"webUrl": "HTTP://A.example/x/",
+        "originalUrl": "https://a.example/x?utm_source=feed"}, "a.md",
+    )  # fmt: skip
+    b = Article("https://b.example/y", "B", "", {"webUrl": "https://b.example/y"}, "b.md")
+    # A file may write another article's URL as its originalUrl: that key stays the other's.
+    c = Article("https://c.example/z", "C", "", {"originalUrl": "https://b.example/y"}, "c.md")
+    related = lists_for(a.url, b.url, c.url)
+    written = written_urls([a, b, c])
+    assert written == {
+        "HTTP://A.example/x/": a.url,
+        "https://a.example/x?utm_source=feed": a.url,
+        "https://b.example/y": c.url,
+    }
+    assert export_json(related, tmp_path / "related.json", written) is True
+    assert json.loads((tmp_path / "related.json").read_text()) == {
+        **related,
+        "HTTP://A.example/x/": related[a.url],
+        "https://a.example/x?utm_source=feed": related[a.url],
+    }
 
 
 def test_json_exports_can_be_inlined_in_a_script_element(tmp_path):
