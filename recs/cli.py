@@ -469,21 +469,28 @@ def regenerate(
 @limit_option
 def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
     """Write every stored related list as JSON for a site build."""
-    from recs.export import export_json, export_per_article
+    from recs.export import export_json, export_per_article, printable, written_urls
     from recs.recommender import Recommender
 
     settings = _settings(store=store)
-    related_map = Recommender.open(settings=settings).related_map(limit)
+    recommender = Recommender.open(settings=settings)
+    related_map = recommender.related_map(limit)
     if output == "json":
-        changed = export_json(related_map, out)
+        changed = export_json(related_map, out, written_urls(recommender.snapshot.articles))
         state = "written" if changed else "unchanged"
         click.echo(f"{len(related_map)} related lists: {out} {state}")
     else:
-        written, unchanged, removed = export_per_article(related_map, out)
+        report = export_per_article(related_map, out)
+        for url, reason in report.skipped:
+            echo_err(f"skipped {printable(url)}: {reason}")
+        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
         click.echo(
-            f"{len(related_map)} related lists: {written} files written, {unchanged} unchanged, "
-            f"{removed} removed in {out}"
+            f"{len(related_map)} related lists: {report.written} files written, "
+            f"{report.unchanged} unchanged, {report.removed} removed{skipped} in {out}"
         )
+        if related_map and len(report.skipped) == len(related_map):
+            echo_err(f"error: no related list could be written to {out}")
+            raise click.exceptions.Exit(74)  # EX_IOERR, as for files regenerate cannot write
 
 
 @app.command()

@@ -28,6 +28,7 @@ import contextlib
 import functools
 import os
 import re
+import secrets
 import stat
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -413,19 +414,36 @@ def rewrite_and_load(
 
 
 def write_atomic(path: Path, data: bytes, sync_dir: bool = True) -> None:
-    """Replace the file at `path` by `data`: temp file beside it, fsync, rename; mode kept.
+    """Replace the file at `path` by `data`: temp file beside it, fsync, rename.
 
-    A symlink is followed: its target is replaced and the link stays. A process killed at
-    any moment leaves the old file or the new one; a left-over temp file (named with
-    recs.articles.TEMP_PREFIX, hence hidden from the corpus reader) is removed by
-    `clean_temp_files`.
+    An existing file keeps its mode (and owner, where allowed); a new file gets the mode
+    any new file gets (0666 less the umask: 0644 under umask 022). A symlink is followed:
+    its target is replaced and the link stays. A process killed at any moment leaves the
+    old file or the new one; a left-over temp file (named with recs.articles.TEMP_PREFIX,
+    hence hidden from the corpus reader) is removed by `clean_temp_files`.
     """
     target = Path(os.path.realpath(path))
     try:
         info = target.stat()
     except FileNotFoundError:
         info = None
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
+    if info is None:
+        # Created 0666, so that the kernel applies the umask (and a default ACL) as for any
+        # new file: mkstemp's 0600 left new exports unreadable by a web server running as
+        # another user. A random name and O_EXCL, as mkstemp does.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+        for attempt in range(100):
+            temp = os.path.join(target.parent, TEMP_PREFIX + secrets.token_hex(6))
+            try:
+                fd = os.open(temp, flags, 0o666)
+                break
+            except FileExistsError:
+                if attempt == 99:
+                    raise
+    else:
+        # A replacement starts 0600 (the new text is never readable through a laxer mode
+        # than the old file's) and takes the old file's mode once written.
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -78,18 +78,25 @@ def related_items(page: str) -> list[tuple[str, str, str | None]]:
     return items
 
 
-def expected_items(store_dir: Path) -> list[tuple[str, str, str | None]]:
-    """The seed's stored list, in rank order (not sorted by `score`: the score an entry
-    reports is the plain cosine, while the order also weighs neighbours and freshness)."""
-    snapshot = store.load(store_dir)
-    row = snapshot.row_of[SEED_URL]
-    assert len(snapshot.related[row]) == 5
+def stored_items(snapshot: store.Snapshot, row: int) -> list[tuple[str, str, str | None]]:
+    """An article's stored list, as a page shows it, in rank order (not sorted by `score`:
+    the score an entry reports is the plain cosine, while the order also weighs neighbours
+    and freshness)."""
     items = []
     for r, _ in snapshot.related[row]:
         fields = snapshot.articles[r].fields
         images = fields.get("images") or []
-        items.append((fields["webUrl"], fields["title"], images[0]["url"] if images else None))
+        href = fields.get("webUrl", "")  # an article known by its originalUrl has none
+        items.append((href, fields["title"], images[0]["url"] if images else None))
     return items
+
+
+def expected_items(store_dir: Path) -> list[tuple[str, str, str | None]]:
+    """The seed's stored list, in rank order."""
+    snapshot = store.load(store_dir)
+    row = snapshot.row_of[SEED_URL]
+    assert len(snapshot.related[row]) == 5
+    return stored_items(snapshot, row)
 
 
 def env_for(site: Path) -> dict[str, str]:
@@ -127,3 +134,55 @@ def test_data_file_route_reads_the_json_export(site):
     assert [title for _, title, _ in related_items(render(site))] == [
         "Is Chinese Math Education as Good as It Seems?"
     ]
+
+
+# URLs as sites write them, not in recs' canonical form: http, upper case, a trailing slash,
+# tracking parameters, and an article known only by its originalUrl. (The sample already
+# has two upper-case hosts.)
+WRITTEN_FORMS = {
+    "cooking/one-pan-chickpea-spinach-curry.md": (
+        'webUrl: "https://homekitchenjournal.example/',
+        'webUrl: "http://homekitchenjournal.example/',
+    ),
+    "space/europa-flyby-reveals-fresh-fractures-in-ice-shell.md": (
+        'webUrl: "https://launchpadweekly.example/planetary/europa-flyby-fresh-fractures"',
+        'webUrl: "https://launchpadweekly.example/planetary/europa-flyby-fresh-fractures/"',
+    ),
+    "climate/cities-plant-street-trees-to-fight-urban-heat.md": (
+        'webUrl: "https://climatedesk.example/cities/street-trees-urban-heat-islands"',
+        'webUrl: "https://climatedesk.example/cities/street-trees-urban-heat-islands'
+        '?utm_source=newsletter&utm_medium=email"',
+    ),
+    "football/semi-automated-offside-technology-trial.md": (
+        'webUrl: "https://pitchsidereport.example/news/semi-automated-offside-trial"',
+        'webUrl: "HTTP://PitchsideReport.example:80/news/semi-automated-offside-trial/"',
+    ),
+    "health/new-antibiotic-kills-drug-resistant-bacteria.md": (
+        'originalUrl: "https://clinicnotes.example/research/new-antibiotic-drug-resistant-bacteria"\n'
+        'webUrl: "https://clinicnotes.example/research/new-antibiotic-drug-resistant-bacteria"\n',
+        'originalUrl: "http://ClinicNotes.example/research/new-antibiotic-drug-resistant-bacteria'
+        '/?utm_campaign=spring"\n',
+    ),
+}
+
+
+def test_data_file_route_finds_every_page_whatever_its_url_form(site):
+    for source, (old, new) in WRITTEN_FORMS.items():
+        path = site / "content" / source
+        text = path.read_text(encoding="utf-8")
+        assert old in text, source
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    env = env_for(site)
+    recs("build", str(site / "content"), "-q", env=env)
+    recs(
+        "export", "--format", "json", "--out", str(site / "hugo" / "data" / "related.json"), env=env
+    )
+    render(site, "hugo.toml", "data-route.toml")
+    snapshot = store.load(site / "store")
+    assert len(snapshot.articles) == 51
+    written = [a.fields.get("webUrl") or a.fields["originalUrl"] for a in snapshot.articles]
+    assert sum(url != a.url for url, a in zip(written, snapshot.articles, strict=True)) == 7
+    for row, article in enumerate(snapshot.articles):
+        page = site / "public" / Path(article.source).with_suffix("") / "index.html"
+        items = related_items(page.read_text(encoding="utf-8"))  # fails without a section
+        assert items == stored_items(snapshot, row), article.source
