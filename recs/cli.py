@@ -469,7 +469,7 @@ def regenerate(
 @limit_option
 def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
     """Write every stored related list as JSON for a site build."""
-    from recs.export import export_json, export_per_article, printable, written_urls
+    from recs.export import export_json, export_per_article, written_urls
     from recs.recommender import Recommender
 
     settings = _settings(store=store)
@@ -482,7 +482,7 @@ def export(output: str, out: Path, store: Path | None, limit: int | None) -> Non
     else:
         report = export_per_article(related_map, out)
         for url, reason in report.skipped:
-            echo_err(f"skipped {printable(url)}: {reason}")
+            echo_err(f"skipped {one_line(url)}: {reason}")
         skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
         click.echo(
             f"{len(related_map)} related lists: {report.written} files written, "

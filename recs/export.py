@@ -65,7 +65,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from recs.errors import InvalidInput, StoreWriteError
+from recs.errors import InvalidInput, StoreWriteError, one_line
 from recs.rewrite import write_atomic
 
 if TYPE_CHECKING:
@@ -102,12 +102,6 @@ def dumps(value: Any) -> bytes:
     return (text.translate(_SCRIPT_SAFE) + "\n").encode()
 
 
-def printable(url: str) -> str:
-    """`url` as one line of ASCII: backslashes, control and non-ASCII characters escaped
-    (for messages; a URL cannot forge a second line)."""
-    return url.encode("unicode_escape").decode("ascii")
-
-
 # --- one file per article ---------------------------------------------------------------
 
 
@@ -136,7 +130,7 @@ def _article_path(url: str) -> PurePosixPath:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as error:  # text that is not Unicode, a bad port or IPv6 literal
-        raise _Unexportable(f"not a usable URL ({printable(str(error))})") from None
+        raise _Unexportable(f"not a usable URL ({one_line(str(error))})") from None
     if not parts.hostname:
         raise _Unexportable("it has no host")
     host = _folder(parts.hostname + ("" if port is None else f"_{port}"))
@@ -156,7 +150,7 @@ def article_path(url: str) -> PurePosixPath:
     try:
         return _article_path(url)
     except _Unexportable as error:
-        raise InvalidInput(f"cannot export {printable(url)}: {error}") from None
+        raise InvalidInput(f"cannot export {one_line(url)}: {error}") from None
 
 
 @dataclass
@@ -230,13 +224,13 @@ def _plan(related: RelatedMap, root: Path, skipped: list[tuple[str, str]]) -> di
             skipped.append((url, str(error)))
             continue
         if relative.lower() in owner:  # two 64-bit hashes met: never overwrite
-            other = printable(owner[relative.lower()])
+            other = one_line(owner[relative.lower()])
             skipped.append((url, f"its file {relative} is already that of {other}"))
             continue
         try:
             inside = (root / relative).resolve().is_relative_to(root)
         except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
-            skipped.append((url, f"cannot resolve {relative}: {printable(str(error))}"))
+            skipped.append((url, f"cannot resolve {relative}: {one_line(str(error))}"))
             continue
         if not inside:
             skipped.append((url, f"{relative} leads outside the output folder (a symlink)"))

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recs import articles, corpus, frontmatter, store
+from recs import corpus, frontmatter, store
 from recs.articles import Article, ArticleError
 from recs.cli import main
 from recs.corpus import ReadOptions, parse_article_text, parse_jsonl, read_corpus, read_front_matter
