@@ -27,7 +27,6 @@ ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yam
 JSONL_SUFFIX = ".jsonl"
 MAX_FILE_BYTES = 1_000_000
 MAX_PROBLEMS_PER_FILE = 100  # of one .jsonl file; the rest are counted
-TEMP_PREFIX = ".recs-tmp-"
 # A file's (size, mtime, ctime, inode) in nanoseconds: any write moves its ctime.
 FileStat = tuple[int, int, int, int]
 # How old a file's timestamps must be, when it is read, for its stat to vouch for its bytes

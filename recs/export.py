@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from recs.errors import InvalidInput, StoreWriteError, one_line
-from recs.rewrite import write_atomic
+from recs.fsio import write_atomic
 
 if TYPE_CHECKING:
     from recs.articles import Article

@@ -3,6 +3,8 @@
 - `flocked`: an exclusive `flock` on an open file or folder, waiting up to a deadline;
   the store's lock, the content folder's lock and the model export's lock are all this.
 - `fsync_file`, `fsync_dir`: make a file's bytes, or the renames in a folder, durable.
+- `write_atomic`: replace a file's bytes so that a reader (or a crash) sees the old file or
+  the new one, never a mix; `clean_temp_files` removes what a killed writer left.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
+import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +21,8 @@ from pathlib import Path
 from recs.errors import RecsError
 
 POLL = 0.05  # seconds between tries while waiting for a lock
+# Temp files of atomic writes: hidden (a leading dot), so no reader takes them for content.
+TEMP_PREFIX = ".recs-tmp-"
 
 
 @contextlib.contextmanager
@@ -55,3 +61,54 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, sync_dir: bool = True) -> None:
+    """Replace the file at `path` by `data`: temp file beside it, fsync, rename.
+
+    An existing file keeps its mode (and owner, where allowed); a new file gets the mode
+    any new file gets (0666 less the umask: 0644 under umask 022, so a web server running
+    as another user can read an export). A replacement's temp file starts 0600: the new
+    text is never readable through a laxer mode than the old file's. A symlink is
+    followed: its target is replaced and the link stays. A process killed at any moment
+    leaves the old file or the new one, and at worst a TEMP_PREFIX file for
+    `clean_temp_files`.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        info: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        info = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    temp = os.path.join(target.parent, TEMP_PREFIX + secrets.token_hex(8))
+    fd = os.open(temp, flags, 0o666 if info is None else 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if info is not None:
+            os.chmod(temp, stat.S_IMODE(info.st_mode))
+            with contextlib.suppress(PermissionError):
+                os.chown(temp, info.st_uid, info.st_gid)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    if sync_dir:
+        fsync_dir(target.parent)
+
+
+def clean_temp_files(root: Path) -> list[Path]:
+    """Remove temp files a killed `write_atomic` left under `root`; returns them."""
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.startswith(TEMP_PREFIX):
+                path = Path(dirpath) / name
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+        dirnames[:] = [d for d in dirnames if d not in (".git", "node_modules")]
+    return removed

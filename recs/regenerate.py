@@ -34,17 +34,11 @@ from recs.corpus import JSONL_SUFFIX, Corpus, ReadOptions, read_corpus
 from recs.encoder import Encoder, Progress, no_progress
 from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, Problem, StoreLocked
+from recs.fsio import clean_temp_files, fsync_dir, write_atomic
 from recs.journal import API_SOURCE
 from recs.pipeline import BuildOptions, BuildReport, build
 from recs.rank_settings import RankSettings
-from recs.rewrite import (
-    RewriteError,
-    clean_temp_files,
-    fsync_dir,
-    render_entry,
-    rewrite_and_load,
-    write_atomic,
-)
+from recs.rewrite import RewriteError, render_entry, rewrite_and_load
 from recs.store import Snapshot
 
 Mode = Literal["write", "dry-run", "check"]

@@ -24,19 +24,11 @@ other text plain when it reads back as the same text, else double-quoted;
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import re
-import secrets
-import stat
-import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from recs.corpus import TEMP_PREFIX
 from recs.frontmatter import ArticleError, find_front_matter, load_yaml
 
 RELATED_KEY = "related"
@@ -408,91 +400,3 @@ def rewrite_and_load(
         f"the {key}: block cannot be replaced without touching other keys (unusual layout); "
         f"move `{key}:` to its own top-level lines or delete it, then run again"
     )
-
-
-# --- writing ----------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes, sync_dir: bool = True) -> None:
-    """Replace the file at `path` by `data`: temp file beside it, fsync, rename.
-
-    An existing file keeps its mode (and owner, where allowed); a new file gets the mode
-    any new file gets (0666 less the umask: 0644 under umask 022). A symlink is followed:
-    its target is replaced and the link stays. A process killed at any moment leaves the
-    old file or the new one; a left-over temp file (named with recs.articles.TEMP_PREFIX,
-    hence hidden from the corpus reader) is removed by `clean_temp_files`.
-    """
-    target = Path(os.path.realpath(path))
-    try:
-        info = target.stat()
-    except FileNotFoundError:
-        info = None
-    if info is None:
-        # Created 0666, so that the kernel applies the umask (and a default ACL) as for any
-        # new file: mkstemp's 0600 left new exports unreadable by a web server running as
-        # another user. A random name and O_EXCL, as mkstemp does.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-        for attempt in range(100):
-            temp = os.path.join(target.parent, TEMP_PREFIX + secrets.token_hex(6))
-            try:
-                fd = os.open(temp, flags, 0o666)
-                break
-            except FileExistsError:
-                if attempt == 99:
-                    raise
-    else:
-        # A replacement starts 0600 (the new text is never readable through a laxer mode
-        # than the old file's) and takes the old file's mode once written.
-        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if info is not None:
-            os.chmod(temp, stat.S_IMODE(info.st_mode))
-            with contextlib.suppress(PermissionError):
-                os.chown(temp, info.st_uid, info.st_gid)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    if sync_dir:
-        fsync_dir(target.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make renames in `directory` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def clean_temp_files(root: Path) -> list[Path]:
-    """Remove temp files a killed rewrite left under `root`; returns what was removed."""
-    removed = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in filenames:
-            if name.startswith(TEMP_PREFIX):
-                path = Path(dirpath) / name
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed.append(path)
-        dirnames[:] = [d for d in dirnames if d not in (".git", "node_modules")]
-    return removed
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """A planned rewrite of one file."""
-
-    path: Path
-    old: bytes
-    new: bytes
-
-    @property
-    def changed(self) -> bool:
-        return self.old != self.new

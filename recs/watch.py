@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from recs.corpus import ARTICLE_SUFFIXES, JSONL_SUFFIX, TEMP_PREFIX, ReadOptions
+from recs.corpus import ARTICLE_SUFFIXES, JSONL_SUFFIX, ReadOptions
 from recs.encoder import Encoder
 from recs.errors import RecsError
+from recs.fsio import TEMP_PREFIX
 from recs.pipeline import BuildOptions
 from recs.rank_settings import RankSettings
 from recs.regenerate import RegenerateReport, content_locked, regenerate

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from recs import store
-from recs.corpus import TEMP_PREFIX
+from recs.fsio import TEMP_PREFIX
 from tests.conftest import BIN, EXAMPLES
 
 pytestmark = pytest.mark.e2e

@@ -26,9 +26,10 @@ from recs import journal, store
 from recs.api import create_app
 from recs.cli import main
 from recs.config import Settings
-from recs.corpus import TEMP_PREFIX, read_front_matter
+from recs.corpus import read_front_matter
 from recs.encoder import HashingEncoder
 from recs.errors import StoreWriteError
+from recs.fsio import TEMP_PREFIX
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.regenerate import regenerate
@@ -208,14 +209,15 @@ def test_regenerate_on_a_failing_disk_leaves_every_file_as_it_was(
     content = tmp_path / "content"
     shutil.copytree(EXAMPLES / "space", content)
     before = {p.name: p.read_bytes() for p in content.iterdir()}
-    from recs import rewrite
-
     if step == "temp file":
+        real_open = os.open
 
-        def mkstemp(*args, **kwargs):
-            raise fail(code)
+        def open_(path, *args, **kwargs):
+            if str(path).startswith(f"{content}/"):  # a file in it (the folder is locked)
+                raise fail(code)
+            return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(rewrite.tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(os, "open", open_)
     elif step == "write":
         real_fsync = os.fsync
 

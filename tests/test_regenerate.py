@@ -13,9 +13,10 @@ import pytest
 
 from recs import filecache, store
 from recs.cli import main
-from recs.corpus import TEMP_PREFIX, ReadOptions, parse_article_text, read_front_matter
+from recs.corpus import ReadOptions, parse_article_text, read_front_matter
 from recs.encoder import HashingEncoder
 from recs.errors import StoreLocked
+from recs.fsio import TEMP_PREFIX
 from recs.pipeline import BuildOptions
 from recs.rank_settings import RankSettings
 from recs.regenerate import content_locked, regenerate

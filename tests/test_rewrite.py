@@ -9,18 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recs.corpus import TEMP_PREFIX, parse_article_text, read_front_matter
+from recs.corpus import parse_article_text, read_front_matter
 from recs.frontmatter import load_yaml
-from recs.rewrite import (
-    RewriteError,
-    clean_temp_files,
-    current_block,
-    plain_ok,
-    quote,
-    render_block,
-    rewrite,
-    write_atomic,
-)
+from recs.fsio import TEMP_PREFIX, clean_temp_files, write_atomic
+from recs.rewrite import RewriteError, current_block, plain_ok, quote, render_block, rewrite
 from tests.conftest import EXAMPLES, SEED
 
 MATH = EXAMPLES / "education" / "is-chinese-math-education-as-good-as-it-seems.md"
