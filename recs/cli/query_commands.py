@@ -1,0 +1,155 @@
+"""The commands that read a store: related, eval (which builds in memory), export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from recs.cli.options import (
+    PATH,
+    backend_option,
+    echo_err,
+    limit_option,
+    model_option,
+    progress_bars,
+    settings_from,
+    store_option,
+)
+from recs.errors import one_line
+
+
+@click.command()
+@click.argument("url", help="An article URL (webUrl or originalUrl, any form)")
+@store_option
+@limit_option
+@click.option(
+    "--format", "output", type=click.Choice(["json", "yaml"]), default="json", help="Output format"
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    help="A request filter NAME=VALUE, repeatable: exclude_urls, exclude_providers, "
+    "require_providers, since, until, min_quality, types, published_only "
+    "(docs/ranking.md)",
+)
+def related(
+    url: str, store: Path | None, limit: int | None, output: str, filters: tuple[str, ...]
+) -> None:
+    """Print the related list of a stored article."""
+    from recs.config import rank_options
+    from recs.rank_settings import REQUEST_FILTERS
+    from recs.recommender import Recommender
+    from recs.urls import canonical_url
+
+    canonical_url(url)  # a malformed URL is reported before the store is loaded
+    options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
+    settings = settings_from(store=store)
+    recommender = Recommender.open(settings=settings)
+    items = recommender.related(url, limit=limit, **options)
+    if output == "json":
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+    else:
+        import yaml
+
+        click.echo(
+            yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=10_000), nl=False
+        )
+
+
+@click.command("eval")
+@click.argument(
+    "file", type=PATH, help="Labelled articles, one JSON object a line (docs/quality.md)"
+)
+@limit_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    help="A ranking option NAME=VALUE on top of RECS_RANK_*, repeatable, e.g. "
+    "-o mmr_lambda=0.8 (docs/ranking.md)",
+)
+@click.option(
+    "--compare",
+    multiple=True,
+    help="Also score these options on top of the others, e.g. --compare "
+    "'mmr_lambda=0.8 provider_cap=1'; repeatable, the articles are embedded once",
+)
+@click.option("--baselines/--no-baselines", default=True, help="Also score TF-IDF and random")
+@model_option
+@backend_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars")
+def eval_(
+    file: Path,
+    limit: int | None,
+    as_json: bool,
+    options: tuple[str, ...],
+    compare: tuple[str, ...],
+    baselines: bool,
+    model: str | None,
+    backend: str | None,
+    quiet: bool,
+) -> None:
+    """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
+    from recs.backends import load_encoder
+    from recs.config import option_words, rank_options, with_rank_options
+    from recs.evaluate import evaluate
+
+    settings = settings_from(model=model, backend=backend, limit=limit)
+    rank = with_rank_options(settings.rank, rank_options(options))
+    variants = {
+        text: with_rank_options(
+            rank, rank_options(option_words(text), flag="--compare"), flag="--compare"
+        )
+        for text in compare
+    }
+    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
+    with progress_bars(quiet) as progress:
+        result = evaluate(
+            file, encoder, rank, baselines=baselines, variants=variants, progress=progress
+        )
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), sort_keys=True))
+    else:
+        click.echo(result.table())
+
+
+@click.command()
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["json", "per-article"]),
+    required=True,
+    help="json: one file, URL -> list; per-article: a folder",
+)
+@click.option("--out", type=PATH, required=True, help="The file (json) or folder (per-article)")
+@store_option
+@limit_option
+def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
+    """Write every stored related list as JSON for a site build."""
+    from recs.export import export_json, export_per_article, written_urls
+    from recs.recommender import Recommender
+
+    settings = settings_from(store=store)
+    recommender = Recommender.open(settings=settings)
+    related_map = recommender.related_map(limit)
+    if output == "json":
+        changed = export_json(related_map, out, written_urls(recommender.snapshot.articles))
+        state = "written" if changed else "unchanged"
+        click.echo(f"{len(related_map)} related lists: {out} {state}")
+    else:
+        report = export_per_article(related_map, out)
+        for url, reason in report.skipped:
+            echo_err(f"skipped {one_line(url)}: {reason}")
+        skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
+        click.echo(
+            f"{len(related_map)} related lists: {report.written} files written, "
+            f"{report.unchanged} unchanged, {report.removed} removed{skipped} in {out}"
+        )
+        if related_map and len(report.skipped) == len(related_map):
+            echo_err(f"error: no related list could be written to {out}")
+            raise click.exceptions.Exit(74)  # EX_IOERR, as for files regenerate cannot write
