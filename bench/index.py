@@ -83,7 +83,8 @@ def worker(rows: int, kind: str, data: str) -> dict[str, float]:
     import faiss
 
     from bench.synthetic import GENERATORS
-    from recs.index import IndexSettings, VectorIndex, _faiss
+    from recs.index import VectorIndex, _faiss
+    from recs.options import IndexSettings
 
     _faiss()  # sets FAISS's threads to every core, as recs does
     vectors = GENERATORS[data](rows)
@@ -117,7 +118,8 @@ def worker(rows: int, kind: str, data: str) -> dict[str, float]:
 
 
 def run(sizes: list[int], runs: int, data: str = "clustered") -> None:
-    from recs.index import EXACT_MAX, IVF_RECALL, IndexSettings
+    from recs.index import IVF_RECALL
+    from recs.options import EXACT_MAX, IndexSettings
 
     header(
         f"Index: all-pairs top-10 on synthetic {data} unit vectors (d = 384)",
@@ -182,7 +184,8 @@ def real_vectors_check() -> None:
     from bench.encoder import huffpost_texts
     from recs.backends import load_encoder
     from recs.encoder import embed_all
-    from recs.index import IndexSettings, VectorIndex, _faiss
+    from recs.index import VectorIndex, _faiss
+    from recs.options import IndexSettings
 
     _faiss()
     vectors = embed_all(load_encoder(), huffpost_texts())

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from recs.cpus import cores
-from recs.encoder import HASHING_MODEL, Encoder, HashingEncoder, no_progress_message, normalise
+from recs.encoder import HASHING_MODEL, Encoder, HashingEncoder, normalise
 from recs.errors import ConfigError, ModelError
 from recs.models import BUNDLED_MODEL, ModelSpec, resolve_model
+from recs.progress import no_progress_message
 
 BACKENDS = ("auto", "onnx", "torch")
 

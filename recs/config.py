@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from recs.articles import parse_datetime
-from recs.corpus import ReadOptions
 from recs.errors import ConfigError, InvalidInput
-from recs.index import EXACT_MAX, INDEX_KINDS, IndexSettings
+from recs.options import EXACT_MAX, INDEX_KINDS, KEEP, MIN_KEEP, IndexSettings, ReadOptions
 from recs.rank_settings import RankSettings
-from recs.store import KEEP, MIN_KEEP
 
 PREFIX = "RECS_"
 RANK_PREFIX = "RECS_RANK_"

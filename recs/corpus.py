@@ -22,26 +22,16 @@ from typing import Any, BinaryIO
 from recs.articles import Article, article_from_data
 from recs.errors import InvalidInput, Problem
 from recs.frontmatter import ArticleError, FrontMatter, check_shape, find_front_matter, load_yaml
+from recs.options import ReadOptions
 
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yaml", ".yml"})
 JSONL_SUFFIX = ".jsonl"
-MAX_FILE_BYTES = 1_000_000
 MAX_PROBLEMS_PER_FILE = 100  # of one .jsonl file; the rest are counted
 # A file's (size, mtime, ctime, inode) in nanoseconds: any write moves its ctime.
 FileStat = tuple[int, int, int, int]
 # How old a file's timestamps must be, when it is read, for its stat to vouch for its bytes
 # later: more than the coarsest file timestamp (2 s on FAT) and the kernel's clock tick.
 SETTLED_NS = 3_000_000_000
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How article files are read: everything parsing depends on besides a file's bytes
-    (the parse cache is keyed by it, `recs.filecache.signature`)."""
-
-    pinned_key: str = "relatedPinned"  # RECS_PINNED_KEY
-    excluded_key: str = "relatedExclude"  # RECS_EXCLUDED_KEY
-    max_file_bytes: int = MAX_FILE_BYTES  # RECS_MAX_FILE_BYTES
 
 
 def _decode(raw: bytes) -> str:

@@ -15,24 +15,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 
 from recs.errors import ModelError
+from recs.progress import Progress, no_progress
 
 HASHING_MODEL = "hashing"
-
-Progress = Callable[[str, int, int], None]
-
-
-def no_progress(stage: str, done: int, total: int) -> None:
-    """A progress callback that shows nothing."""
-
-
-def no_progress_message(message: str) -> None:
-    """A message callback that shows nothing."""
 
 
 class Encoder(Protocol):

@@ -32,9 +32,10 @@ from typing import Protocol
 import numpy as np
 
 from recs.backends import EncoderSettings
-from recs.encoder import Encoder, Progress, embed_all, no_progress
+from recs.encoder import Encoder, embed_all
 from recs.errors import ConfigError, EngineError
 from recs.index import set_threads
+from recs.progress import Progress, no_progress
 from recs.rank import Ranked, RankJob
 
 ENGINES = ("local", "ray")

@@ -38,10 +38,11 @@ import numpy as np
 
 from recs.articles import Article, ArticleError, article_from_data, parse_datetime
 from recs.catalog import title_key
-from recs.encoder import Encoder, Progress, no_progress
+from recs.encoder import Encoder
 from recs.errors import InvalidInput, RecsError
 from recs.index import exact_scores
 from recs.pipeline import prepare
+from recs.progress import Progress, no_progress
 from recs.rank_settings import RankSettings
 from recs.urls import canonical_url
 

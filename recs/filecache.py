@@ -27,7 +27,8 @@ from typing import NamedTuple
 
 from recs import __version__
 from recs.articles import Article
-from recs.corpus import FileStat, ReadOptions
+from recs.corpus import FileStat
+from recs.options import ReadOptions
 from recs.records import article_from_record, fields_text, record_text
 
 FILE = "files-cache.sqlite"

@@ -29,19 +29,16 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from recs.cpus import cores
-from recs.encoder import Progress, no_progress
-from recs.errors import ConfigError
+from recs.options import IndexSettings
+from recs.progress import Progress, no_progress
 
 BLAS_QUERIES = 20
 BLOCK_ROWS = 4096
-INDEX_KINDS = ("auto", "exact", "ivf")
-EXACT_MAX = 50_000  # rows; above it "auto" builds the IVF index (measured: bench/index.py)
 IVF_LISTS_PER_SQRT = 1.0  # lists = this * sqrt(rows)
 IVF_RECALL = 0.985  # recall@10 the probe count must reach on the calibration sample
 IVF_PROBES = (8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)  # tried in this order
@@ -50,28 +47,6 @@ IVF_ITERATIONS = 6  # k-means iterations
 IVF_POINTS_PER_LIST = 32  # k-means trains on at most this many rows per list
 IVF_CANDIDATE_BYTES = 128 << 20  # bound on a search block's candidate buffers
 IVF_SEED = 1234
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """Which index to build: `kind` auto/exact/ivf; auto is exact up to `exact_max` rows."""
-
-    kind: str = "auto"
-    exact_max: int = EXACT_MAX
-
-    def __post_init__(self) -> None:
-        if self.kind not in INDEX_KINDS:
-            raise ConfigError(
-                f"RECS_INDEX/--index {self.kind!r} is not one of {', '.join(INDEX_KINDS)}"
-            )
-        if self.exact_max < 0:
-            raise ConfigError(f"RECS_INDEX_EXACT_MAX must be 0 or more, not {self.exact_max}")
-
-    def kind_for(self, rows: int) -> str:
-        """The index kind used for a corpus of `rows` vectors."""
-        if self.kind != "auto":
-            return self.kind
-        return "exact" if rows <= self.exact_max else "ivf"
 
 
 # FAISS threads of this process; 0: one per core. See set_threads.

@@ -29,16 +29,17 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recs.cpus import cores
-from recs.encoder import no_progress_message, normalise
+from recs.encoder import normalise
 from recs.errors import ModelError
 from recs.models import ModelSpec
+from recs.progress import Notify, no_progress_message
 
 # Bump when the exported graph changes: older exports are then ignored, not reused.
 EXPORT_VERSION = 1
@@ -51,8 +52,6 @@ _SUPPORTED_MODULES = {
     "sentence_transformers.models.Pooling",
     "sentence_transformers.models.Normalize",
 }
-
-Notify = Callable[[str], None]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

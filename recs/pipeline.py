@@ -23,8 +23,8 @@ import numpy as np
 
 from recs import filecache, journal, store
 from recs.articles import Article, alias_map
-from recs.corpus import JSONL_SUFFIX, Corpus, ReadOptions, dedupe, read_corpus
-from recs.encoder import Encoder, Progress, no_progress
+from recs.corpus import JSONL_SUFFIX, Corpus, dedupe, read_corpus
+from recs.encoder import Encoder
 from recs.engine import LOCAL, Engine
 from recs.errors import (
     CorpusError,
@@ -32,7 +32,8 @@ from recs.errors import (
     ShrinkRefused,
     StoreIncompatible,
 )
-from recs.index import IndexSettings
+from recs.options import BuildOptions, IndexSettings, ReadOptions
+from recs.progress import Progress, no_progress
 from recs.rank_settings import RankSettings
 from recs.records import fields_text, record_text
 from recs.related import Lists, link_all, link_changes
@@ -226,26 +227,6 @@ def collector_paused(function: Callable[P, R]) -> Callable[P, R]:
                 gc.enable()
 
     return paused
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How a build treats the store (what to reuse, when to refuse, what to keep); the
-    ranking (RankSettings) and the reading of files (ReadOptions) travel on their own."""
-
-    strict: bool = False  # any skipped file fails the build (--strict)
-    rebuild: bool = False  # embed and rank everything again, e.g. for a new model (--rebuild)
-    allow_shrink: bool = False  # publish even when most stored articles would go
-    publish: bool = True  # False: build in memory and write nothing (--dry-run, --check)
-    lock_wait: float = 0.0  # RECS_LOCK_WAIT
-    keep_generations: int = store.KEEP  # RECS_KEEP_GENERATIONS
-    made: str = "build"  # the command, recorded with the generation (`recs generations`)
-    index: IndexSettings = field(default_factory=IndexSettings)  # RECS_INDEX...
-
-    def label(self) -> str:
-        """How a generation this build publishes was made, as `recs generations` shows it."""
-        flags = [("--rebuild", self.rebuild), ("--allow-shrink", self.allow_shrink)]
-        return " ".join([self.made, *(flag for flag, on in flags if on)])
 
 
 def shrink_refusal(before: int, after: int, gone: int, content_dir: Path) -> str | None:

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from recs.catalog import Catalog, Query
-from recs.encoder import Progress
 from recs.index import exact_scores
+from recs.progress import Progress
 from recs.rank_settings import RankSettings
 from recs.scoring import blocked_rows, by_score, duplicates_query, moved_query, own_rows
 from recs.select import select_items

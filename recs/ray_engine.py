@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from recs.backends import EncoderSettings
-from recs.encoder import Encoder, Progress, embedding_groups, no_progress
+from recs.encoder import Encoder, embedding_groups
 from recs.errors import EngineError, ModelError, RecsError
+from recs.progress import Progress, no_progress
 from recs.rank import Ranked, RankJob
 
 # Blocks per encoder actor: enough for load balancing, few enough to keep overhead low.

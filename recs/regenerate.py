@@ -30,13 +30,15 @@ from typing import Any, Literal
 
 from recs import filecache
 from recs.articles import input_fields
-from recs.corpus import JSONL_SUFFIX, Corpus, ReadOptions, read_corpus
-from recs.encoder import Encoder, Progress, no_progress
+from recs.corpus import JSONL_SUFFIX, Corpus, read_corpus
+from recs.encoder import Encoder
 from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, Problem, StoreLocked
 from recs.fsio import clean_temp_files, fsync_dir, write_atomic
 from recs.journal import API_SOURCE
-from recs.pipeline import BuildOptions, BuildReport, build
+from recs.options import BuildOptions, ReadOptions
+from recs.pipeline import BuildReport, build
+from recs.progress import Progress, no_progress
 from recs.rank_settings import RankSettings
 from recs.rewrite import RewriteError, render_entry, rewrite_and_load
 from recs.store import Snapshot

@@ -17,9 +17,10 @@ import numpy as np
 
 from recs.articles import Article, input_fields, same_urls
 from recs.catalog import Catalog, Query
-from recs.encoder import Progress, no_progress
 from recs.engine import LOCAL, Engine
-from recs.index import IndexSettings, VectorIndex
+from recs.index import VectorIndex
+from recs.options import IndexSettings
+from recs.progress import Progress, no_progress
 from recs.rank import SEARCH_MARGIN, Basis, Ranked, rank
 from recs.rank_settings import RankSettings
 from recs.unchanged import settled, still

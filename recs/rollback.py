@@ -10,13 +10,14 @@ from recs import store
 from recs.errors import InvalidInput, StoreIncompatible, StoreNotFound
 from recs.generation import Snapshot
 from recs.journal import API_SOURCE, Change, clear_changes, fold, read_changes
+from recs.options import KEEP
 
 
 def rollback(
     store_dir: Path,
     target: str | None = None,
     *,
-    keep: int = store.KEEP,
+    keep: int = KEEP,
     lock_wait: float = 0.0,
 ) -> Snapshot:
     """Make an earlier generation current again: publish a copy of `target` (default: the

@@ -36,10 +36,9 @@ from recs import generation as generation_file
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
 from recs.fsio import flocked, fsync_dir
 from recs.generation import DB, Snapshot
+from recs.options import KEEP, MIN_KEEP
 from recs.records import Known
 
-KEEP = 5
-MIN_KEEP = 2  # the current generation and one to roll back to
 CURRENT = "CURRENT"
 LOCK = ".lock"
 TMP_PREFIX = ".tmp-"

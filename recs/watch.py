@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from recs.corpus import ARTICLE_SUFFIXES, JSONL_SUFFIX, ReadOptions
+from recs.corpus import ARTICLE_SUFFIXES, JSONL_SUFFIX
 from recs.encoder import Encoder
 from recs.errors import RecsError
 from recs.fsio import TEMP_PREFIX
-from recs.pipeline import BuildOptions
+from recs.options import BuildOptions, ReadOptions
 from recs.rank_settings import RankSettings
 from recs.regenerate import RegenerateReport, content_locked, regenerate
 

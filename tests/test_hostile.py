@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from recs import corpus, frontmatter, store
 from recs.articles import Article, ArticleError
 from recs.cli import main
-from recs.corpus import ReadOptions, parse_article_text, parse_jsonl, read_corpus, read_front_matter
+from recs.corpus import parse_article_text, parse_jsonl, read_corpus, read_front_matter
 from recs.encoder import HashingEncoder
+from recs.options import ReadOptions
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.rewrite import RewriteError, rewrite

@@ -12,7 +12,8 @@ import pytest
 from bench.synthetic import clustered_unit_vectors, mixture_unit_vectors
 from recs.config import Settings
 from recs.errors import ConfigError
-from recs.index import EXACT_MAX, IVF_RECALL, IndexSettings, VectorIndex
+from recs.index import IVF_RECALL, VectorIndex
+from recs.options import EXACT_MAX, IndexSettings
 from tests.conftest import BIN, EXAMPLES
 
 

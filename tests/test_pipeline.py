@@ -11,10 +11,10 @@ import pytest
 
 from recs import generation, journal, store
 from recs.config import Settings
-from recs.corpus import ReadOptions
 from recs.encoder import HashingEncoder
 from recs.errors import CorpusError, InvalidInput, ShrinkRefused, StoreIncompatible
-from recs.pipeline import BuildOptions, build
+from recs.options import BuildOptions, ReadOptions
+from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.rollback import rollback
 from recs.service import Service

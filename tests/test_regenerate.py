@@ -13,11 +13,11 @@ import pytest
 
 from recs import filecache, store
 from recs.cli import main
-from recs.corpus import ReadOptions, parse_article_text, read_front_matter
+from recs.corpus import parse_article_text, read_front_matter
 from recs.encoder import HashingEncoder
 from recs.errors import StoreLocked
 from recs.fsio import TEMP_PREFIX
-from recs.pipeline import BuildOptions
+from recs.options import BuildOptions, ReadOptions
 from recs.rank_settings import RankSettings
 from recs.regenerate import content_locked, regenerate
 from tests.conftest import EXAMPLES, SEED

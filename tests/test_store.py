@@ -13,7 +13,8 @@ import pytest
 from recs import generation, store
 from recs.encoder import HashingEncoder
 from recs.errors import StoreIncompatible, StoreLocked, StoreNotFound, StoreWriteError
-from recs.pipeline import BuildOptions, build
+from recs.options import KEEP, MIN_KEEP, BuildOptions
+from recs.pipeline import build
 from recs.rank_settings import RankSettings
 
 
@@ -57,7 +58,7 @@ def test_missing_store_says_how_to_build(tmp_path):
         store.load(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("keep", [store.MIN_KEEP, 3, store.KEEP])
+@pytest.mark.parametrize("keep", [MIN_KEEP, 3, KEEP])
 def test_only_the_last_generations_are_kept(topic_corpus, tmp_path, keep):
     options = BuildOptions(keep_generations=keep)
     for limit in range(1, 8):

@@ -15,8 +15,8 @@ from typing import Any
 import click
 
 from recs.config import Settings
-from recs.encoder import no_progress
 from recs.errors import ShrinkRefused
+from recs.progress import no_progress
 
 PATH = click.Path(path_type=Path)  # no existence check: recs' own errors say what to do
 
@@ -150,7 +150,7 @@ def progress_bars(quiet: bool) -> Iterator[Any]:
 
 def build_options(settings: Settings, **flags: Any) -> Any:
     """The BuildOptions of a command: its flags and the settings that shape a build."""
-    from recs.pipeline import BuildOptions
+    from recs.options import BuildOptions
 
     return BuildOptions(
         lock_wait=settings.lock_wait,

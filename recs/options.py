@@ -1,0 +1,70 @@
+"""The options objects a build travels with, besides its ranking (recs.rank_settings):
+how files are read, which neighbour index is built, and how the store is treated.
+
+Plain frozen values with nothing heavy to import: recs.config makes them from RECS_*
+variables and flags, and `recs --help` reads their defaults without loading numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recs.errors import ConfigError
+
+MAX_FILE_BYTES = 1_000_000
+INDEX_KINDS = ("auto", "exact", "ivf")
+EXACT_MAX = 50_000  # rows; above it "auto" builds the IVF index (measured: bench/index.py)
+KEEP = 5  # generations kept by default
+MIN_KEEP = 2  # the current generation and one to roll back to
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How article files are read: everything parsing depends on besides a file's bytes
+    (the parse cache is keyed by it, `recs.filecache.signature`)."""
+
+    pinned_key: str = "relatedPinned"  # RECS_PINNED_KEY
+    excluded_key: str = "relatedExclude"  # RECS_EXCLUDED_KEY
+    max_file_bytes: int = MAX_FILE_BYTES  # RECS_MAX_FILE_BYTES
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Which index to build: `kind` auto/exact/ivf; auto is exact up to `exact_max` rows."""
+
+    kind: str = "auto"
+    exact_max: int = EXACT_MAX
+
+    def __post_init__(self) -> None:
+        if self.kind not in INDEX_KINDS:
+            raise ConfigError(
+                f"RECS_INDEX/--index {self.kind!r} is not one of {', '.join(INDEX_KINDS)}"
+            )
+        if self.exact_max < 0:
+            raise ConfigError(f"RECS_INDEX_EXACT_MAX must be 0 or more, not {self.exact_max}")
+
+    def kind_for(self, rows: int) -> str:
+        """The index kind used for a corpus of `rows` vectors."""
+        if self.kind != "auto":
+            return self.kind
+        return "exact" if rows <= self.exact_max else "ivf"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How a build treats the store (what to reuse, when to refuse, what to keep); the
+    ranking (RankSettings) and the reading of files (ReadOptions) travel on their own."""
+
+    strict: bool = False  # any skipped file fails the build (--strict)
+    rebuild: bool = False  # embed and rank everything again, e.g. for a new model (--rebuild)
+    allow_shrink: bool = False  # publish even when most stored articles would go
+    publish: bool = True  # False: build in memory and write nothing (--dry-run, --check)
+    lock_wait: float = 0.0  # RECS_LOCK_WAIT
+    keep_generations: int = KEEP  # RECS_KEEP_GENERATIONS
+    made: str = "build"  # the command, recorded with the generation (`recs generations`)
+    index: IndexSettings = field(default_factory=IndexSettings)  # RECS_INDEX...
+
+    def label(self) -> str:
+        """How a generation this build publishes was made, as `recs generations` shows it."""
+        flags = [("--rebuild", self.rebuild), ("--allow-shrink", self.allow_shrink)]
+        return " ".join([self.made, *(flag for flag, on in flags if on)])
