@@ -35,12 +35,27 @@ def title_key(title: str) -> str:
     return _NOT_WORD.sub(" ", ascii_text.lower()).strip() or title.strip().lower()
 
 
-def tags_of(fields_: Any) -> frozenset[str]:
-    tags = [str(t).strip().lower() for t in fields_.get("topics") or [] if str(t).strip()]
+def topics_of(fields_: Any) -> frozenset[str]:
+    """An article's topics, lower case (the `topics` field)."""
+    topics = fields_.get("topics") or []
+    return frozenset(str(t).strip().lower() for t in topics if str(t).strip())
+
+
+def category_of(fields_: Any) -> str | None:
+    """An article's category, lower case, or None."""
     category = fields_.get("category")
-    if isinstance(category, str) and category.strip():
-        tags.append("category:" + category.strip().lower())
-    return frozenset(tags)
+    return category.strip().lower() if isinstance(category, str) and category.strip() else None
+
+
+def tags_of(fields_: Any) -> frozenset[str]:
+    """Topics and category (as `category:NAME`): what the taxonomy boost compares."""
+    category = category_of(fields_)
+    return topics_of(fields_) | ({f"category:{category}"} if category else set())
+
+
+def is_draft(fields_: Any) -> bool:
+    """Whether an article is marked as not for readers yet (`published: false`, `draft: true`)."""
+    return fields_.get("published") is False or fields_.get("draft") is True
 
 
 def _provider(fields_: Any) -> str | None:
@@ -69,7 +84,9 @@ class Facts:
     published_ts: float  # NaN when unknown
     quality: float  # NaN when unknown
     type: str | None
-    published: bool
+    draft: bool
+    category: str | None
+    topics: frozenset[str]
     tags: frozenset[str]
     original: str | None  # originalUrl, when another
 
@@ -84,7 +101,9 @@ class Facts:
             published_ts=math.nan if article.published_ts is None else article.published_ts,
             quality=_number(fields_.get("quality")),
             type=kind if isinstance(kind, str) else None,
-            published=fields_.get("published") is not False,
+            draft=is_draft(fields_),
+            category=category_of(fields_),
+            topics=topics_of(fields_),
             tags=tags_of(fields_),
             original=article.original_url,
         )
@@ -98,7 +117,9 @@ COLUMNS = {
     "published_ts": "published_ts",
     "quality": "quality",
     "type": "types",
-    "published": "published",
+    "draft": "drafts",
+    "category": "categories",
+    "topics": "topics",
     "tags": "tags",
     "original": "originals",
 }
@@ -117,25 +138,35 @@ class Catalog:
     published_ts: np.ndarray
     quality: np.ndarray
     types: list[str | None]
-    published: list[bool]
+    drafts: list[bool]
+    categories: list[str | None]
+    topics: list[frozenset[str]]
     tags: list[frozenset[str]]
     originals: list[str | None]
+    # The moment ranking judges dates by (a build's start): an article dated after it is
+    # not recommended yet, and `max_age_days` counts back from it. None: no such rule.
+    now: float | None = None
 
     def __post_init__(self) -> None:
         self.row_of = {url: row for row, url in enumerate(self.urls)}
+        self.masks: dict[tuple[Any, ...], np.ndarray] = {}  # recs.scoring.eligible
 
     @classmethod
-    def from_facts(cls, facts: Sequence[Facts], vectors: np.ndarray) -> Catalog:
+    def from_facts(
+        cls, facts: Sequence[Facts], vectors: np.ndarray, now: float | None = None
+    ) -> Catalog:
         columns: dict[str, Any] = {}
         for fact, column in COLUMNS.items():
             values = [getattr(f, fact) for f in facts]
             columns[column] = np.array(values, dtype=np.float64) if fact in ARRAYS else values
-        return cls(vectors=vectors, **columns).prepare()
+        return cls(vectors=vectors, now=now, **columns).prepare()
 
     @classmethod
-    def from_articles(cls, articles: Sequence[Article], vectors: np.ndarray) -> Catalog:
-        """The catalog of `articles` (row i is articles[i])."""
-        return cls.from_facts([Facts.of(a) for a in articles], vectors)
+    def from_articles(
+        cls, articles: Sequence[Article], vectors: np.ndarray, now: float | None = None
+    ) -> Catalog:
+        """The catalog of `articles` (row i is articles[i]), judging dates at `now`."""
+        return cls.from_facts([Facts.of(a) for a in articles], vectors, now)
 
     def fact(self, row: int) -> Facts:
         """The facts of one row."""
@@ -160,7 +191,7 @@ class Catalog:
                     columns[column][row] = getattr(fact, name)
         for name in ARRAYS:
             columns[COLUMNS[name]] = np.array(columns[COLUMNS[name]], dtype=np.float64)
-        return type(self)(vectors=vectors, **columns).prepare()
+        return type(self)(vectors=vectors, now=self.now, **columns).prepare()
 
     def __len__(self) -> int:
         return len(self.urls)
@@ -217,6 +248,8 @@ class Query:
     title_key: str = ""
     published_ts: float | None = None
     tags: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+    category: str | None = None
     pinned: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     original_url: str | None = None
@@ -231,6 +264,8 @@ class Query:
             title_key=title_key(article.title) if key is None else key,
             published_ts=article.published_ts,
             tags=tags_of(article.fields),
+            topics=topics_of(article.fields),
+            category=category_of(article.fields),
             pinned=article.pinned,
             excluded=article.excluded,
         )

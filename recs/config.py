@@ -103,6 +103,20 @@ class Settings:
         if self.rank.limit != self.limit:
             object.__setattr__(self, "rank", replace(self.rank, limit=self.limit))
 
+    def rank_for(self, model_id: str) -> RankSettings:
+        """The ranking settings of a build with the model `model_id`: RECS_RANK_* as set,
+        and the model's calibrated relevance floor where RECS_RANK_MIN_SIMILARITY is not
+        (recs.models.Calibration; -1 turns the floor off)."""
+        from recs.models import calibration
+
+        calibrated = calibration(model_id)
+        unset = {
+            name: getattr(calibrated, name)
+            for name in ("min_similarity", "relevant_similarity")
+            if getattr(self.rank, name) is None
+        }
+        return replace(self.rank, **unset)
+
     @property
     def model_cache(self) -> Path:
         """Where per-machine model files (the ONNX export) are kept: RECS_CACHE_DIR, else
@@ -238,7 +252,10 @@ def rank_options(
                 f"{flag} {item!r}: expected NAME=VALUE, NAME one of {', '.join(names)} "
                 "(see docs/ranking.md)"
             )
-        options[name] = parse_rank_value(f"{flag} {name}", name, raw)
+        value = parse_rank_value(f"{flag} {name}", name, raw)
+        if isinstance(value, tuple) and isinstance(options.get(name), tuple):
+            value = options[name] + value  # a list option given twice: both lists
+        options[name] = value
     return options
 
 

@@ -36,7 +36,7 @@ from recs.encoder import Encoder, embed_all
 from recs.errors import ConfigError, EngineError
 from recs.index import set_threads
 from recs.progress import Progress, no_progress
-from recs.rank import Ranked, RankJob
+from recs.ranked import Ranked, RankJob
 
 ENGINES = ("local", "ray")
 # Forked ranking: the fewest rows worth a process, and the most rows per task (small tasks

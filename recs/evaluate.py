@@ -353,13 +353,13 @@ def evaluate(
         synthetic_urls=data.synthetic_urls,
     )
     methods: dict[str, list[list[int]]] = {
-        "recs": [[row for row, _ in items] for items in snapshot.related]
+        "recs": [[item.row for item in items] for items in snapshot.related]
     }
     for name, variant in (variants or {}).items():
         if variant.limit != limit:
             raise InvalidInput(f"variant {name!r} has limit {variant.limit}, not {limit}")
         other, _ = prepare(data.articles, encoder, variant, previous=snapshot, progress=progress)
-        methods[f"recs {name}"] = [[row for row, _ in items] for items in other.related]
+        methods[f"recs {name}"] = [[item.row for item in items] for items in other.related]
         evaluation.variants[f"recs {name}"] = changed_options(variant)
     if baselines:
         texts = [a.text for a in snapshot.articles]

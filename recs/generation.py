@@ -23,11 +23,20 @@ from recs.articles import Article, same_urls
 from recs.catalog import Catalog
 from recs.errors import StoreIncompatible
 from recs.fsio import fsync_file
-from recs.rank import Basis
 from recs.rank_settings import RankSettings
+from recs.ranked import Basis, Item
 from recs.records import Known, article_from_record, fields_text, known_article, urls_text
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: items with score, similarity, step and same story; new filter names
+READABLE = (1, FORMAT_VERSION)  # format 1 is read (its settings translated), never written
+# Format 1's names of ranking options, and what its lists were ranked without.
+_FORMAT_1_NAMES = {
+    "types": "type",
+    "exclude_providers": "exclude_provider",
+    "require_providers": "provider",
+    "exclude_urls": "exclude_url",
+}
+_FORMAT_1_RANKING = {"min_similarity": None, "include_drafts": True}
 DB = "meta.sqlite"
 
 SCHEMA = """
@@ -66,7 +75,7 @@ class Snapshot:
     settings: RankSettings
     articles: list[Article]
     vectors: np.ndarray
-    related: list[list[tuple[int, float]]]
+    related: list[list[Item]]
     floors: np.ndarray
     aliases: dict[str, str]
     bases: list[Basis | None] = field(default_factory=list)  # may be shorter: None
@@ -76,6 +85,7 @@ class Snapshot:
     revision: int = 0  # last journal entry folded in, in memory (0: none)
     journal_seq: int = 0  # last journal entry whose effect the generation's file holds
     made: str = ""  # how the generation was made: "build", "rollback to gen-000003", ...
+    ranked_at: float | None = None  # the moment its lists judged dates by (recs.catalog)
     _catalog: Catalog | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,7 +102,7 @@ class Snapshot:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog.from_articles(self.articles, self.vectors)
+            self._catalog = Catalog.from_articles(self.articles, self.vectors, self.ranked_at)
         return self._catalog
 
     def resolve(self, url: str) -> int | None:
@@ -128,7 +138,7 @@ def read(path: Path, generation: str, known: Known) -> Snapshot:
     try:
         info = dict(connection.execute("SELECT key, value FROM info"))
         version = int(info.get("format_version", "0"))
-        if version != FORMAT_VERSION:
+        if version not in READABLE:
             raise StoreIncompatible(
                 f"the store at {path.parent.parent} has format {version}; this recs reads format "
                 f"{FORMAT_VERSION}: rebuild it with `recs build CONTENT_DIR --rebuild`"
@@ -152,14 +162,14 @@ def read(path: Path, generation: str, known: Known) -> Snapshot:
         )
         vectors = np.frombuffer(b"".join(blobs[row[-1]] for row in rows), dtype=np.float32)
         vectors = vectors.reshape(len(articles), dim).copy()
-        related: list[list[tuple[int, float]]] = [[] for _ in articles]
+        related: list[list[Item]] = [[] for _ in articles]
         floors = np.full(len(articles), -np.inf)
         bases: list[Basis | None] = [None] * len(articles)
         columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
         basis_column = "basis" if "basis" in columns else "NULL"
         lists = connection.execute(f"SELECT row, items, floor, {basis_column} FROM related")
         for row, items, floor, basis in lists:
-            related[row] = [(int(r), float(s)) for r, s in json.loads(items)]
+            related[row] = [_item(values) for values in json.loads(items)]
             floors[row] = -np.inf if floor is None else floor
             if basis is not None:
                 bar, neighbours = json.loads(basis)
@@ -170,7 +180,7 @@ def read(path: Path, generation: str, known: Known) -> Snapshot:
     return Snapshot(
         model_id=model_id,
         dim=dim,
-        settings=RankSettings(**json.loads(info["settings"])),
+        settings=_settings(json.loads(info["settings"]), version),
         articles=articles,
         vectors=vectors,
         related=related,
@@ -182,7 +192,18 @@ def read(path: Path, generation: str, known: Known) -> Snapshot:
         digest=info.get("digest", ""),
         made=info.get("made", ""),
         journal_seq=int(info.get("journal_seq", "0")),
+        ranked_at=float(info["ranked_at"]) if info.get("ranked_at") else None,
     )
+
+
+def _settings(stored: dict[str, Any], version: int) -> RankSettings:
+    """The ranking settings a generation records; a format-1 generation's with today's
+    names, and with what its lists were ranked without (no floor, drafts recommended)."""
+    if version == 1:
+        stored = {_FORMAT_1_NAMES.get(k, k): v for k, v in stored.items()}
+        stored = {**_FORMAT_1_RANKING, **stored}
+        stored.pop("published_only", None)
+    return RankSettings(**stored)
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -200,6 +221,7 @@ def _info(snapshot: Snapshot) -> dict[str, str]:
         "article_count": str(len(snapshot)),
         "made": snapshot.made,
         "journal_seq": str(snapshot.journal_seq),
+        "ranked_at": "" if snapshot.ranked_at is None else repr(snapshot.ranked_at),
     }
 
 
@@ -224,15 +246,26 @@ def _stored(a: Article) -> tuple[Any, ...]:
     return (a.url, *fields, tuple(a.pinned), tuple(a.excluded))
 
 
-def _related_row(
-    row: int, items: list[tuple[int, float]], floor: float, basis: Basis | None
-) -> tuple[Any, ...]:
+def _related_row(row: int, items: list[Item], floor: float, basis: Basis | None) -> tuple[Any, ...]:
     return (
         row,
-        json.dumps([[r, s] for r, s in items]),
+        json.dumps([_item_values(item) for item in items]),
         _stored_floor(floor),
         None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
     )
+
+
+def _item_values(item: Item) -> list[Any]:
+    """An item as a generation keeps it: [row, score, similarity, step, [same story rows]]."""
+    return [item.row, item.score, item.similarity, item.step, list(item.same_story)]
+
+
+def _item(values: Any) -> Item:
+    """The inverse of `_item_values`; format 1 kept [row, cosine] (the cosine was the score)."""
+    if len(values) == 2:
+        return Item(int(values[0]), float(values[1]), float(values[1]))
+    row, score, similarity, step, story = values
+    return Item(int(row), float(score), float(similarity), int(step), tuple(map(int, story)))
 
 
 def _stored_floor(floor: float) -> float | None:

@@ -205,7 +205,7 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
         vectors = np.delete(vectors, gone, axis=0)
     touched = {change.url for change in changes}
     if deleted:
-        catalog = Catalog.from_articles(articles, vectors)
+        catalog = Catalog.from_articles(articles, vectors, previous.ranked_at)
     else:  # every row kept its number: patch the rows written
         written = {row_of[url]: articles[row_of[url]] for url in touched if url in row_of}
         catalog = previous.catalog.patched(vectors, written)
@@ -225,6 +225,8 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
         previous.settings,
         changed=touched,
         catalog=catalog,
+        now=previous.ranked_at,
+        old_now=previous.ranked_at,
     )
     snapshot = Snapshot(
         model_id=previous.model_id,
@@ -241,6 +243,7 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
         revision=changes[-1].seq,
         journal_seq=previous.journal_seq,
         made=previous.made,
+        ranked_at=previous.ranked_at,
     )
     snapshot._catalog = catalog
     return snapshot

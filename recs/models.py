@@ -95,3 +95,26 @@ def model_id_of(model: str | None) -> str:
     """The model id a store built with `model` records, without loading the model."""
     spec = resolve_model(model)
     return HashingEncoder().model_id if spec is None else spec.model_id
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The ranking settings that are cosines, for one model: how its cosines spread.
+
+    `min_similarity` (nothing below it is listed) and `relevant_similarity` (related by
+    meaning alone at or above it) are what a build uses where RECS_RANK_MIN_SIMILARITY and
+    RECS_RANK_RELEVANT_SIMILARITY are not set. Measured for the bundled model on the sample
+    corpus and on ../shared/data (docs/quality.md, "The editor's view"); a model without a
+    calibration gets neither, and the two variables set them.
+    """
+
+    min_similarity: float | None = None
+    relevant_similarity: float | None = None
+
+
+CALIBRATIONS = {BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.2)}
+
+
+def calibration(model_id: str) -> Calibration:
+    """The calibration of the model a store records as `model_id` (`name@fingerprint`)."""
+    return CALIBRATIONS.get(model_id.split("@", 1)[0], Calibration())

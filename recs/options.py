@@ -62,6 +62,9 @@ class BuildOptions:
     lock_wait: float = 0.0  # RECS_LOCK_WAIT
     keep_generations: int = KEEP  # RECS_KEEP_GENERATIONS
     made: str = "build"  # the command, recorded with the generation (`recs generations`)
+    # The moment the build judges dates by (articles dated later wait): the build's start
+    # when None. A fixed value makes a build repeatable (tests, `recs eval`).
+    now: float | None = None
     index: IndexSettings = field(default_factory=IndexSettings)  # RECS_INDEX...
 
     def label(self) -> str:

@@ -11,6 +11,7 @@ import functools
 import gc
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -37,6 +38,7 @@ from recs.progress import Progress, no_progress
 from recs.rank_settings import RankSettings
 from recs.records import fields_text, record_text
 from recs.related import Lists, link_all, link_changes
+from recs.scoring import date_waits
 from recs.store import Snapshot
 
 
@@ -49,11 +51,16 @@ class BuildReport:
     reused: int = 0
     removed: int = 0
     recomputed: int = 0
+    short: int = 0  # lists with fewer than `limit` items: nothing relevant left to fill them
     problems: list[Problem] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # warnings, one line each
     generation: str = ""
     published: bool = False
     seconds: float = 0.0
+
+    def short_note(self) -> str:
+        """ ", 3 short" when lists are shorter than the limit (said, never silent)."""
+        return f", {self.short} short" if self.short else ""
 
     def summary(self) -> str:
         state = (
@@ -62,7 +69,8 @@ class BuildReport:
         return (
             f"{self.articles} articles: {self.embedded} embedded, {self.reused} reused, "
             f"{self.removed} removed, {len(self.problems)} skipped; "
-            f"{self.recomputed} related lists computed; store {state} in {self.seconds:.1f}s"
+            f"{self.recomputed} related lists computed{self.short_note()}; store {state} "
+            f"in {self.seconds:.1f}s"
         )
 
 
@@ -71,14 +79,20 @@ def _digest(
     settings: RankSettings,
     articles: Sequence[Article],
     stored: Mapping[str, tuple[str, str]],
+    now: float | None = None,
 ) -> str:
     """What a build's result depends on: model, settings and every article as read, each
     as its record and fields texts (recs.records; its fields never hold its related list,
     which regenerate rewrites). `stored`: the texts the parse cache keeps of the articles
     it gave, by source, taken as they are instead of written again (the digest of 10,000
     articles: 0.04 s instead of 0.11 s, 2.5% of a small rebuild). Keys keep their written
-    order: reordering a file's keys costs one rebuild that changes no list."""
-    head = json.dumps([model_id, settings.fingerprint()], ensure_ascii=False)
+    order: reordering a file's keys costs one rebuild that changes no list. The articles
+    whose dates keep them out of lists at `now` count too: when one is due, the lists it
+    joins are ranked."""
+    ts = [math.nan if a.published_ts is None else a.published_ts for a in articles]
+    waits = date_waits(np.array(ts, dtype=np.float64), now, settings)
+    waiting = sorted(articles[row].url for row in np.flatnonzero(waits).tolist())
+    head = json.dumps([model_id, settings.fingerprint(), waiting], ensure_ascii=False)
     parts = [head]
     for article in articles:
         texts = stored.get(article.source)
@@ -137,6 +151,7 @@ def prepare(
     warming: threading.Thread | None = None,
     stored: Mapping[str, tuple[str, str]] | None = None,
     reuse: bool = True,
+    now: float | None = None,
 ) -> tuple[Snapshot, BuildReport]:
     """Build a snapshot in memory, reusing the previous one's vectors and lists (unless
     `reuse` is False: a --rebuild embeds and ranks everything; `previous` still counts
@@ -145,7 +160,8 @@ def prepare(
     `index_settings` choose the neighbour index (exact or IVF; default: by corpus size).
     `warming`: the encoder's background load, if still running: joined before ranking,
     which may fork, and never waited for when nothing changed. `stored`: texts the parse
-    cache keeps of the articles it gave (`stored_texts`), for the digest.
+    cache keeps of the articles it gave (`stored_texts`), for the digest. `now`: the
+    moment dates are judged by (an article dated after it waits; None: no rule of time).
     """
     articles, duplicates = dedupe(articles)
     report = BuildReport(articles=len(articles), problems=duplicates)
@@ -156,7 +172,7 @@ def prepare(
         cache = ({a.text_hash: i for i, a in enumerate(previous.articles)}, previous.vectors)
     vectors, report.embedded = vectors_for(articles, encoder, cache, progress, engine)
     report.reused = len(articles) - report.embedded
-    digest = _digest(encoder.model_id, settings, articles, stored or {})
+    digest = _digest(encoder.model_id, settings, articles, stored or {}, now)
     if reuse and previous is not None and previous.digest == digest:
         report.generation = previous.generation
         return previous, report
@@ -182,10 +198,13 @@ def prepare(
             progress,
             engine,
             index_settings,
+            now=now,
+            old_now=previous.ranked_at,
         )
     else:
-        lists = link_all(articles, vectors, settings, progress, engine, index_settings)
+        lists = link_all(articles, vectors, settings, progress, engine, index_settings, now=now)
     report.recomputed = lists.recomputed
+    report.short = sum(len(items) < settings.limit for items in lists.related)
     snapshot = Snapshot(
         model_id=encoder.model_id,
         dim=encoder.dim,
@@ -199,6 +218,7 @@ def prepare(
         digest=digest,
         # The journal entries `previous` folded in are in this generation from now on.
         journal_seq=0 if previous is None else max(previous.journal_seq, previous.revision),
+        ranked_at=now,
     )
     return snapshot, report
 
@@ -338,6 +358,7 @@ def build(
             warming,
             texts,
             reuse=not options.rebuild,
+            now=time.time() if options.now is None else options.now,
         )
         report.problems = corpus.problems + report.problems
         report.notices = notices + ignored_originals(snapshot.articles)

@@ -28,66 +28,35 @@ The steps, for one article:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
 from recs.catalog import Catalog, Query
 from recs.index import exact_scores
-from recs.progress import Progress
 from recs.rank_settings import RankSettings
+from recs.ranked import PINNED, Basis, Item, Ranked, Search
 from recs.scoring import blocked_rows, by_score, duplicates_query, moved_query, own_rows
 from recs.select import select_items
-
-
-@dataclass(frozen=True)
-class Basis:
-    """What a plainly filled list rested on: enough to prove that a change leaves it alone.
-
-    Kept for a list filled on the first search, at the strictest ladder step, greedily
-    (no MMR), without pins and without a duplicate-group swap: with the default settings,
-    nearly every list. See `still`.
-    """
-
-    neighbours: tuple[int, ...]  # the rows the query was moved towards (expand_neighbours)
-    bar: float  # the ordering value (adjusted score) of the last item chosen
-
-
-@dataclass(frozen=True)
-class Ranked:
-    """A related list (row, cosine) and the lowest cosine of the candidates it looked at.
-
-    `floor` is what incremental updates need: an article whose cosine with this one is
-    below the floor cannot change this list. -inf means every article was looked at.
-    `basis`, when known, lets an update prove the list unchanged without ranking it again.
-    """
-
-    items: list[tuple[int, float]]
-    floor: float
-    basis: Basis | None = None
-    kept: bool = False  # proved unchanged by `still` rather than ranked again
-
-
-Search = Callable[[int], np.ndarray]  # k -> up to k candidate rows, best first (may hold -1)
-
-# (rows, progress) -> their related lists; see related.RankJob. Picklable for remote engines.
-RankJob = Callable[[Sequence[int], Progress], dict[int, "Ranked"]]
 
 SEARCH_MARGIN = 8
 
 
 def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings) -> Ranked:
-    """The related list of `query`: at most `settings.limit` (row, cosine) pairs."""
+    """The related list of `query`: at most `settings.limit` items, pins first."""
     n = len(catalog)
     limit = settings.limit
     pinned_rows = _pinned_rows(query, catalog, limit)
-    pinned: list[tuple[int, float]] = []
+    pinned: list[Item] = []
     if pinned_rows:
-        pinned_scores = exact_scores(catalog.vectors, query.vector, pinned_rows)
-        pinned = [(r, round(float(s), 6)) for r, s in zip(pinned_rows, pinned_scores, strict=True)]
+        similarity = exact_scores(catalog.vectors, query.vector, pinned_rows)
+        pinned = [
+            Item(r, float(c), round(float(c), 6), PINNED)
+            for r, c in zip(pinned_rows, similarity, strict=True)
+        ]
     if len(pinned) >= limit:
-        return Ranked(pinned, math.inf)  # pins fill the list: similarity cannot change it
+        # Pins fill the list: similarity cannot change it.
+        return Ranked(scored(pinned), math.inf)
     if n == 0:
         return Ranked([], -math.inf)
     blocked = blocked_rows(query, catalog, settings)
@@ -103,14 +72,41 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
             query, catalog, rows, cosines, base, blocked, pinned_rows, settings, want
         )
         searches += 1
-        if len(chosen) >= want or everything:
+        if len(chosen) >= want or everything or _below_floor(cosines, settings):
             break
         k = min(n, k * 4)
     floor = -math.inf if everything or not len(cosines) else float(cosines[-1])
     basis = None
     if bar is not None and searches == 1 and not everything and not pinned_rows:
         basis = Basis(tuple(neighbours), bar)
-    return Ranked(pinned + chosen, floor, basis)
+    return Ranked(scored(pinned + chosen), floor, basis)
+
+
+def _below_floor(cosines: np.ndarray, s: RankSettings) -> bool:
+    """Whether the pool reaches below the relevance floor: a larger one (in cosine order)
+    would add only candidates that can never be listed, so searching further is waste."""
+    floor = s.min_similarity
+    return floor is not None and len(cosines) > 0 and float(cosines[-1]) < floor
+
+
+def scored(items: list[Item]) -> list[Item]:
+    """Items with the scores a reader sees: never going up down the list.
+
+    Each item keeps its ordering value unless one before it shows less (an item the
+    fallback ladder, diversity or a duplicate-group swap put after a higher-valued one
+    shows the value of the one before it); a pin shows at least the score of the item
+    after it, since pins come first. Rounded to 6 decimals, as stored.
+    """
+    shown: list[float] = []
+    for item in items:
+        if item.step != PINNED and shown:
+            shown.append(min(item.score, shown[-1]))
+        else:
+            shown.append(item.score)
+    for place in range(len(items) - 2, -1, -1):
+        if items[place].step == PINNED:
+            shown[place] = max(shown[place], shown[place + 1])
+    return [replace(item, score=round(score, 6)) for item, score in zip(items, shown, strict=True)]
 
 
 def candidate_pool(

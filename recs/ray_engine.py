@@ -37,7 +37,7 @@ from recs.backends import EncoderSettings
 from recs.encoder import Encoder, embedding_groups
 from recs.errors import EngineError, ModelError, RecsError
 from recs.progress import Progress, no_progress
-from recs.rank import Ranked, RankJob
+from recs.ranked import Ranked, RankJob
 
 # Blocks per encoder actor: enough for load balancing, few enough to keep overhead low.
 BLOCKS_PER_ACTOR = 4

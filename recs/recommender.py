@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from recs import journal, store
-from recs.articles import ArticleError, article_from_data
+from recs.articles import Article, ArticleError, article_from_data
 from recs.backends import load_encoder
-from recs.catalog import Query
+from recs.catalog import Query, category_of, topics_of
 from recs.config import Settings
 from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput
@@ -31,6 +31,8 @@ from recs.index import VectorIndex
 from recs.models import model_id_of
 from recs.rank import rank
 from recs.rank_settings import RankSettings
+from recs.ranked import PINNED, Item
+from recs.select import LADDER
 from recs.store import Snapshot
 from recs.urls import canonical_url
 
@@ -91,11 +93,36 @@ class Recommender:
     def canonical(self, url: str) -> str:
         return self.snapshot.articles[self.row(url)].url
 
-    def entry(self, row: int, score: float) -> dict[str, Any]:
-        """A related entry: the article's short copy in seed key order, plus score."""
-        entry = self.snapshot.articles[row].entry()
-        entry["score"] = score
+    def entry(self, item: Item, query: Article) -> dict[str, Any]:
+        """A related entry of `query`'s list: the item's short copy in seed key order, then
+        `score` (what the list is ordered by), `similarity` (the cosine), `pinned` (pins
+        only) and `reason`, why it is there (docs/ranking.md, "Scores and reasons")."""
+        entry = self.snapshot.articles[item.row].entry()
+        entry["score"] = item.score
+        entry["similarity"] = item.similarity
+        if item.step == PINNED:
+            entry["pinned"] = True
+        entry["reason"] = self.reason(item, query)
         return entry
+
+    def reason(self, item: Item, query: Article) -> dict[str, Any]:
+        """Why `item` is in `query`'s list: how it was chosen (pinned, similar, or the
+        fallback step), the topics and category the two share, and the same story's
+        other reports collapsed into it."""
+        chosen = self.snapshot.articles[item.row]
+        reason: dict[str, Any] = {"kind": "pinned" if item.step == PINNED else "similar"}
+        if item.step > 0:
+            reason["kind"], reason["step"] = "fallback", LADDER[item.step].name
+        theirs = topics_of(query.fields)
+        shared = [t for t in chosen.fields.get("topics") or [] if str(t).strip().lower() in theirs]
+        if shared:
+            reason["topics"] = shared
+        category = category_of(chosen.fields)
+        if category is not None and category == category_of(query.fields):
+            reason["category"] = chosen.fields["category"]
+        if item.same_story:
+            reason["same_story"] = [self.snapshot.articles[r].url for r in item.same_story]
+        return reason
 
     def rank_settings(self, limit: int | None = None, **filters: Any) -> RankSettings:
         limit = self.snapshot.settings.limit if limit is None else limit
@@ -105,8 +132,8 @@ class Recommender:
             )
         return self.snapshot.settings.with_options(limit=limit, **filters)
 
-    def related_rows(self, row: int, settings: RankSettings) -> list[tuple[int, float]]:
-        """(row, score) pairs for a stored article."""
+    def related_items(self, row: int, settings: RankSettings) -> list[Item]:
+        """The list of a stored article: stored, or ranked live (filters, larger limits)."""
         built_with = self.snapshot.settings
         # The stored list answers when only the limit differs (and is no larger).
         if (
@@ -118,7 +145,7 @@ class Recommender:
         vector = self.snapshot.vectors[row]
         return self._rank(Query.for_article(article, vector), settings)
 
-    def _rank(self, query: Query, settings: RankSettings) -> list[tuple[int, float]]:
+    def _rank(self, query: Query, settings: RankSettings) -> list[Item]:
         def search(k: int) -> np.ndarray:
             return self.index.search(query.vector[None, :], k)[0][0]
 
@@ -127,14 +154,14 @@ class Recommender:
     def related(self, url: str, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """The related list of a stored article. Filters are RankSettings request filters."""
         row = self.row(url)
-        pairs = self.related_rows(row, self.rank_settings(limit, **filters))
-        return [self.entry(r, s) for r, s in pairs]
+        items = self.related_items(row, self.rank_settings(limit, **filters))
+        return [self.entry(item, self.snapshot.articles[row]) for item in items]
 
     def related_map(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
         """Every stored article's related list, by canonical URL (what `recs export` writes)."""
         settings = self.rank_settings(limit)
         return {
-            article.url: [self.entry(r, s) for r, s in self.related_rows(row, settings)]
+            article.url: [self.entry(item, article) for item in self.related_items(row, settings)]
             for row, article in enumerate(self.snapshot.articles)
         }
 
@@ -159,5 +186,5 @@ class Recommender:
         url = None if article.url == "https://draft.invalid/" else article.url
         vector = (encoder or self.encoder).encode([article.text])[0]
         query = Query.for_article(article, vector)
-        pairs = self._rank(query, self.rank_settings(limit, **filters))
-        return url, [self.entry(r, s) for r, s in pairs]
+        items = self._rank(query, self.rank_settings(limit, **filters))
+        return url, [self.entry(item, article) for item in items]

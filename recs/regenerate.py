@@ -224,7 +224,7 @@ class _Entries:
     def block_key(self, row: int) -> str:
         """Names the entries of a row's list: equal keys, equal blocks (for the same file)."""
         parts = []
-        for r, _ in self.snapshot.related[row]:
+        for r in (item.row for item in self.snapshot.related[row]):
             if r not in self.keys:
                 data = json.dumps(self.entry(r), sort_keys=True, ensure_ascii=False)
                 self.keys[r] = hashlib.sha256(data.encode()).hexdigest()[:32]
@@ -288,7 +288,7 @@ def _rewrite_files(
             continue
         try:
             raw = path.read_bytes()
-            rows_ = [r for r, _ in snapshot.related[row]]
+            rows_ = [item.row for item in snapshot.related[row]]
             entries = [made.entry(r) for r in rows_]
             new, data = rewrite_and_load(raw, entries, rendered=[made.text(r) for r in rows_])
         except OSError as error:

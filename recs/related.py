@@ -10,6 +10,7 @@ so they produce identical lists (tests/test_related.py checks it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,8 +22,10 @@ from recs.engine import LOCAL, Engine
 from recs.index import VectorIndex
 from recs.options import IndexSettings
 from recs.progress import Progress, no_progress
-from recs.rank import SEARCH_MARGIN, Basis, Ranked, rank
+from recs.rank import SEARCH_MARGIN, rank
 from recs.rank_settings import RankSettings
+from recs.ranked import Basis, Item, Ranked
+from recs.scoring import date_waits
 from recs.unchanged import settled, still
 
 # Cosines are compared with floors in float32 here; the margin keeps the test conservative.
@@ -37,7 +40,7 @@ class Lists:
     missing basis is None, and that list is ranked again whenever a change reaches it.
     """
 
-    related: list[list[tuple[int, float]]]
+    related: list[list[Item]]
     floors: np.ndarray
     recomputed: int
     bases: list[Basis | None] = field(default_factory=list)
@@ -114,9 +117,11 @@ def link_all(
     progress: Progress = no_progress,
     engine: Engine = LOCAL,
     index_settings: IndexSettings | None = None,
+    *,
+    now: float | None = None,
 ) -> Lists:
-    """Rank every article against all others."""
-    catalog = Catalog.from_articles(articles, vectors)
+    """Rank every article against all others, judging dates at `now` (recs.catalog)."""
+    catalog = Catalog.from_articles(articles, vectors, now)
     index = VectorIndex(vectors, index_settings)
     job = RankJob(articles, vectors, catalog, index, settings)
     ranked = engine.rank(job, range(len(articles)), progress)
@@ -190,13 +195,17 @@ def link_changes(
     *,
     changed: Collection[str] | None = None,
     catalog: Catalog | None = None,
+    now: float | None = None,
+    old_now: float | None = None,
 ) -> Lists:
     """The lists of `articles`, recomputing only those the differences from old can change.
 
     `changed`: the URLs that differ, when the caller knows them (API writes); otherwise
     every article is compared with its old version. `catalog`: that of `articles`, when the
     caller has it. Old articles that keep their row (rows only appended after them, or
-    replaced in place) keep their lists as they are, without renumbering.
+    replaced in place) keep their lists as they are, without renumbering. Dates are
+    judged at `now`; the old lists were ranked at `old_now`, and an article whose date
+    made it wait then and not now (or the other way round) counts as changed.
     """
     old_row = {a.url: i for i, a in enumerate(old_articles)}
     new_row = {a.url: i for i, a in enumerate(articles)}
@@ -211,6 +220,10 @@ def link_changes(
         changed_urls.update(url for url in old_row if url not in new_row)
     else:
         changed_urls = set(changed)
+    if now != old_now:
+        ts = np.array([math.nan if a.published_ts is None else a.published_ts for a in articles])
+        flipped = np.flatnonzero(date_waits(ts, now, settings) != date_waits(ts, old_now, settings))
+        changed_urls.update(articles[row].url for row in flipped.tolist() if old_of[row] >= 0)
     fresh = sorted(new_row[url] for url in changed_urls if url in new_row)  # new or changed
 
     # Every old article at the row it had: its list names the same rows as before.
@@ -222,12 +235,7 @@ def link_changes(
         if same_rows:
             return old_lists.ranked(row)
         old = old_lists.ranked(int(old_of[row]))
-        items = [(new_row[old_articles[r].url], s) for r, s in old.items]
-        basis = old.basis
-        if basis is not None:
-            neighbours = tuple(new_row[old_articles[r].url] for r in basis.neighbours)
-            basis = Basis(neighbours, basis.bar)
-        return Ranked(items, old.floor, basis)
+        return old.renumbered(lambda r: new_row[old_articles[r].url])
 
     if not changed_urls:
         return (
@@ -239,12 +247,12 @@ def link_changes(
     if min(len(old_articles), len(articles)) <= settings.pool + excluded_most + 1:
         # A list may have looked at every article; whether it did depends on the corpus
         # size, so in a corpus this small recompute everything (it is cheap).
-        return link_all(articles, vectors, settings, progress, engine, index_settings)
-    if any((u in new_row) != (u in old_row) for u in changed_urls & set(settings.exclude_urls)):
+        return link_all(articles, vectors, settings, progress, engine, index_settings, now=now)
+    if any((u in new_row) != (u in old_row) for u in changed_urls & set(settings.exclude_url)):
         # An excluded URL that came or went changes how many candidates every list takes.
-        return link_all(articles, vectors, settings, progress, engine, index_settings)
+        return link_all(articles, vectors, settings, progress, engine, index_settings, now=now)
 
-    catalog = catalog or Catalog.from_articles(articles, vectors)
+    catalog = catalog or Catalog.from_articles(articles, vectors, now)
     index = VectorIndex(vectors, index_settings)
 
     # Old floors in new row order (rows of new articles are in `fresh` already).
@@ -292,8 +300,7 @@ def link_changes(
         # A list without a basis, or resting on a removed article, is ranked again.
         if was.basis is None:
             continue
-        named = [r for r, _ in was.items] + list(was.basis.neighbours)
-        if all(old_articles[r].url in new_row for r in named):
+        if all(old_articles[r].url in new_row for r in was.named()):
             previous[row] = carried(row)
     kept: dict[int, Ranked] = {}
     candidates = [row for row in sorted(previous) if not by_others[row]]

@@ -15,10 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recs.articles import parse_datetime
 from recs.errors import BadRequest, InvalidInput
+from recs.rank_settings import FILTER_KIND, REQUEST_FILTERS, RankSettings, describe
 from recs.urls import canonical_url
 
 PROBLEM = "application/problem+json"
 MAX_QUALITY = 1e12  # quality in a body, and ?min_quality=
+MAX_DAYS = 1e6  # ?max_age_days=
 SEED_URL = (
     "https://www.sixthtone.com/news/1009712/"
     "chinese-school-faces-backlash-over-use-of-facial-recognition-scanners"
@@ -186,7 +188,7 @@ class Param:
     """One query parameter: how it is documented and how it is parsed."""
 
     name: str
-    kind: str  # "url", "int", "float", "bool", "text", "date"
+    kind: str  # "url", "int", "float", "days", "bool", "text", "date"
     description: str
     repeat: bool = False
     required: bool = False
@@ -194,7 +196,7 @@ class Param:
     example: Any = None
 
 
-PARAMS = {
+PARAMS: dict[str, Param] = {
     p.name: p
     for p in (
         Param(
@@ -211,63 +213,25 @@ PARAMS = {
             "int",
             "How many related articles; default: the limit the store was built with.",
         ),
-        Param(
-            "exclude_url",
-            "url",
-            "Never recommend this URL (repeatable).",
-            repeat=True,
-            max_length=4096,
-        ),
-        Param(
-            "exclude_provider",
-            "text",
-            "Never recommend this provider (repeatable; name, any case).",
-            repeat=True,
-        ),
-        Param(
-            "provider",
-            "text",
-            "Only recommend these providers (repeatable; name, any case).",
-            repeat=True,
-        ),
-        Param(
-            "since",
-            "date",
-            "Only articles published at or after this ISO 8601 date or date-time.",
-            max_length=64,
-            example="2022-01-01",
-        ),
-        Param(
-            "until",
-            "date",
-            "Only articles published at or before this ISO 8601 date or date-time.",
-            max_length=64,
-            example="2022-12-31T23:59:59Z",
-        ),
-        Param("min_quality", "float", "Only articles whose quality is at least this."),
-        Param(
-            "type",
-            "text",
-            "Only articles of this type, e.g. article or video (repeatable).",
-            repeat=True,
-        ),
-        Param(
-            "published_only",
-            "bool",
-            "Leave out articles whose front matter says `published: false`.",
-        ),
     )
 }
-FILTERS = (
-    "exclude_url",
-    "exclude_provider",
-    "provider",
-    "since",
-    "until",
-    "min_quality",
-    "type",
-    "published_only",
-)
+# The request filters, one parameter each, named and described as RankSettings says
+# (recs.rank_settings): the API, the CLI's --filter and RECS_RANK_* share their names.
+_KINDS = {"url": "url", "text": "text", "date": "date", "number": "float", "days": "days"}
+_KINDS["bool"] = "bool"
+_EXAMPLES = {"since": "2022-01-01", "until": "2022-12-31T23:59:59Z", "max_age_days": 30}
+for _name in REQUEST_FILTERS:
+    _kind = FILTER_KIND[_name]
+    _repeat = RankSettings.__dataclass_fields__[_name].type == "tuple[str, ...]"
+    PARAMS[_name] = Param(
+        _name,
+        _KINDS[_kind],
+        describe(_name).capitalize() + (" (repeatable)." if _repeat else "."),
+        repeat=_repeat,
+        max_length=4096 if _kind == "url" else 64 if _kind == "date" else 500,
+        example=_EXAMPLES.get(_name),
+    )
+FILTERS = REQUEST_FILTERS
 MAX_REPEAT = 100
 
 
@@ -281,6 +245,8 @@ def query_parameters(names: Iterable[str], max_limit: int) -> list[dict[str, Any
             schema = {"type": "integer", "minimum": 1, "maximum": max_limit}
         elif param.kind == "float":
             schema = {"type": "number", "minimum": -MAX_QUALITY, "maximum": MAX_QUALITY}
+        elif param.kind == "days":
+            schema = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DAYS}
         elif param.kind == "bool":
             schema = {"type": "boolean", "default": False}
         else:
@@ -323,12 +289,17 @@ def _value(param: Param, text: str, max_limit: int) -> Any:
         if not 1 <= number <= max_limit:
             raise InvalidInput(f"{param.name}: must be between 1 and {max_limit}, not {number}")
         return number
-    if param.kind == "float":
+    if param.kind in ("float", "days"):
         try:
             real = float(text)
         except ValueError:
             raise InvalidInput(f"{param.name}: {text[:40]!r} is not a number") from None
-        if not math.isfinite(real) or abs(real) > MAX_QUALITY:
+        low, high = (0.0, MAX_DAYS) if param.kind == "days" else (-MAX_QUALITY, MAX_QUALITY)
+        if (
+            not math.isfinite(real)
+            or not low <= real <= high
+            or (param.kind == "days" and real == 0)
+        ):
             raise InvalidInput(f"{param.name}: {text[:40]!r} is out of range")
         return real
     if param.kind == "bool":
@@ -377,18 +348,6 @@ def parse_query(
 
 
 def rank_filters(values: dict[str, Any]) -> dict[str, Any]:
-    """Parsed filter parameters -> RankSettings request filters."""
-    names = {
-        "exclude_url": "exclude_urls",
-        "exclude_provider": "exclude_providers",
-        "provider": "require_providers",
-        "since": "since",
-        "until": "until",
-        "min_quality": "min_quality",
-        "type": "types",
-        "published_only": "published_only",
-    }
-    filters = {names[k]: v for k, v in values.items() if k in names}
-    if not filters.get("published_only", True):
-        del filters["published_only"]
-    return filters
+    """Parsed query parameters -> the RankSettings request filters among them (the same
+    names)."""
+    return {name: value for name, value in values.items() if name in REQUEST_FILTERS}

@@ -8,7 +8,7 @@ rows are the query itself or blocked, duplicates, the hard filters, the moved qu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ def own_rows(query: Query, catalog: Catalog) -> set[int]:
 
 def blocked_rows(query: Query, catalog: Catalog, s: RankSettings) -> set[int]:
     """Rows the query excludes, or the settings do."""
-    return {catalog.row_of[u] for u in query.excluded + s.exclude_urls if u in catalog.row_of}
+    return {catalog.row_of[u] for u in query.excluded + s.exclude_url if u in catalog.row_of}
 
 
 def is_duplicate(a: int, b: int, cosine: float, catalog: Catalog, s: RankSettings) -> bool:
@@ -69,30 +69,82 @@ def moved_query(
     return np.asarray(vector, dtype=np.float64) if norm == 0.0 else moved / norm
 
 
-def hard_filter(s: RankSettings) -> Callable[[int, Catalog], bool] | None:
-    """The hard filters of `s` as one predicate over rows (never relaxed); None: no filter."""
-    if not s.has_request_filters:
-        return None
-    excluded = {p.lower() for p in s.exclude_providers}
-    required = {p.lower() for p in s.require_providers}
-    types = set(s.types)
+# The settings an article's eligibility depends on (besides the query): see `eligible`.
+ELIGIBILITY = (
+    "include_drafts",
+    "provider",
+    "exclude_provider",
+    "type",
+    "exclude_type",
+    "topic",
+    "exclude_topic",
+    "min_quality",
+    "since",
+    "until",
+    "max_age_days",
+)
 
-    def passes(row: int, catalog: Catalog) -> bool:
-        if types and catalog.types[row] not in types:
-            return False
-        if s.min_quality is not None and not catalog.quality[row] >= s.min_quality:
-            return False
-        if s.published_only and not catalog.published[row]:
-            return False
-        provider = catalog.providers[row]
-        if (excluded and provider in excluded) or (required and provider not in required):
-            return False
-        ts = catalog.published_ts[row]
-        if s.since is not None and not ts >= s.since:
-            return False
-        return not (s.until is not None and not ts <= s.until)
 
-    return passes
+def eligible(catalog: Catalog, s: RankSettings) -> np.ndarray:
+    """Which rows may be recommended under the hard filters of `s` that do not depend on
+    the query, and the rule for drafts: an article marked as a draft, or dated after
+    `catalog.now`, is not recommended (unless `include_drafts`). Worked out once per
+    catalog and settings: ranking ANDs it into every list's candidates."""
+    key = tuple(getattr(s, name) for name in ELIGIBILITY)
+    found = catalog.masks.get(key)
+    if found is not None:
+        return found
+    ts = catalog.published_ts
+    ok = ~date_waits(ts, catalog.now, s)
+    if not s.include_drafts:
+        ok &= ~np.array(catalog.drafts, dtype=bool)
+    if s.since is not None:
+        ok &= ts >= s.since
+    if s.until is not None:
+        ok &= ts <= s.until
+    if s.min_quality is not None:
+        ok &= catalog.quality >= s.min_quality
+    ok &= _among(catalog.providers, s.provider, s.exclude_provider)
+    ok &= _among(catalog.types, s.type, s.exclude_type, lower=False)
+    if s.topic or s.exclude_topic:
+        wanted, unwanted = _lower(s.topic), _lower(s.exclude_topic)
+        ok &= np.array(
+            [(not wanted or bool(t & wanted)) and not (t & unwanted) for t in catalog.topics],
+            dtype=bool,
+        )
+    catalog.masks[key] = ok
+    return ok
+
+
+def date_waits(ts: np.ndarray, now: float | None, s: RankSettings) -> np.ndarray:
+    """Which publication times keep an article out of lists at `now`: dated after it
+    (unless `include_drafts`), or more than `max_age_days` before it. An unknown date (NaN)
+    never waits; with `now` None no date does. The one rule of time: ranking applies it,
+    and a build compares it at two moments to find the articles that became due."""
+    ts = np.asarray(ts, dtype=np.float64)
+    waits = np.zeros(ts.shape, dtype=bool)
+    if now is None:
+        return waits
+    if not s.include_drafts:
+        waits |= ts > now
+    if s.max_age_days is not None:
+        waits |= ts < now - s.max_age_days * DAY
+    return waits
+
+
+def _lower(values: Sequence[str]) -> frozenset[str]:
+    return frozenset(v.strip().lower() for v in values)
+
+
+def _among(
+    column: Sequence[str | None], only: Sequence[str], never: Sequence[str], lower: bool = True
+) -> np.ndarray | bool:
+    """Rows whose value is one of `only` (when given) and none of `never`."""
+    if not only and not never:
+        return True
+    wanted = _lower(only) if lower else frozenset(only)
+    unwanted = _lower(never) if lower else frozenset(never)
+    return np.array([(not wanted or v in wanted) and v not in unwanted for v in column], dtype=bool)
 
 
 def order_values(

@@ -1,5 +1,10 @@
 """Choosing a list's items from its ordered candidates: greedy or MMR, duplicates skipped,
 soft constraints on a fallback ladder, and the preferred member of each duplicate group.
+
+Candidates are the pool less the article itself, blocked rows, its own near-duplicates,
+articles the hard filters or the draft rule leave out, and anything whose cosine is below
+the relevance floor (`min_similarity`): a list may be shorter than `limit` rather than
+hold an unrelated item.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import numpy as np
 
 from recs.catalog import DAY, Catalog, Query
 from recs.rank_settings import RankSettings
-from recs.scoring import by_score, duplicates_any, hard_filter, order_values, own_rows
+from recs.ranked import Item
+from recs.scoring import by_score, duplicates_any, eligible, order_values, own_rows
 
 
 def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:
@@ -23,8 +29,35 @@ def _prefer(new: int, old: int, catalog: Catalog, keep: str) -> bool:
     return bool(not math.isnan(new_ts) and (math.isnan(old_ts) or new_ts < old_ts))
 
 
-# The fallback ladder: (provider cap applies, date constraints apply), strictest first.
-LADDER = ((True, True), (False, True), (False, False))
+@dataclass(frozen=True)
+class Step:
+    """One step of the fallback ladder: which soft constraints hold, and which candidates."""
+
+    name: str
+    cap: bool  # the provider cap applies
+    dates: bool  # the date window and "no newer articles" apply
+    relevant: bool  # only candidates related by meaning alone (`relevant_similarity`)
+    own_topics: bool = False  # only candidates sharing the article's topics (`shares_topic`)
+
+
+# Strictest first; each step keeps what the steps before it chose and fills up the rest.
+# First, the articles related by meaning, under every soft constraint; then, as the
+# article's own, those sharing one of its topics, less similar ones included (never below
+# `min_similarity`); last, related ones the soft constraints held back. (A shared
+# category alone is not enough: on news sites it is often a format, "news" or "guide".)
+LADDER = (
+    Step("similar", cap=True, dates=True, relevant=True),
+    Step("same topics", cap=False, dates=False, relevant=False, own_topics=True),
+    Step("relaxed", cap=False, dates=False, relevant=True),
+)
+
+
+def shares_topic(query: Query, catalog: Catalog, row: int) -> bool:
+    """Whether `row` shares one of the article's topics; for an article without topics,
+    its category stands in for them."""
+    if query.topics:
+        return bool(catalog.topics[row] & query.topics)
+    return query.category is not None and catalog.categories[row] == query.category
 
 # How far a BLAS cosine may be from the exact float64 sum, with room to spare.
 ROUGH_MARGIN = 1e-6
@@ -78,28 +111,24 @@ def select_items(
     pinned: list[int],
     s: RankSettings,
     want: int,
-) -> tuple[list[tuple[int, float]], float | None]:
-    """The chosen (row, cosine) pairs and, for a plainly filled list, its `Basis.bar`."""
+) -> tuple[list[Item], float | None]:
+    """The chosen items, in order, and, for a plainly filled list, its `Basis.bar`."""
     if want <= 0:
         return [], None
     # Never the article itself (any of its URLs), a blocked row or a near-duplicate of it.
-    dropped = blocked | own_rows(query, catalog)
-    if len(dropped) > 8:
-        keep = ~np.isin(rows, list(dropped))
-    else:  # usually the article's own row: a few comparisons beat isin
-        keep = np.ones(len(rows), dtype=bool)
-        for row in dropped:
-            keep &= rows != row
+    keep = ~np.isin(rows, list(blocked | own_rows(query, catalog)))
     if s.dedup_threshold is not None:
         keep &= ~(cosines >= s.dedup_threshold)
     if s.dedup_titles and query.title_key:
         title = catalog.title_id_of.get(query.title_key)
         if title is not None:
             keep &= catalog.title_ids[rows] != title
+    if s.min_similarity is not None:
+        keep &= cosines >= s.min_similarity
+    keep &= eligible(catalog, s)[rows]
+    if s.same_category:
+        keep &= np.array([catalog.categories[r] == query.category for r in rows.tolist()])
     picked = np.flatnonzero(keep)
-    passes = hard_filter(s)
-    if passes is not None:
-        picked = np.array([i for i in picked.tolist() if passes(int(rows[i]), catalog)], dtype=int)
     if not len(picked):
         return [], None
     rows, cosines = rows[picked], cosines[picked]
@@ -122,11 +151,22 @@ def select_items(
         if len(chosen) >= want:
             break
     greedy = list(chosen)
+    groups: list[tuple[int, ...]] = [() for _ in chosen]
     if s.dedup_threshold is not None or s.dedup_titles:
-        _show_preferred(query, catalog, c, pinned, s, chosen, levels)
+        groups = _show_preferred(query, catalog, c, pinned, s, chosen, levels)
     plain = len(chosen) == want and s.mmr_lambda >= 1.0 and not any(levels) and chosen == greedy
     bar = float(c.adjusted[greedy[-1]]) if plain else None
-    return [(int(c.rows[i]), round(float(c.cosines[i]), 6)) for i in chosen], bar
+    items = [
+        Item(
+            row=int(c.rows[i]),
+            score=float(c.adjusted[i]),
+            similarity=round(float(c.cosines[i]), 6),
+            step=level,
+            same_story=group,
+        )
+        for i, level, group in zip(chosen, levels, groups, strict=True)
+    ]
+    return items, bar
 
 
 def _date_ok(query: Query, ts: float, s: RankSettings) -> bool:
@@ -158,7 +198,9 @@ def _fill(
     A candidate that duplicates a chosen or pinned item is skipped: its group is already
     in the list (which member is shown is settled afterwards by `_show_preferred`).
     """
-    use_cap, use_dates = LADDER[level]
+    step = LADDER[level]
+    use_cap, use_dates = step.cap, step.dates
+    relevant = s.relevant_similarity
     taken = set(chosen)
     lam = s.mmr_lambda
     # Dates are checked when a candidate comes up: skipping it then picks exactly what
@@ -178,6 +220,10 @@ def _fill(
             pick = int(np.argmax(values))  # first maximum keeps the stable order on ties
         i = open_.pop(pick)
         row = int(c.rows[i])
+        if step.relevant and relevant is not None and c.cosines[i] < relevant:
+            continue
+        if step.own_topics and not shares_topic(query, catalog, row):
+            continue
         if use_dates and not _date_ok(query, float(catalog.published_ts[row]), s):
             continue
         provider = catalog.providers[row]
@@ -200,33 +246,45 @@ def _show_preferred(
     s: RankSettings,
     chosen: list[int],
     levels: list[int],
-) -> None:
-    """Show, for each chosen item, the member of its duplicate group `dedup_keep` prefers.
+) -> list[tuple[int, ...]]:
+    """Show, for each chosen item, the member of its duplicate group `dedup_keep` prefers,
+    and return each item's group: the rows of the other members, the same story collapsed
+    into it (in candidate order).
 
     The group of a chosen item is the candidates that duplicate it and nothing else in the
     list. A member replaces the item in place only if it meets the ladder step the item was
     chosen at (dates, provider cap), so a replacement never breaks a constraint.
     """
     if not chosen:
-        return
+        return []
+    first = list(chosen)  # the items greedy chose, before any member replaces one
     duplicate = c.duplicate_matrix(chosen, s)
     duplicate[:, chosen] = False
+    members = np.flatnonzero(duplicate.sum(axis=0) == 1).tolist()
     # Most lists have no such member: only candidates duplicating exactly one item matter.
-    for i in np.flatnonzero(duplicate.sum(axis=0) == 1).tolist():
+    for i in members:
         p = int(np.argmax(duplicate[:, i]))
         row = int(c.rows[i])
         if not _prefer(row, int(c.rows[chosen[p]]), catalog, s.dedup_keep):
             continue
-        use_cap, use_dates = LADDER[levels[p]]
-        if use_dates and not _date_ok(query, catalog.published_ts[row], s):
+        step = LADDER[levels[p]]
+        if step.dates and not _date_ok(query, catalog.published_ts[row], s):
             continue
         others = [j for q, j in enumerate(chosen) if q != p]
         provider = catalog.providers[row]
-        if use_cap and provider != catalog.providers[int(c.rows[chosen[p]])]:
+        if step.cap and provider != catalog.providers[int(c.rows[chosen[p]])]:
             # Items chosen after the cap was dropped do not count against it.
-            capped = [j for q, j in enumerate(chosen) if q != p and LADDER[levels[q]][0]]
+            capped = [j for q, j in enumerate(chosen) if q != p and LADDER[levels[q]].cap]
             if _capped(provider, [catalog.providers[int(c.rows[j])] for j in capped], s):
                 continue
         if c.duplicates_any(i, others, s) or duplicates_any(row, pinned, catalog, s):
             continue
         chosen[p] = i
+    # Each item's group less the member shown (after a swap, the item greedy chose joins it).
+    groups: list[set[int]] = [{i} for i in first]
+    for i in members:
+        groups[int(np.argmax(duplicate[:, i]))].add(i)
+    return [
+        tuple(int(c.rows[j]) for j in sorted(group - {shown}))
+        for group, shown in zip(groups, chosen, strict=True)
+    ]

@@ -193,12 +193,10 @@ class Service:
                 return Answer(body, etag)
         settings = recommender.rank_settings(limit, **filters)
         cache_key = (row, settings.limit)
-        pairs = recommender.related_rows(row, settings)
+        items = recommender.related_items(row, settings)
+        article = state.snapshot.articles[row]
         body = _dumps(
-            {
-                "url": state.snapshot.articles[row].url,
-                "related": [recommender.entry(r, s) for r, s in pairs],
-            }
+            {"url": article.url, "related": [recommender.entry(i, article) for i in items]}
         )
         if not filters:
             state.cache[cache_key] = body

@@ -18,8 +18,9 @@ import numpy as np
 
 from recs.catalog import Catalog, Query
 from recs.index import exact_scores
-from recs.rank import Ranked, Search, candidate_pool, query_neighbours
+from recs.rank import candidate_pool, query_neighbours
 from recs.rank_settings import RankSettings
+from recs.ranked import Ranked, Search
 from recs.scoring import blocked_rows, moved_query, order_values
 
 # Room for rounding in `still`: a suspect must clear every bound by this much (float64
@@ -30,15 +31,18 @@ DUPLICATE_MARGIN = 1e-4
 
 # The ranking settings this proof accounts for, and how (see `settled` and `still`):
 # - limit, pool, expand_neighbours, expand_weight: the basis (items, neighbours, floor);
-# - dedup_threshold, dedup_titles, dedup_keep: a suspect duplicates no item, so no
-#   duplicate skip or group swap can change; lists that swapped keep no basis;
+# - dedup_threshold, dedup_titles, dedup_keep: a suspect duplicates no item, and no item's
+#   group (`Item.same_story`) holds a changed article, so no skip, swap or group changes;
 # - half_life_days, taxonomy_boost: inside `order_values`, which both sides call;
-# - provider_cap, window_days, allow_newer: lists filled below the strictest ladder step
-#   keep no basis; at that step greedy stops at the bar before reaching a suspect;
+# - provider_cap, window_days, allow_newer, relevant_similarity: a basis is kept only for
+#   a list filled at the first ladder step, where greedy stops at the bar, before any
+#   suspect; min_similarity only leaves candidates out (a suspect is checked anyway);
 # - mmr_lambda: below 1 nothing is proved;
-# - the hard filters (types, min_quality, published_only, providers, since, until): a
-#   suspect is checked against the bar whether it passes them or not; exclude_urls
-#   coming or going makes recs.related rank every list again.
+# - the hard filters and the draft rule (include_drafts, provider, exclude_provider, type,
+#   exclude_type, topic, exclude_topic, same_category, min_quality, since, until,
+#   max_age_days): a suspect is checked against the bar whether it passes them or not,
+#   and an article whose date starts or stops keeping it out is a changed article
+#   (recs.related); exclude_url coming or going makes recs.related rank every list.
 # A setting not named here (a new option) turns the proof off: its lists are ranked
 # again, always right, until this list and the proof say how it is accounted for.
 PROOF_COVERS = frozenset(
@@ -50,20 +54,27 @@ PROOF_COVERS = frozenset(
         "dedup_threshold",
         "dedup_titles",
         "dedup_keep",
+        "mmr_lambda",
+        "provider_cap",
         "half_life_days",
         "taxonomy_boost",
-        "provider_cap",
         "window_days",
         "allow_newer",
-        "mmr_lambda",
-        "types",
+        "min_similarity",
+        "relevant_similarity",
+        "include_drafts",
+        "exclude_url",
+        "provider",
+        "exclude_provider",
+        "type",
+        "exclude_type",
+        "topic",
+        "exclude_topic",
+        "same_category",
         "min_quality",
-        "published_only",
-        "exclude_providers",
-        "require_providers",
-        "exclude_urls",
         "since",
         "until",
+        "max_age_days",
     }
 )
 
@@ -110,7 +121,7 @@ def settled(
     li, ei = np.nonzero((after >= floors[:, None] - margin) | (before >= floors[:, None] - margin))
     a, floor = after[li, ei], floors[li]
     ok = (a > floor + margin) & (before[li, ei] > floor + margin)
-    items = np.array([[row for row, _ in r.items] for r in lists], dtype=np.int64)
+    items = np.array([[item.row for item in r.items] for r in lists], dtype=np.int64)
     named = items
     score = a
     if m:
@@ -133,6 +144,15 @@ def settled(
         )
         score = (moved @ new.T.astype(np.float64))[li, ei]
     ok &= ~(named[li] == changed[ei][:, None]).any(axis=1)
+    # An edited article collapsed into an item: that item's group may change.
+    stories = {
+        i: {row for item in list_.items for row in item.same_story}
+        for i, list_ in enumerate(lists)
+        if any(item.same_story for item in list_.items)
+    }
+    for p in np.flatnonzero(ok).tolist() if stories else ():
+        if int(changed[ei[p]]) in stories.get(int(li[p]), ()):
+            ok[p] = False
     query_tags = [catalog.tags[row] for row in rows[li].tolist()]
     score = order_values(catalog, changed[ei], score, s, catalog.published_ts[rows[li]], query_tags)
     bars = np.array([b.bar for b in bases if b is not None])
@@ -177,8 +197,8 @@ def still(
     basis, s = before.basis, settings
     if basis is None or not vouches_for(s) or not math.isfinite(before.floor):
         return None
-    items = [r for r, _ in before.items]
-    if changed.intersection(items) or changed.intersection(basis.neighbours):
+    items = [item.row for item in before.items]
+    if changed.intersection(before.named()):
         return None
     n = len(catalog)
     k = min(n, s.pool + len(blocked_rows(query, catalog, s)) + 1)
@@ -186,8 +206,9 @@ def still(
         return None
     rows, cosines = candidate_pool(query, catalog, search, k)
     place = {row: i for i, row in enumerate(rows.tolist())}
-    if any(row not in place for row in items):
-        return None
+    stories = [row for item in before.items for row in item.same_story]
+    if any(row not in place for row in items + stories):
+        return None  # an item, or a duplicate collapsed into one, left the pool
     neighbours = query_neighbours(query, catalog, rows, cosines, s)
     if tuple(neighbours) != basis.neighbours:
         return None

@@ -14,6 +14,7 @@ from recs.api import create_app
 from recs.config import Settings
 from recs.encoder import HashingEncoder
 from recs.pipeline import build
+from recs.rank_settings import REQUEST_FILTERS
 from recs.service import Service
 
 TOKEN = "s3cret-token-0123456789"
@@ -59,6 +60,13 @@ def is_problem(response, status: int) -> dict:
     return body
 
 
+def related(client, url: str, **params: str) -> list[dict]:
+    """The entries of GET /related for `url` with `params`."""
+    response = client.get("/related", params={"url": url, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["related"]
+
+
 def urls(response) -> list[str]:
     return [item["webUrl"] for item in response.json()["related"]]
 
@@ -82,8 +90,13 @@ def test_get_related_answers_the_stored_list(client):
         "provider",
         "quality",
         "score",
+        "similarity",
+        "reason",
     ]
-    assert 0 < entry["score"] <= 1
+    assert 0 < entry["similarity"] <= 1
+    assert entry["reason"] == {"kind": "similar", "category": "news"}
+    scores = [e["score"] for e in body["related"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_limit_and_larger_limits_rank_live(client):
@@ -130,14 +143,11 @@ def test_filters(client):
     )
     assert client.get("/related", params={"url": SPACE0, "min_quality": 51}).json()["related"] == []
     assert client.get("/related", params={"url": SPACE0, "type": "video"}).json()["related"] == []
-    assert (
-        len(
-            client.get("/related", params={"url": SPACE0, "published_only": "true"}).json()[
-                "related"
-            ]
-        )
-        == 3
-    )
+    assert len(related(client, SPACE0, include_drafts="true")) == 3
+    assert related(client, SPACE0, topic="space") == []  # the corpus has no topics
+    assert len(related(client, SPACE0, same_category="true")) == 3  # all are "news"
+    assert len(related(client, SPACE0, exclude_type="video")) == 3
+    assert related(client, SPACE0, max_age_days="30") == []  # dated 2023: long before now
 
 
 @pytest.mark.parametrize(
@@ -150,7 +160,8 @@ def test_filters(client):
         ({"url": SPACE0, "limit": "x"}, 422, "not a whole number"),
         ({"url": SPACE0, "since": "yesterday"}, 422, "since"),
         ({"url": SPACE0, "min_quality": "nan"}, 422, "out of range"),
-        ({"url": SPACE0, "published_only": "maybe"}, 422, "not true or false"),
+        ({"url": SPACE0, "include_drafts": "maybe"}, 422, "not true or false"),
+        ({"url": SPACE0, "max_age_days": "0"}, 422, "out of range"),
         ({"url": SPACE0, "colour": "red"}, 400, "unknown query parameter(s): colour"),
         (
             {"url": "https://example.com/missing"},
@@ -571,18 +582,8 @@ def test_openapi_documents_every_route_and_parameter(client):
     paths = schema["paths"]
     assert set(paths) == {"/related", "/articles", "/healthz", "/readyz", "/metrics"}
     get = paths["/related"]["get"]
-    assert [p["name"] for p in get["parameters"]] == [
-        "url",
-        "limit",
-        "exclude_url",
-        "exclude_provider",
-        "provider",
-        "since",
-        "until",
-        "min_quality",
-        "type",
-        "published_only",
-    ]
+    # Every request filter of RankSettings, by its own name.
+    assert [p["name"] for p in get["parameters"]] == ["url", "limit", *REQUEST_FILTERS]
     assert {"200", "304", "400", "404", "422", "503"} <= set(get["responses"])
     assert "application/problem+json" in get["responses"]["404"]["content"]
     assert paths["/articles"]["put"]["requestBody"]["content"]["application/json"]["schema"]

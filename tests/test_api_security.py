@@ -204,7 +204,8 @@ def bounded(schema: dict) -> bool:
     if kind == "string":
         return "maxLength" in schema or "enum" in schema
     if kind in ("integer", "number"):
-        return "maximum" in schema and "minimum" in schema
+        low = "minimum" in schema or "exclusiveMinimum" in schema
+        return "maximum" in schema and low
     if kind == "array":
         return "maxItems" in schema and bounded(schema["items"])
     return kind in ("boolean", "null") or "$ref" in schema

@@ -114,6 +114,8 @@ def test_build_and_related_through_the_real_command(topic_corpus, tmp_path, monk
         "provider",
         "quality",
         "score",
+        "similarity",
+        "reason",
     ]
     assert all("/football/" in item["webUrl"] for item in items)
     result = run(
@@ -130,7 +132,7 @@ def test_related_takes_request_filters(topic_corpus, tmp_path, capsys, monkeypat
     capsys.readouterr()
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)[0]["webUrl"]
-    assert main([*args, "--filter", f"exclude_urls={first}"]) == 0
+    assert main([*args, "--filter", f"exclude_url={first}"]) == 0
     filtered = [item["webUrl"] for item in json.loads(capsys.readouterr().out)]
     assert len(filtered) == 3 and first not in filtered
     assert main([*args, "--filter", "mmr_lambda=0.5"]) == 2

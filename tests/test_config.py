@@ -24,14 +24,21 @@ EXAMPLES = {
     "taxonomy_boost": ("0.1", 0.1),
     "window_days": ("14", 14.0),
     "allow_newer": ("no", False),
+    "min_similarity": ("0.15", 0.15),
+    "relevant_similarity": ("0.3", 0.3),
+    "include_drafts": ("yes", True),
     "min_quality": ("50", 50.0),
-    "types": ("article, video", ("article", "video")),
-    "published_only": ("yes", True),
-    "exclude_providers": ("Spam Daily", ("Spam Daily",)),
-    "require_providers": ("A,B", ("A", "B")),
-    "exclude_urls": ("http://Example.com/a/", ("https://example.com/a",)),
+    "type": ("article, video", ("article", "video")),
+    "exclude_type": ("video", ("video",)),
+    "exclude_provider": ("Spam Daily", ("Spam Daily",)),
+    "provider": ("A,B", ("A", "B")),
+    "exclude_url": ("http://Example.com/a/", ("https://example.com/a",)),
+    "topic": ("Space, AI", ("Space", "AI")),
+    "exclude_topic": ("Opinion", ("Opinion",)),
+    "same_category": ("true", True),
     "since": ("2020-01-01", 1577836800.0),
     "until": ("1600000000", 1600000000.0),
+    "max_age_days": ("30", 30.0),
 }
 
 
@@ -69,7 +76,7 @@ def test_bad_ranking_values_name_their_source():
 
 def test_options_can_be_limited_to_request_filters():
     assert rank_options(["min_quality=3"], allowed=REQUEST_FILTERS) == {"min_quality": 3.0}
-    with pytest.raises(ConfigError, match="NAME one of exclude_providers"):
+    with pytest.raises(ConfigError, match="NAME one of exclude_provider"):
         rank_options(["mmr_lambda=0.5"], allowed=REQUEST_FILTERS)
 
 

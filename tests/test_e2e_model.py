@@ -50,7 +50,7 @@ def test_every_article_top_related_is_on_its_own_topic(sample_store):
     snapshot = store.load(sample_store)
     on_topic = 0
     for row, article in enumerate(snapshot.articles):
-        top = snapshot.articles[snapshot.related[row][0][0]]
+        top = snapshot.articles[snapshot.related[row][0].row]
         on_topic += Path(article.source).parts[0] == Path(top.source).parts[0]
     # Some sample articles cross topics by design (AI in schools and clinics, chip stocks),
     # so not every top entry shares the folder; measured 37 of 51 with all-MiniLM-L6-v2.

@@ -206,7 +206,7 @@ def test_recs_eval_command(topics_file, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["-o", "mmr_lambda=2"], "mmr_lambda must be in [0, 1]"),
+        (["-o", "mmr_lambda=2"], "mmr_lambda must be at most 1.0, not 2.0"),
         (["-o", "colour=blue"], "--option 'colour=blue': expected NAME=VALUE"),
         (["-o", "limit=3"], "--option 'limit=3'"),
     ],

@@ -83,7 +83,7 @@ def stored_items(snapshot: store.Snapshot, row: int) -> list[tuple[str, str, str
     the score an entry reports is the plain cosine, while the order also weighs neighbours
     and freshness)."""
     items = []
-    for r, _ in snapshot.related[row]:
+    for r in (item.row for item in snapshot.related[row]):
         fields = snapshot.articles[r].fields
         images = fields.get("images") or []
         href = fields.get("webUrl", "")  # an article known by its originalUrl has none

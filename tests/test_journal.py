@@ -34,11 +34,17 @@ def snapshot_of(articles, vectors, rank: RankSettings) -> Snapshot:
     )
 
 
-def by_url(snapshot: Snapshot) -> dict[str, tuple[list[tuple[str, float]], float]]:
+def by_url(snapshot: Snapshot) -> dict[str, tuple[list[tuple], float]]:
     """Each article's list by URLs, with its floor: what a reader sees, whatever the rows."""
     urls = [a.url for a in snapshot.articles]
     return {
-        urls[row]: ([(urls[r], s) for r, s in snapshot.related[row]], float(snapshot.floors[row]))
+        urls[row]: (
+            [
+                (urls[i.row], i.score, i.similarity, i.step, [urls[r] for r in i.same_story])
+                for i in snapshot.related[row]
+            ],
+            float(snapshot.floors[row]),
+        )
         for row in range(len(urls))
     }
 

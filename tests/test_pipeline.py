@@ -55,9 +55,9 @@ def test_cache_embeds_only_what_changed(topic_corpus, tmp_path):
     assert len(snapshot) == 11
     assert "https://example.com/cooking/3" not in snapshot.row_of
     assert all(
-        snapshot.articles[r].url != "https://example.com/cooking/3"
+        snapshot.articles[i.row].url != "https://example.com/cooking/3"
         for items in snapshot.related
-        for r, _ in items
+        for i in items
     )
 
 
@@ -72,7 +72,7 @@ def test_related_lists_stay_on_topic(topic_corpus, tmp_path):
     for row, items in enumerate(snapshot.related):
         topic = snapshot.articles[row].url.split("/")[3]
         assert len(items) == 2
-        assert snapshot.articles[items[0][0]].url.split("/")[3] == topic
+        assert snapshot.articles[items[0].row].url.split("/")[3] == topic
 
 
 def test_strict_fails_on_any_problem(topic_corpus, tmp_path):
@@ -476,7 +476,7 @@ def test_rollback_keeps_articles_written_through_the_api(topic_corpus, tmp_path)
     assert len(back) == 13 and "https://example.com/api/new" in back.row_of
     assert journal.read_changes(store_dir, "gen-000002") == []  # held by gen-000003 now
     space = back.row_of["https://example.com/space/0"]
-    assert back.row_of["https://example.com/api/new"] in [r for r, _ in back.related[space]]
+    assert back.row_of["https://example.com/api/new"] in [i.row for i in back.related[space]]
 
 
 @pytest.mark.parametrize(

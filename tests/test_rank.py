@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -23,7 +24,9 @@ from recs.rank_settings import RankSettings
 DAY = 86_400.0
 
 
-def make_articles(n: int, providers: int = 3, **overrides) -> list[Article]:
+def make_articles(
+    n: int, providers: int = 3, overrides: dict[int, dict] | None = None
+) -> list[Article]:
     articles = []
     for i in range(n):
         fields = {
@@ -35,7 +38,7 @@ def make_articles(n: int, providers: int = 3, **overrides) -> list[Article]:
             "type": "article" if i % 4 else "video",
             "published": bool(i % 5),
         }
-        fields.update(overrides.get(i, {}))
+        fields.update((overrides or {}).get(i, {}))
         articles.append(
             Article(
                 url=fields["webUrl"],
@@ -49,11 +52,16 @@ def make_articles(n: int, providers: int = 3, **overrides) -> list[Article]:
     return articles
 
 
-def ranked(articles, vectors, row, **options):
-    catalog = Catalog.from_articles(articles, vectors)
+# The rules most tests here are not about: no relevance floor (their vectors are made up,
+# their cosines small) and drafts listed (make_articles marks every fifth one).
+OTHER_RULES_OFF = {"min_similarity": None, "include_drafts": True}
+
+
+def ranked(articles, vectors, row, now=None, **options):
+    catalog = Catalog.from_articles(articles, vectors, now)
     index = VectorIndex(vectors)
     query = Query.for_article(articles[row], vectors[row])
-    settings = RankSettings().with_options(**options)
+    settings = RankSettings().with_options(**{**OTHER_RULES_OFF, **options})
     return rank(query, catalog, lambda k: index.search(vectors[row : row + 1], k)[0][0], settings)
 
 
@@ -84,11 +92,11 @@ def test_never_itself_at_most_limit_and_full_when_possible(n, limit, seed, row, 
         expand_neighbours=expand,
         half_life_days=None,
     )
-    rows = [r for r, _ in result.items]
+    rows = [i.row for i in result.items]
     assert row not in rows
     assert len(rows) == len(set(rows)) == min(limit, n - 1)
     if not expand:  # plain order is by cosine; expansion orders by the moved query
-        scores = [s for _, s in result.items]
+        scores = [i.similarity for i in result.items]
         assert scores == sorted(scores, reverse=True)
 
 
@@ -96,7 +104,7 @@ def test_order_is_score_then_url_on_ties():
     articles = make_articles(4)
     vectors = normalise(np.array([[1, 0], [1, 0], [1, 0], [0, 1]], dtype=np.float32))
     result = ranked(articles, vectors, 0, limit=3, dedup_threshold=None, dedup_titles=False)
-    assert [r for r, _ in result.items] == [1, 2, 3]
+    assert [i.row for i in result.items] == [1, 2, 3]
 
 
 def test_near_duplicates_of_the_article_itself_are_dropped():
@@ -105,7 +113,7 @@ def test_near_duplicates_of_the_article_itself_are_dropped():
         np.array([[1, 0, 0], [1, 0.01, 0], [1, 0.5, 0], [0, 0, 1]], dtype=np.float32)
     )
     result = ranked(articles, vectors, 0, limit=2)
-    assert [r for r, _ in result.items] == [2, 3]
+    assert [i.row for i in result.items] == [2, 3]
 
 
 @given(st.text(alphabet=st.characters(max_codepoint=0x2FFF), max_size=30))
@@ -121,8 +129,11 @@ def test_same_normalised_title_is_a_duplicate():
     articles[1] = replace(articles[1], title="TITLE   0!")
     vectors = normalise(np.array([[1, 0], [0.6, 0.8], [0.5, -0.86]], dtype=np.float32))
     assert title_key("TITLE   0!") == title_key("Title 0")
-    assert [r for r, _ in ranked(articles, vectors, 0, limit=2).items] == [2]
-    assert [r for r, _ in ranked(articles, vectors, 0, limit=2, dedup_titles=False).items] == [1, 2]
+    assert [i.row for i in ranked(articles, vectors, 0, limit=2).items] == [2]
+    assert [i.row for i in ranked(articles, vectors, 0, limit=2, dedup_titles=False).items] == [
+        1,
+        2,
+    ]
 
 
 def test_duplicates_among_chosen_collapse_keeping_the_earliest():
@@ -135,10 +146,12 @@ def test_duplicates_among_chosen_collapse_keeping_the_earliest():
             dtype=np.float32,
         )
     )
-    rows = [r for r, _ in ranked(articles, vectors, 0, limit=3).items]
+    rows = [i.row for i in ranked(articles, vectors, 0, limit=3).items]
     assert 1 not in rows and rows[0] == 2
     assert rows == [2, 3, 4]
-    rows_quality = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_keep="quality").items]
+    rows_quality = [
+        i.row for i in ranked(articles, vectors, 0, limit=3, dedup_keep="quality").items
+    ]
     assert rows_quality[0] == 2  # quality 2 > quality 1
 
 
@@ -151,11 +164,11 @@ def test_hard_filters():
         0,
         limit=10,
         min_quality=5,
-        types=("article",),
-        published_only=True,
-        exclude_providers=("p1",),
+        type=("article",),
+        include_drafts=False,
+        exclude_provider=("p1",),
     )
-    for row, _ in result.items:
+    for row in (i.row for i in result.items):
         a = articles[row].fields
         assert (
             a["quality"] >= 5
@@ -163,11 +176,11 @@ def test_hard_filters():
             and a["published"]
             and a["provider"]["name"] != "P1"
         )
-    required = ranked(articles, vectors, 0, limit=10, require_providers=("P2",))
-    assert {articles[r].fields["provider"]["name"] for r, _ in required.items} == {"P2"}
+    required = ranked(articles, vectors, 0, limit=10, provider=("P2",))
+    assert {articles[i.row].fields["provider"]["name"] for i in required.items} == {"P2"}
     since = 1_600_000_000.0 + 5 * DAY
     windowed = ranked(articles, vectors, 0, limit=10, since=since, until=since + 3 * DAY)
-    assert sorted(r for r, _ in windowed.items) == [5, 6, 7, 8]
+    assert sorted(i.row for i in windowed.items) == [5, 6, 7, 8]
 
 
 def test_excluded_urls_and_pins():
@@ -178,7 +191,7 @@ def test_excluded_urls_and_pins():
         excluded=("https://a.com/001",),
     )
     vectors = normalise(np.array([[1.0, i / 10] for i in range(10)], dtype=np.float32))
-    rows = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
+    rows = [i.row for i in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
     assert rows[0] == 9
     assert 1 not in rows and len(rows) == 3
 
@@ -193,7 +206,7 @@ def test_provider_cap_and_fallback_ladder():
     capped = ranked(
         articles, vectors := random_vectors(12, 3), 0, limit=4, provider_cap=1, dedup_threshold=None
     )
-    providers = [articles[r].fields["provider"]["name"] for r, _ in capped.items]
+    providers = [articles[i.row].fields["provider"]["name"] for i in capped.items]
     assert len(set(providers[:3])) == 3  # one per provider first...
     assert len(capped.items) == 4  # ...then the ladder drops the cap to fill the 4th
 
@@ -205,7 +218,7 @@ def test_window_and_no_newer():
         articles, vectors, 10, limit=3, window_days=2.5, allow_newer=False, dedup_threshold=None
     )
     # Only 8 and 9 fit the window without being newer; they come first, the ladder fills the third.
-    assert sorted(r for r, _ in result.items[:2]) == [8, 9]
+    assert sorted(i.row for i in result.items[:2]) == [8, 9]
     assert len(result.items) == 3
 
 
@@ -217,12 +230,10 @@ def test_mmr_trades_relevance_for_diversity():
             dtype=np.float32,
         )
     )
-    plain = [r for r, _ in ranked(articles, vectors, 0, limit=2, dedup_threshold=None).items]
+    plain = [i.row for i in ranked(articles, vectors, 0, limit=2, dedup_threshold=None).items]
     diverse = [
-        r
-        for r, _ in ranked(
-            articles, vectors, 0, limit=2, dedup_threshold=None, mmr_lambda=0.5
-        ).items
+        i.row
+        for i in ranked(articles, vectors, 0, limit=2, dedup_threshold=None, mmr_lambda=0.5).items
     ]
     assert plain == [1, 2]
     assert diverse == [1, 3]
@@ -234,8 +245,8 @@ def test_taxonomy_boost_reorders_but_score_stays_cosine():
     articles[0] = replace(articles[0], fields={**articles[0].fields, "topics": ["AI"]})
     vectors = normalise(np.array([[1, 0], [0.9, 0.43], [0.88, 0.47]], dtype=np.float32))
     boosted = ranked(articles, vectors, 0, limit=2, dedup_threshold=None, taxonomy_boost=0.1).items
-    assert [r for r, _ in boosted] == [2, 1]
-    assert boosted[0][1] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-6)
+    assert [i.row for i in boosted] == [2, 1]
+    assert boosted[0].similarity == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-6)
 
 
 def test_freshness_decay_prefers_close_dates():
@@ -243,8 +254,8 @@ def test_freshness_decay_prefers_close_dates():
     articles[1] = replace(articles[1], published_ts=articles[0].published_ts + 400 * DAY)
     vectors = normalise(np.array([[1, 0], [0.9, 0.43], [0.88, 0.47]], dtype=np.float32))
     assert [
-        r
-        for r, _ in ranked(
+        i.row
+        for i in ranked(
             articles, vectors, 0, limit=2, dedup_threshold=None, half_life_days=30
         ).items
     ] == [2, 1]
@@ -286,7 +297,7 @@ def test_an_article_sharing_the_query_url_as_original_url_is_never_recommended()
     articles[3] = Article(**{**articles[3].__dict__, "original_url": "https://b.com/zero"})
     articles[0] = Article(**{**articles[0].__dict__, "original_url": "https://b.com/zero"})
     vectors = random_vectors(4, 5)
-    rows = [r for r, _ in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
+    rows = [i.row for i in ranked(articles, vectors, 0, limit=3, dedup_threshold=None).items]
     assert rows == [1]
 
 
@@ -309,13 +320,15 @@ SAME_STORY = normalise(
 
 def test_the_kept_duplicate_is_the_earliest_even_when_found_after_the_list_is_full():
     articles = make_articles(6)
-    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3).items] == [1, 2, 3]
+    assert [i.row for i in ranked(articles, SAME_STORY, 0, limit=3).items] == [1, 2, 3]
     articles[4] = Article(**{**articles[4].__dict__, "published_ts": 1_000.0})
     result = ranked(articles, SAME_STORY, 0, limit=3).items
-    assert [r for r, _ in result] == [4, 2, 3]  # in 1's place, with its own cosine
-    assert result[0][1] == pytest.approx(0.743, abs=1e-3)
+    assert [i.row for i in result] == [4, 2, 3]  # in 1's place, with its own cosine
+    assert result[0].similarity == pytest.approx(0.743, abs=1e-3)
     # quality: 4 (quality 4) beats 1 (quality 1); with quality 0 it does not.
-    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, dedup_keep="quality").items] == [
+    assert [
+        i.row for i in ranked(articles, SAME_STORY, 0, limit=3, dedup_keep="quality").items
+    ] == [
         4,
         2,
         3,
@@ -323,7 +336,9 @@ def test_the_kept_duplicate_is_the_earliest_even_when_found_after_the_list_is_fu
     articles[4] = Article(
         **{**articles[4].__dict__, "fields": {**articles[4].fields, "quality": 0}}
     )
-    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, dedup_keep="quality").items] == [
+    assert [
+        i.row for i in ranked(articles, SAME_STORY, 0, limit=3, dedup_keep="quality").items
+    ] == [
         1,
         2,
         3,
@@ -333,14 +348,14 @@ def test_the_kept_duplicate_is_the_earliest_even_when_found_after_the_list_is_fu
 def test_a_replacement_never_breaks_the_date_window():
     articles = make_articles(6)
     articles[4] = Article(**{**articles[4].__dict__, "published_ts": 1_000.0})  # far outside
-    rows = [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, window_days=30).items]
+    rows = [i.row for i in ranked(articles, SAME_STORY, 0, limit=3, window_days=30).items]
     assert rows == [1, 2, 3]
 
 
 def test_nothing_duplicates_a_pinned_item():
     articles = make_articles(6)
     articles[0] = Article(**{**articles[0].__dict__, "pinned": ("https://a.com/004",)})
-    rows = [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3).items]
+    rows = [i.row for i in ranked(articles, SAME_STORY, 0, limit=3).items]
     assert rows == [4, 2, 3]
 
 
@@ -355,9 +370,11 @@ def test_neighbour_expansion_reorders_towards_the_neighbourhood_but_scores_stay_
     )
     plain = ranked(articles, vectors, 0, limit=3, dedup_threshold=None, expand_neighbours=0).items
     expanded = ranked(articles, vectors, 0, limit=3, dedup_threshold=None, expand_neighbours=1)
-    assert [r for r, _ in plain] == [3, 1, 2]
-    assert [r for r, _ in expanded.items] == [3, 2, 1]
-    assert dict(expanded.items)[2] == pytest.approx(float(vectors[0] @ vectors[2]), abs=1e-6)
+    assert [i.row for i in plain] == [3, 1, 2]
+    assert [i.row for i in expanded.items] == [3, 2, 1]
+    assert {i.row: i.similarity for i in expanded.items}[2] == pytest.approx(
+        float(vectors[0] @ vectors[2]), abs=1e-6
+    )
 
 
 def test_freshness_decay_never_lifts_a_negative_score():
@@ -368,18 +385,18 @@ def test_freshness_decay_never_lifts_a_negative_score():
     )
     vectors = normalise(np.array([[1, 0], [-0.5, 0.86], [-0.2, 0.98]], dtype=np.float32))
     items = ranked(articles, vectors, 0, limit=2, dedup_threshold=None, half_life_days=1)
-    assert [r for r, _ in items.items] == [2, 1]
+    assert [i.row for i in items.items] == [2, 1]
 
 
 def test_settings_from_json_lists_and_urls_are_normalised():
     settings = RankSettings(
-        types=["article"], exclude_urls=["http://A.com/x/?utm_source=feed"], exclude_providers="P1"
+        type=["article"], exclude_url=["http://A.com/x/?utm_source=feed"], exclude_provider="P1"
     )
-    assert settings.types == ("article",)
-    assert settings.exclude_urls == ("https://a.com/x",)
-    assert settings.exclude_providers == ("P1",)
-    with pytest.raises(InvalidInput, match="exclude_urls"):
-        RankSettings(exclude_urls=("not a url",))
+    assert settings.type == ("article",)
+    assert settings.exclude_url == ("https://a.com/x",)
+    assert settings.exclude_provider == ("P1",)
+    with pytest.raises(InvalidInput, match="exclude_url"):
+        RankSettings(exclude_url=("not a url",))
 
 
 def test_fingerprint_holds_every_option_including_build_time_filters():
@@ -387,14 +404,14 @@ def test_fingerprint_holds_every_option_including_build_time_filters():
     assert RankSettings().fingerprint() != RankSettings(expand_neighbours=3).fingerprint()
     import json
 
-    data = json.loads(RankSettings(types=("a",)).fingerprint())
-    assert RankSettings(**data) == RankSettings(types=("a",))
+    data = json.loads(RankSettings(type=("a",)).fingerprint())
+    assert RankSettings(**data) == RankSettings(type=("a",))
 
 
 def test_a_replacement_respects_the_provider_cap_it_was_chosen_under():
     articles = make_articles(6, providers=1)  # one provider: the ladder drops the cap
     articles[4] = Article(**{**articles[4].__dict__, "published_ts": 1_000.0})
-    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=1).items] == [
+    assert [i.row for i in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=1).items] == [
         4,
         2,
         3,
@@ -407,13 +424,112 @@ def test_a_replacement_respects_the_provider_cap_it_was_chosen_under():
             "fields": {**articles[4].fields, "provider": {"name": "P2", "domain": "a.com"}},
         }
     )
-    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=1).items] == [
+    assert [i.row for i in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=1).items] == [
         1,
         2,
         3,
     ]
-    assert [r for r, _ in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=2).items] == [
+    assert [i.row for i in ranked(articles, SAME_STORY, 0, limit=3, provider_cap=2).items] == [
         4,
         2,
         3,
     ]
+
+
+# --- lists an editor trusts: the floor, drafts, filters, scores and reasons ---------------
+
+
+def test_nothing_below_the_relevance_floor_is_listed_even_if_the_list_is_short():
+    articles = make_articles(5)
+    vectors = normalise(np.array([[1, 0], [0.9, 0.44], [0.5, 0.87], [0.1, 1.0], [-1, 0.1]]))
+    cosines = vectors @ vectors[0]
+    result = ranked(articles, vectors, 0, limit=4, min_similarity=0.3, expand_neighbours=0)
+    assert [i.row for i in result.items] == [1, 2]  # 3 (cosine 0.1) and 4 would be filler
+    assert all(i.similarity >= 0.3 for i in result.items)
+    assert ranked(articles, vectors, 0, limit=4, min_similarity=None).items[-1].row == 4
+    assert cosines[3] < 0.3 <= cosines[2]
+
+
+def test_neighbours_below_the_floor_do_not_move_the_query():
+    """The query is moved towards related articles only: an unrelated nearest article (the
+    salmon recipe's football stories) cannot pull its list towards its topic."""
+    articles = make_articles(4)
+    vectors = normalise(np.array([[1, 0, 0], [0.5, 0.86, 0], [0.15, 0.2, 0.97], [0.05, 0.99, 0]]))
+    options = {"limit": 2, "min_similarity": 0.3, "expand_neighbours": 2, "half_life_days": None}
+    assert [i.row for i in ranked(articles, vectors, 0, **options).items] == [1]
+
+
+@pytest.mark.parametrize(
+    ("fields", "listed"), [({}, True), ({"published": False}, False), ({"draft": True}, False)]
+)
+def test_drafts_are_not_recommended_unless_asked(fields, listed):
+    articles = make_articles(
+        3, overrides={1: {"published": True, **fields}, 2: {"published": True}}
+    )
+    vectors = normalise(np.array([[1, 0], [0.9, 0.44], [0.8, 0.6]]))  # below duplicates
+    rows = [i.row for i in ranked(articles, vectors, 0, limit=2, include_drafts=False).items]
+    assert (1 in rows) is listed
+    assert 1 in [i.row for i in ranked(articles, vectors, 0, limit=2, include_drafts=True).items]
+
+
+def test_an_article_dated_in_the_future_waits_and_max_age_counts_back_from_now():
+    articles = make_articles(4, overrides={i: {"published": True} for i in range(4)})
+    vectors = normalise(np.array([[1, 0], [0.9, 0.44], [0.6, 0.8], [0.3, 0.95]]))
+    now = articles[2].published_ts  # article 3 is a day later: not yet
+    plain = {"limit": 3, "include_drafts": False, "half_life_days": None}
+    assert [i.row for i in ranked(articles, vectors, 0, now=now, **plain).items] == [1, 2]
+    assert [i.row for i in ranked(articles, vectors, 0, now=now + DAY, **plain).items] == [1, 2, 3]
+    recent = ranked(articles, vectors, 0, now=now + DAY, max_age_days=1.5, **plain).items
+    assert [i.row for i in recent] == [2, 3]  # 1 is 2 days old
+
+
+def test_topic_and_category_filters():
+    articles = make_articles(
+        4,
+        overrides={
+            0: {"category": "Sport", "topics": ["Football"]},
+            1: {"category": "sport", "topics": ["Tennis"]},
+            2: {"category": "News", "topics": ["FOOTBALL", "Politics"]},
+            3: {"topics": ["Politics"]},
+        },
+    )
+    vectors = normalise(np.array([[1, 0], [0.9, 0.44], [0.6, 0.8], [0.3, 0.95]]))
+    rows = lambda **f: [i.row for i in ranked(articles, vectors, 0, limit=3, **f).items]  # noqa: E731
+    assert rows() == [1, 2, 3]
+    assert rows(same_category=True) == [1]
+    assert rows(topic=("football",)) == [2]
+    assert rows(exclude_topic=("Politics",)) == [1]
+    assert rows(type=("article",), exclude_type=("video",)) == [1, 2, 3]
+
+
+def test_scores_never_go_up_pins_come_first_and_similarity_is_the_cosine():
+    articles = make_articles(5)
+    articles[0] = replace(articles[0], pinned=(articles[4].url,))
+    vectors = normalise(np.array([[1, 0], [0.9, 0.44], [0.95, 0.3], [0.99, 0.1], [-1, 0.2]]))
+    items = ranked(articles, vectors, 0, limit=4, dedup_threshold=None).items
+    assert [i.row for i in items] == [4, 3, 2, 1]
+    assert items[0].step == -1 and items[0].score >= items[1].score  # a pin shows at least...
+    assert all(a.score >= b.score for a, b in itertools.pairwise(items))
+    for item in items:
+        assert item.similarity == pytest.approx(float(vectors[0] @ vectors[item.row]), abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), mmr=st.sampled_from([1.0, 0.5]), cap=st.sampled_from([None, 1]))
+def test_scores_are_non_increasing_whatever_reorders_the_list(seed, mmr, cap):
+    articles = make_articles(30)
+    vectors = random_vectors(30, seed, dim=4)
+    items = ranked(
+        articles, vectors, 0, limit=6, mmr_lambda=mmr, provider_cap=cap, window_days=5
+    ).items
+    assert all(a.score >= b.score for a, b in itertools.pairwise(items))
+
+
+def test_a_collapsed_duplicate_is_named_by_the_item_it_collapsed_into():
+    articles = make_articles(5)
+    articles[2] = replace(articles[2], published_ts=1_000.0)  # 1 and 2: one story, 2 earlier
+    vectors = normalise(
+        np.array([[1, 0, 0], [0.8, 0.6, 0], [0.8, 0.6001, 0], [0.5, 0, 0.86], [0, 0, 1]])
+    )
+    items = ranked(articles, vectors, 0, limit=3).items
+    assert [(i.row, i.same_story) for i in items] == [(2, (1,)), (3, ()), (4, ())]

@@ -99,11 +99,11 @@ def test_pin_to_a_changed_article_is_recomputed():
     vectors = clustered_vectors(300, 5)
     settings_ = RankSettings(pool=10)
     before = link_all(articles, vectors, settings_)
-    assert before.related[0][0][0] == 299
+    assert before.related[0][0].row == 299
     removed = articles[:299]
     result = link_changes(articles, vectors, before, removed, vectors[:299], settings_)
     assert result.related == link_all(removed, vectors[:299], settings_).related
-    assert all(r != 299 for r, _ in result.related[0])
+    assert all(i.row != 299 for i in result.related[0])
 
 
 def nudge(articles, vectors, seed, edits, step):
@@ -192,7 +192,7 @@ def test_small_edits_keep_most_reached_lists():
 
 def test_an_excluded_url_that_comes_or_goes_relinks_every_list():
     """Settings' exclude_urls count against each pool only while the URL is stored."""
-    rank_settings = RankSettings(pool=10, exclude_urls=("https://a.com/007",))
+    rank_settings = RankSettings(pool=10, exclude_url=("https://a.com/007",))
     articles = make_articles(300)
     vectors = clustered_vectors(300, 9)
     before = link_all(articles, vectors, rank_settings)

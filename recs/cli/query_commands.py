@@ -18,6 +18,7 @@ from recs.cli.options import (
     store_option,
 )
 from recs.errors import one_line
+from recs.rank_settings import REQUEST_FILTERS
 
 
 @click.command()
@@ -31,16 +32,15 @@ from recs.errors import one_line
     "--filter",
     "filters",
     multiple=True,
-    help="A request filter NAME=VALUE, repeatable: exclude_urls, exclude_providers, "
-    "require_providers, since, until, min_quality, types, published_only "
-    "(docs/ranking.md)",
+    help="A request filter NAME=VALUE, repeatable: "
+    + ", ".join(REQUEST_FILTERS)
+    + " (docs/ranking.md; the same names as the API's)",
 )
 def related(
     url: str, store: Path | None, limit: int | None, output: str, filters: tuple[str, ...]
 ) -> None:
     """Print the related list of a stored article."""
     from recs.config import rank_options
-    from recs.rank_settings import REQUEST_FILTERS
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
@@ -100,14 +100,14 @@ def eval_(
     from recs.evaluate import evaluate
 
     settings = settings_from(model=model, backend=backend, limit=limit)
-    rank = with_rank_options(settings.rank, rank_options(options))
+    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
+    rank = with_rank_options(settings.rank_for(encoder.model_id), rank_options(options))
     variants = {
         text: with_rank_options(
             rank, rank_options(option_words(text), flag="--compare"), flag="--compare"
         )
         for text in compare
     }
-    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
     with progress_bars(quiet) as progress:
         result = evaluate(
             file, encoder, rank, baselines=baselines, variants=variants, progress=progress
