@@ -59,6 +59,7 @@ def shares_topic(query: Query, catalog: Catalog, row: int) -> bool:
         return bool(catalog.topics[row] & query.topics)
     return query.category is not None and catalog.categories[row] == query.category
 
+
 # How far a BLAS cosine may be from the exact float64 sum, with room to spare.
 ROUGH_MARGIN = 1e-6
 
