@@ -24,10 +24,11 @@ def test_default_ranking_meets_the_quality_bar(name, model_encoder):
     path = DATA / name
     if not path.is_file():
         pytest.fail(f"{path} is missing: the evaluation data must sit in ../shared/data")
-    settings = Settings.from_env({}).rank
-    assert settings.limit == 5
+    settings = Settings.from_env({}).rank_for(model_encoder.model_id)  # as `recs build`
+    assert settings.limit == 5 and settings.min_similarity is not None
     result = evaluate(path, model_encoder, settings, baselines=False)
     recs = result.methods["recs"]
     assert recs.precision >= BAR[name], result.table()
     assert recs.duplicates == 0.0, result.table()
-    assert recs.coverage == 1.0, result.table()
+    # The relevance floor may leave a list short rather than pad it: at most 1% of them.
+    assert recs.coverage >= 0.99, result.table()
