@@ -9,7 +9,8 @@ Events live in `events.sqlite` in the store directory, beside the generations an
 in one: no build, rollback or clean-up removes them. Every server process appends to it
 (WAL; SQLite serialises the writers, each waiting up to BUSY_SECONDS for the others'
 short transactions). URLs are kept once each in `urls`, and events refer to them by id:
-an event is about 20 bytes on disk instead of about 230 with its two URLs written out.
+measured on 200,000 events over 5,000 URLs of 90 characters, 41 bytes an event on disk
+(the time index included) instead of 231 with both URLs written out.
 Events older than the retention (RECS_EVENTS_DAYS) are pruned by the servers as they
 write, and by `recs report --prune`.
 

@@ -16,15 +16,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from recs.config import Settings
 from recs.errors import Forbidden, InvalidInput
-from recs.event_recorder import EventRecorder
+from recs.event_recorder import EventRecorder, TooManyEvents
 from recs.events import Event, make_event, stored_only
 from recs.http_body import JSON_MEDIA_TYPE, check_media_type, parse_json, validation_detail
-from recs.schema import parse_query, problem_responses
+from recs.http_limits import problem_bytes
+from recs.schema import PROBLEM, parse_query, problem_responses
 
 MAX_BATCH = 100  # events in one request
 NONE: frozenset[str] = frozenset()
@@ -137,7 +138,7 @@ router = APIRouter()
     summary="Record impressions and clicks of related lists (when RECS_EVENTS is on)",
     openapi_extra=_body_schema(),
 )
-async def post_events(request: Request) -> JSONResponse:
+async def post_events(request: Request) -> Response:
     recorder: EventRecorder | None = request.app.state.events
     settings: Settings = request.app.state.service.settings
     if recorder is None:
@@ -146,10 +147,14 @@ async def post_events(request: Request) -> JSONResponse:
             "(docs/api.md, Reader events)"
         )
     parse_query(request.query_params.multi_items(), NONE, settings.max_limit)
-    recorder.admit(0)  # a spent allowance refuses the request before its body is read
-    check_media_type(request.headers.get("content-type"))
-    events = _events_of(parse_json(await request.body()), settings.max_limit)
-    recorder.admit(len(events))
+    try:
+        recorder.admit(0)  # a spent allowance refuses the request before its body is read
+        check_media_type(request.headers.get("content-type"))
+        events = _events_of(parse_json(await request.body()), settings.max_limit)
+        recorder.admit(len(events))
+    except TooManyEvents as error:
+        body = problem_bytes(error.status, error.title, str(error))
+        return Response(body, 429, {"Retry-After": "1"}, media_type=PROBLEM)
     snapshot = request.app.state.service.snapshot  # 503 while no store is loaded
 
     def resolve(url: str) -> str | None:
