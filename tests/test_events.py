@@ -344,3 +344,44 @@ def test_recs_report_prunes_when_asked(tmp_path, capsys, monkeypatch):
     captured = capsys.readouterr()
     assert "pruned 1 events older than 30 days" in captured.err
     assert "1 impressions" in captured.out
+
+
+def test_recs_serve_refuses_events_on_a_store_it_cannot_write(
+    topic_corpus, tmp_path, monkeypatch, capsys
+):
+    """RECS_EVENTS=on with a read-only store is a setting that cannot work: one line at
+    start-up, before any worker runs."""
+    import uvicorn
+
+    from recs.cli import main
+    from recs.encoder import HashingEncoder
+    from recs.pipeline import build
+    from recs.rank_settings import RankSettings
+
+    source = tmp_path / "store"
+    build(topic_corpus, source, HashingEncoder(), RankSettings(limit=3))
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
+    for name in ("RECS_STORE", "RECS_BACKEND", "PROMETHEUS_MULTIPROC_DIR"):
+        # serve sets these; monkeypatch restores only what it touched (a delenv of an
+        # unset name is not recorded), so set each first
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    monkeypatch.setenv("RECS_EVENTS", "on")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
+        assert main(["serve", "--store", str(mount)]) == 2
+        assert "RECS_EVENTS is on, but cannot write reader events" in capsys.readouterr().err
+        monkeypatch.setenv("RECS_EVENTS", "off")
+        assert main(["serve", "--store", str(mount)]) == 0  # read-only replicas serve
+        assert len(started) == 1
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
