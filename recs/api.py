@@ -34,6 +34,7 @@ from starlette.routing import Match
 from recs import __version__
 from recs.config import Settings
 from recs.errors import Forbidden, RecsError, Unauthorized
+from recs.events_api import install_events
 from recs.http_body import add_components, read_json, request_body, validation_detail
 from recs.http_limits import BodyLimits
 from recs.metrics import Metrics, MetricsMiddleware
@@ -353,6 +354,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # The routes themselves, not `include_router`: FastAPI 0.165 includes a router lazily
     # (one opaque entry), which the metrics' route names and 405's Allow could not see.
     app.router.routes.extend(router.routes)
+    install_events(app, settings)  # POST /events (recs/events_api.py)
     app.add_exception_handler(RecsError, recs_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

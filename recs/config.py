@@ -55,6 +55,9 @@ class Settings:
     index_exact_max: int = EXACT_MAX
     keep_generations: int = KEEP  # generations kept on disk, for readers and rollback
     cache_dir: Path | None = None  # the ONNX export and other per-machine caches
+    events: bool = False  # POST /events records readers' impressions and clicks
+    events_days: int = 90  # reader events older than this are pruned
+    events_rate: int = 1000  # reader events one server process accepts per second
     rank: RankSettings = field(default_factory=RankSettings)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,12 @@ class Settings:
                 MIN_KEEP <= self.keep_generations <= 1000,
                 "RECS_KEEP_GENERATIONS",
                 f"between {MIN_KEEP} and 1000",
+            ),
+            (1 <= self.events_days <= 3650, "RECS_EVENTS_DAYS", "between 1 and 3650 days"),
+            (
+                1 <= self.events_rate <= 1_000_000,
+                "RECS_EVENTS_RATE",
+                "between 1 and 1000000 events per second",
             ),
             (bool(self.pinned_key.strip()), "RECS_PINNED_KEY", "a front-matter key"),
             (bool(self.excluded_key.strip()), "RECS_EXCLUDED_KEY", "a front-matter key"),

@@ -5,6 +5,8 @@
 - `fsync_file`, `fsync_dir`: make a file's bytes, or the renames in a folder, durable.
 - `write_atomic`: replace a file's bytes so that a reader (or a crash) sees the old file or
   the new one, never a mix; `clean_temp_files` removes what a killed writer left.
+- `sqlite_reader`: a read-only connection to one of the store's WAL files (the journal,
+  the reader events), on a read-only mount too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import secrets
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -112,3 +115,15 @@ def clean_temp_files(root: Path) -> list[Path]:
                     removed.append(path)
         dirnames[:] = [d for d in dirnames if d not in (".git", "node_modules")]
     return removed
+
+
+def sqlite_reader(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
+    """A read-only connection to the SQLite file at `path`, which other processes may be
+    writing in WAL mode.
+
+    On a read-only mount (replicas sharing a store) SQLite cannot create the WAL index it
+    needs to read; nothing on this host can write the file there, so it is read as an
+    immutable file.
+    """
+    flags = "mode=ro" if os.access(path.parent, os.W_OK) else "mode=ro&immutable=1"
+    return sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=timeout)

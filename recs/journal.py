@@ -13,7 +13,6 @@ loses nothing.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 from recs.articles import Article, alias_map
 from recs.catalog import Catalog
 from recs.errors import StoreIncompatible, StoreWriteError
+from recs.fsio import sqlite_reader
 from recs.generation import Snapshot
 from recs.records import article_from_record, record
 from recs.related import Lists, link_changes
@@ -108,12 +108,8 @@ def read_changes(store_dir: Path, generation: str, after: int = 0) -> list[Chang
     path = store_dir / JOURNAL
     if not path.is_file():
         return []
-    # On a read-only mount (replicas sharing a store) SQLite cannot create the WAL index
-    # it needs to read; nothing on this host can write the journal there, so read it as
-    # an immutable file.
-    flags = "mode=ro" if os.access(store_dir, os.W_OK) else "mode=ro&immutable=1"
     try:
-        connection = sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=10.0)
+        connection = sqlite_reader(path)  # on a read-only mount too
         try:
             rows = connection.execute(
                 "SELECT seq, op, url, article, vector FROM changes "

@@ -580,7 +580,7 @@ def test_hot_reload_under_concurrent_requests(built, topic_corpus):
 def test_openapi_documents_every_route_and_parameter(client):
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
-    assert set(paths) == {"/related", "/articles", "/healthz", "/readyz", "/metrics"}
+    assert set(paths) == {"/related", "/articles", "/events", "/healthz", "/readyz", "/metrics"}
     get = paths["/related"]["get"]
     # Every request filter of RankSettings, by its own name.
     assert [p["name"] for p in get["parameters"]] == ["url", "limit", *REQUEST_FILTERS]

@@ -87,11 +87,13 @@ SCHEMA = schemathesis.openapi.from_dict(
 
 @pytest.fixture(scope="module")
 def live(sample_store, tmp_path_factory) -> Iterator[str]:
-    """`recs serve --workers 2` with writes on; yields its base URL."""
+    """`recs serve --workers 2` with writes and reader events on; yields its base URL."""
     store_dir = tmp_path_factory.mktemp("live") / "store"
     shutil.copytree(sample_store, store_dir)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
-    env.update(RECS_MODEL="hashing", RECS_STORE=str(store_dir), RECS_API_TOKEN=TOKEN)
+    env.update(
+        RECS_MODEL="hashing", RECS_STORE=str(store_dir), RECS_API_TOKEN=TOKEN, RECS_EVENTS="on"
+    )
     port = free_port()
     server = subprocess.Popen(
         [str(BIN / "recs"), "serve", "--workers", "2", "--port", str(port)],

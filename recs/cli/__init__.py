@@ -3,8 +3,8 @@
 Heavy modules (torch, faiss, the web stack) are imported inside commands, so `recs --help`
 answers at once. A RecsError becomes one line on stderr and a non-zero exit. The commands
 live in the modules beside this one, by what they touch: store_commands (build,
-regenerate, watch, generations, rollback), query_commands (related, eval, export) and
-serve_command.
+regenerate, watch, generations, rollback), query_commands (related, eval, export),
+serve_command and report_command (readers' clicks).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 
 import click
 
-from recs.cli import query_commands, serve_command, store_commands
+from recs.cli import query_commands, report_command, serve_command, store_commands
 from recs.cli.options import echo_err
 from recs.errors import RecsError
 
@@ -48,6 +48,7 @@ for command in (
     store_commands.generations,
     store_commands.rollback,
     serve_command.serve,
+    report_command.report,
 ):
     app.add_command(command)
 

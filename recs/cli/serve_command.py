@@ -52,6 +52,10 @@ def serve(
     settings = settings_from(store=store, model=model, backend=backend)
     info = stores.store_info(settings.store)  # fails with one line when there is no store
     stores.check_model(settings.store, info["model_id"], model_id_of(settings.model))
+    if settings.events:
+        from recs.events import check_writable
+
+        check_writable(settings.store)  # the workers will write events.sqlite
     # Worker processes read their settings from the environment, like any RECS_* setting.
     os.environ["RECS_STORE"] = str(settings.store.resolve())
     for name, value in (("RECS_MODEL", settings.model), ("RECS_BACKEND", settings.backend)):
