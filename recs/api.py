@@ -45,6 +45,7 @@ from recs.schema import (
     rank_filters,
 )
 from recs.service import Service
+from recs.web import web_router
 
 log = logging.getLogger("recs.api")
 
@@ -308,6 +309,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             on_change()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
+
+    # /widget.js and /preview (recs/web.py), as routes of the app itself: include_router
+    # would nest them in one route that the 405 handler above cannot look into.
+    app.router.routes.extend(web_router(settings).routes)
 
     # Outermost last: CORS headers (and Vary: Origin) on every answer, 413 and 408 included;
     # those two are counted by the metrics too.
