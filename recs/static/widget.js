@@ -15,7 +15,7 @@
 :where(.recs-list){display:grid;grid-template-columns:repeat(auto-fill,minmax(var(--recs-card-min,13rem),1fr));gap:var(--recs-gap,1rem);list-style:none;margin:0;padding:0}
 :where(.recs-card){position:relative;display:flex;flex-direction:column;gap:.4em;height:100%;box-sizing:border-box;padding:var(--recs-padding,0 0 .75em);background:var(--recs-card-bg,transparent);border:var(--recs-border,0);border-radius:var(--recs-radius,6px);overflow:hidden}
 :where(.recs-image){display:block;width:100%;height:auto;aspect-ratio:var(--recs-image-ratio,16/9);object-fit:cover;background:var(--recs-image-bg,#e7e7e7);border-radius:var(--recs-radius,6px)}
-:where(.recs-image-failed){color:transparent}
+:where(.recs-placeholder){display:flex;align-items:center;justify-content:center;font-size:2.5em;font-weight:600;color:var(--recs-placeholder-color,#9a9a9a)}
 :where(.recs-title){font-size:var(--recs-title-size,1em);line-height:1.3;margin:0}
 :where(.recs-link){color:var(--recs-link,inherit);text-decoration:none}
 :where(.recs-link):hover{text-decoration:underline}
@@ -101,6 +101,8 @@
     if (typeof path !== "string") throw new Error(url + " is not in " + base + "_manifest.json");
     return json(base + path);
   };
+
+  const imageOf = (item) => (Array.isArray(item.images) ? item.images.find((i) => i && web(i.url)) : null);
 
   const date = (text, lang) => {
     const moment = typeof text === "string" ? new Date(text) : null;
@@ -193,7 +195,9 @@
       } else {
         const list = node("ul", "list");
         const lang = this.closest("[lang]")?.lang;
-        for (const item of items) list.append(this.card(item, level + 1, lang));
+        // Every card gets a thumbnail box when any has an image, so titles line up.
+        const thumbs = !this.hasAttribute("no-images") && items.some(imageOf);
+        for (const item of items) list.append(this.card(item, level + 1, lang, thumbs));
         section.append(list);
       }
       this.replaceChildren(section);
@@ -201,22 +205,33 @@
       this.dispatchEvent(new CustomEvent("recs-related:load", { bubbles: true, detail: { count: items.length } }));
     }
 
-    card(item, level, lang) {
+    card(item, level, lang, thumbs) {
       const li = node("li", "item");
       const card = node("article", "card");
       li.append(card);
-      const image = Array.isArray(item.images) ? item.images.find((i) => i && web(i.url)) : null;
-      if (image && !this.hasAttribute("no-images")) {
+      const image = thumbs && imageOf(item);
+      const provider = item.provider && item.provider.name;
+      // A box of the image's size with the provider's initial: for an item without an
+      // image, or one whose image fails (instead of the browser's broken-image icon).
+      const placeholder = () => {
+        const initial = String((typeof provider === "string" && provider) || item.title).trim()[0];
+        const box = node("div", "image recs-placeholder", initial ? initial.toUpperCase() : "");
+        box.setAttribute("aria-hidden", "true");
+        return box;
+      };
+      if (image) {
         const img = node("img", "image");
         img.alt = "";
         img.loading = "lazy";
         img.decoding = "async";
-        const wide = image.width > 0 && image.height > 0;
-        img.width = wide ? image.width : 16; // the box is reserved before the image arrives
-        img.height = wide ? image.height : 9;
-        img.addEventListener("error", () => img.classList.add("recs-image-failed"));
+        const sized = image.width > 0 && image.height > 0;
+        img.width = sized ? image.width : 16; // the box is reserved before the image arrives
+        img.height = sized ? image.height : 9;
+        img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
         img.src = web(image.url);
         card.append(img);
+      } else if (thumbs) {
+        card.append(placeholder());
       }
       const href = web(item.webUrl);
       const title = node("h" + Math.min(level, 6), "title");
@@ -226,7 +241,6 @@
       card.append(title);
       if (typeof item.excerpt === "string" && item.excerpt) card.append(node("p", "excerpt", item.excerpt));
       const meta = node("p", "meta");
-      const provider = item.provider && item.provider.name;
       if (typeof provider === "string" && provider) meta.append(node("span", "provider", provider));
       const when = date(item.publishedDateTime, lang);
       if (when) meta.append(when);
