@@ -126,7 +126,11 @@
     return body;
   };
 
+  // The list is aria-busy from a change until the answer to the last one is shown.
+  const busy = (value) => $("list").setAttribute("aria-busy", String(value));
+
   function schedule() {
+    busy(true);
     clearTimeout(state.timer);
     state.timer = setTimeout(update, DEBOUNCE_MS);
   }
@@ -134,14 +138,14 @@
   async function update() {
     clearTimeout(state.timer);
     const body = draft();
-    if (!body.title.trim()) {
-      state.turn++;
-      $("list").replaceChildren();
-      status("Type a title to see related articles.");
-      return;
-    }
     const turn = ++state.turn;
     if (state.controller) state.controller.abort();
+    if (!body.title.trim()) {
+      $("list").replaceChildren();
+      status("Type a title to see related articles.");
+      return busy(false);
+    }
+    busy(true);
     const controller = (state.controller = new AbortController());
     status("Ranking…");
     try {
@@ -154,14 +158,14 @@
       if (!response.ok) {
         const detail = await problem(response);
         if (turn === state.turn) status(detail, true);
-        return;
+      } else {
+        const data = await response.json();
+        if (turn === state.turn) render(Array.isArray(data.related) ? data.related : []);
       }
-      const data = await response.json();
-      if (turn !== state.turn) return;
-      render(Array.isArray(data.related) ? data.related : []);
     } catch (e) {
       if (e.name !== "AbortError" && turn === state.turn) status("The service did not answer: " + e.message, true);
     }
+    if (turn === state.turn) busy(false);
   }
 
   const number = (value) => (typeof value === "number" ? value.toFixed(3) : null);

@@ -13,7 +13,7 @@
 :where(.recs-related){font:inherit;color:var(--recs-color,inherit)}
 :where(.recs-heading){font-size:var(--recs-heading-size,1.25em);margin:0 0 .75em}
 :where(.recs-list){display:grid;grid-template-columns:repeat(auto-fill,minmax(var(--recs-card-min,13rem),1fr));gap:var(--recs-gap,1rem);list-style:none;margin:0;padding:0}
-:where(.recs-card){position:relative;display:flex;flex-direction:column;gap:.4em;height:100%;box-sizing:border-box;padding:var(--recs-padding,0 0 .75em);background:var(--recs-card-bg,transparent);border:var(--recs-border,0);border-radius:var(--recs-radius,6px);overflow:hidden}
+:where(.recs-card){position:relative;display:flex;flex-direction:column;gap:.4em;height:100%;box-sizing:border-box;overflow-wrap:anywhere;padding:var(--recs-padding,0 0 .75em);background:var(--recs-card-bg,transparent);border:var(--recs-border,0);border-radius:var(--recs-radius,6px);overflow:hidden}
 :where(.recs-image){display:block;width:100%;height:auto;aspect-ratio:var(--recs-image-ratio,16/9);object-fit:cover;background:var(--recs-image-bg,#e7e7e7);border-radius:var(--recs-radius,6px)}
 :where(.recs-placeholder){display:flex;align-items:center;justify-content:center;font-size:2.5em;font-weight:600;color:var(--recs-placeholder-color,#9a9a9a)}
 :where(.recs-title){font-size:var(--recs-title-size,1em);line-height:1.3;margin:0}
