@@ -97,10 +97,10 @@ def test_related_draft_ranks_an_unsaved_file(built, tmp_path, capsys):
 def test_related_needs_a_url_or_a_draft_and_not_both(built, tmp_path, capsys):
     _, store_dir = built
     assert main(["related", "--store", str(store_dir)]) == 2
-    assert "give an article URL or --draft FILE" in capsys.readouterr().err
+    assert "Missing argument 'URL' (or --draft FILE)" in capsys.readouterr().err
     args = ["related", "https://example.com/space/0", "--draft", "x.md"]
     assert main([*args, "--store", str(store_dir)]) == 2
-    capsys.readouterr()
+    assert "give an article URL or --draft FILE, not both" in capsys.readouterr().err
     assert main(["related", "--draft", str(tmp_path / "none.md"), "--store", str(store_dir)]) == 2
     assert capsys.readouterr().err.startswith("error: cannot read ")
 

@@ -63,8 +63,10 @@ def related(
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
-    if (url is None) == (draft is None):
-        raise click.UsageError("give an article URL or --draft FILE (one of them)")
+    if url is None and draft is None:
+        raise click.UsageError("Missing argument 'URL' (or --draft FILE)")
+    if url is not None and draft is not None:
+        raise click.UsageError("give an article URL or --draft FILE, not both")
     options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
     settings = settings_from(store=store, model=model, backend=backend)
     if url is not None:
