@@ -315,12 +315,38 @@ def same_urls(a: Sequence[Article], b: Sequence[Article]) -> bool:
     return len(a) == len(b) and all(x.url == y.url for x, y in zip(a, b, strict=True))
 
 
-def alias_map(articles: list[Article]) -> dict[str, str]:
-    """originalUrl -> url for every article whose originalUrl is not another article's URL."""
-    urls = {a.url for a in articles}
+def alias_map(articles: Sequence[Article]) -> dict[str, str]:
+    """originalUrl -> url for every article whose originalUrl is not another article's URL
+    (nor the originalUrl of an article before it): see `ignored_originals`."""
+    return _aliases(articles)[0]
+
+
+def ignored_originals(articles: Sequence[Article]) -> list[str]:
+    """One notice per originalUrl that cannot find its article, because it is another
+    article's own URL or an earlier article's originalUrl too."""
+    return _aliases(articles)[1]
+
+
+def _aliases(articles: Sequence[Article]) -> tuple[dict[str, str], list[str]]:
+    owner = {a.url: a for a in articles}
     aliases: dict[str, str] = {}
+    ignored: list[str] = []
     for article in articles:
         original = article.original_url
-        if original and original not in urls and original not in aliases:
+        if not original:
+            continue
+        if original in owner:
+            other = owner[original].location
+            ignored.append(
+                f"{article.location}: originalUrl {original} is the URL of {other}; "
+                "it finds that article, not this one"
+            )
+        elif original in aliases:
+            first = owner[aliases[original]].location
+            ignored.append(
+                f"{article.location}: originalUrl {original} is also the originalUrl of "
+                f"{first}; it finds that article, not this one"
+            )
+        else:
             aliases[original] = article.url
-    return aliases
+    return aliases, ignored

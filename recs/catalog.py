@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -54,48 +54,113 @@ def _provider(fields_: Any) -> str | None:
     return None
 
 
+def _number(value: Any) -> float:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else math.nan
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What ranking knows of one article."""
+
+    url: str
+    title_key: str
+    provider: str | None
+    published_ts: float  # NaN when unknown
+    quality: float  # NaN when unknown
+    type: str | None
+    published: bool
+    tags: frozenset[str]
+    original: str | None  # originalUrl, when another
+
+    @classmethod
+    def of(cls, article: Article) -> Facts:
+        fields_ = article.fields
+        kind = fields_.get("type")
+        return cls(
+            url=article.url,
+            title_key=title_key(article.title),
+            provider=_provider(fields_),
+            published_ts=math.nan if article.published_ts is None else article.published_ts,
+            quality=_number(fields_.get("quality")),
+            type=kind if isinstance(kind, str) else None,
+            published=fields_.get("published") is not False,
+            tags=tags_of(fields_),
+            original=article.original_url,
+        )
+
+
+# Each fact of an article and the Catalog column that holds it for every row.
+COLUMNS = {
+    "url": "urls",
+    "title_key": "title_keys",
+    "provider": "providers",
+    "published_ts": "published_ts",
+    "quality": "quality",
+    "type": "types",
+    "published": "published",
+    "tags": "tags",
+    "original": "originals",
+}
+ARRAYS = frozenset({"published_ts", "quality"})  # float64 numpy columns (NaN: unknown)
+
+
 @dataclass
 class Catalog:
-    """What ranking knows about every stored article, by row."""
+    """What ranking knows about every stored article, by row: each row's `Facts`, held in
+    columns (`COLUMNS`), and the stored vectors."""
 
-    urls: list[str]
     vectors: np.ndarray
+    urls: list[str]
     title_keys: list[str]
     providers: list[str | None]
-    published_ts: np.ndarray  # NaN when unknown
-    quality: np.ndarray  # NaN when unknown
+    published_ts: np.ndarray
+    quality: np.ndarray
     types: list[str | None]
     published: list[bool]
     tags: list[frozenset[str]]
-    row_of: dict[str, int] = field(default_factory=dict)
-    originals: list[str | None] = field(default_factory=list)  # originalUrl, when another
+    originals: list[str | None]
+
+    def __post_init__(self) -> None:
+        self.row_of = {url: row for row, url in enumerate(self.urls)}
+
+    @classmethod
+    def from_facts(cls, facts: Sequence[Facts], vectors: np.ndarray) -> Catalog:
+        columns: dict[str, Any] = {}
+        for fact, column in COLUMNS.items():
+            values = [getattr(f, fact) for f in facts]
+            columns[column] = np.array(values, dtype=np.float64) if fact in ARRAYS else values
+        return cls(vectors=vectors, **columns).prepare()
 
     @classmethod
     def from_articles(cls, articles: Sequence[Article], vectors: np.ndarray) -> Catalog:
-        def number(value: Any) -> float:
-            is_number = isinstance(value, int | float) and not isinstance(value, bool)
-            return float(value) if is_number else math.nan
+        """The catalog of `articles` (row i is articles[i])."""
+        return cls.from_facts([Facts.of(a) for a in articles], vectors)
 
-        catalog = cls(
-            urls=[a.url for a in articles],
-            vectors=vectors,
-            title_keys=[title_key(a.title) for a in articles],
-            providers=[_provider(a.fields) for a in articles],
-            published_ts=np.array(
-                [math.nan if a.published_ts is None else a.published_ts for a in articles],
-                dtype=np.float64,
-            ),
-            quality=np.array([number(a.fields.get("quality")) for a in articles], dtype=np.float64),
-            types=[
-                a.fields.get("type") if isinstance(a.fields.get("type"), str) else None
-                for a in articles
-            ],
-            published=[a.fields.get("published") is not False for a in articles],
-            tags=[tags_of(a.fields) for a in articles],
-            row_of={a.url: row for row, a in enumerate(articles)},
-            originals=[a.original_url for a in articles],
+    def fact(self, row: int) -> Facts:
+        """The facts of one row."""
+        values = {fact: getattr(self, column)[row] for fact, column in COLUMNS.items()}
+        values["published_ts"], values["quality"] = (
+            float(values["published_ts"]),
+            float(values["quality"]),
         )
-        return catalog.prepare()
+        return Facts(**values)
+
+    def patched(self, vectors: np.ndarray, rows: Mapping[int, Article]) -> Catalog:
+        """This catalog with the articles of `rows` at their rows (replacing one, or added
+        at the end) and `vectors` (all rows): the columns are copied and patched, so an API
+        write does not work out the facts of every article again."""
+        columns: dict[str, Any] = {c: list(getattr(self, c)) for c in COLUMNS.values()}
+        for row, article in sorted(rows.items()):
+            fact = Facts.of(article)
+            for name, column in COLUMNS.items():
+                if row == len(columns[column]):
+                    columns[column].append(getattr(fact, name))
+                else:
+                    columns[column][row] = getattr(fact, name)
+        for name in ARRAYS:
+            columns[COLUMNS[name]] = np.array(columns[COLUMNS[name]], dtype=np.float64)
+        return type(self)(vectors=vectors, **columns).prepare()
 
     def __len__(self) -> int:
         return len(self.urls)

@@ -241,7 +241,8 @@ def read_corpus(
     """Read every article under root. Never raises for a bad file: it becomes a Problem.
 
     Two articles with the same canonical URL: the one whose source sorts first wins and the
-    other is reported. An `originalUrl` that is another article's URL is ignored (reported).
+    other is reported. (An `originalUrl` that is another article's URL finds that article:
+    `articles.ignored_originals` says so, and a build prints it as a warning.)
     `known` (source -> (sha256 of the file's bytes, its Article, its FileStat or None))
     skips parsing files whose bytes are unchanged, and reading files whose stat is
     (recs.filecache); parsing dominates reading a large corpus.

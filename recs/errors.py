@@ -118,13 +118,6 @@ class EngineError(RecsError):
     title = "Engine unavailable"
 
 
-class FileWriteError(RecsError):
-    """An article file could not be rewritten; it is left as it was."""
-
-    exit_code = 74
-    title = "File not writable"
-
-
 class Unauthorized(RecsError):
     """A write without a valid bearer token."""
 

@@ -48,7 +48,6 @@ from recs.urls import canonical_url
 
 DUPLICATE_COSINE = 0.95
 SYNTHETIC_PREFIX = "https://labelled.invalid/"
-METHODS = ("recs", "tfidf", "random")
 RANDOM_SEED = 20240501
 BLOCK = 512
 

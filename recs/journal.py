@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from recs.articles import Article, alias_map
+from recs.catalog import Catalog
 from recs.errors import StoreIncompatible, StoreWriteError
 from recs.generation import Snapshot
 from recs.records import article_from_record, record
@@ -156,15 +157,26 @@ def clear_changes(store_dir: Path, through: int) -> None:
 def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
     """Apply journal changes (API writes) to a loaded generation, in memory.
 
-    Only the lists the changes can reach are recomputed; the result is what a build of the
-    same articles would give. The generation name stays; `revision` becomes the last seq.
+    Only the lists the changes can reach are recomputed; the result holds the lists a
+    build of the same articles would give. Work is proportional to what changed, not to
+    the store: an article replaced keeps its row, a new one is appended, and the
+    catalog's facts of every other article are taken as they are; only a deletion
+    renumbers the rows after it. The generation name stays; `revision` becomes the last
+    entry's number.
     """
     if not changes:
         return previous
-    current = {a.url: (a, previous.vectors[row]) for row, a in enumerate(previous.articles)}
+    articles = list(previous.articles)
+    vectors = previous.vectors
+    row_of = dict(previous.row_of)
+    added: list[np.ndarray] = []
+    deleted: set[int] = set()
     for change in changes:
+        row = row_of.get(change.url)
         if change.op == "delete":
-            current.pop(change.url, None)
+            if row is not None:
+                deleted.add(row)
+                del row_of[change.url]
             continue
         assert change.article is not None and change.vector is not None
         if change.vector.shape != (previous.dim,):
@@ -172,16 +184,49 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
                 f"journal entry {change.seq} has a vector of shape {change.vector.shape}, "
                 f"the store needs ({previous.dim},); rebuild the store"
             )
-        current[change.url] = (change.article, change.vector)
-    urls = sorted(current)
-    articles = [current[url][0] for url in urls]
-    vectors = np.array([current[url][1] for url in urls], dtype=np.float32)
-    vectors = vectors.reshape(-1, previous.dim)
+        if row is None:
+            row_of[change.url] = len(articles)
+            articles.append(change.article)
+            added.append(change.vector)
+            continue
+        articles[row] = change.article
+        deleted.discard(row)
+        if row < len(previous.articles):
+            if vectors is previous.vectors:
+                vectors = vectors.copy()  # the loaded generation is never changed
+            vectors[row] = change.vector
+        else:
+            added[row - len(previous.articles)] = change.vector
+    if added:
+        vectors = np.concatenate([vectors, np.asarray(added, dtype=np.float32)])
+    if deleted:
+        gone = sorted(deleted)
+        articles = [a for row, a in enumerate(articles) if row not in deleted]
+        vectors = np.delete(vectors, gone, axis=0)
+    touched = {change.url for change in changes}
+    if deleted:
+        catalog = Catalog.from_articles(articles, vectors)
+    else:  # every row kept its number: patch the rows written
+        written = {row_of[url]: articles[row_of[url]] for url in touched if url in row_of}
+        catalog = previous.catalog.patched(vectors, written)
+    # The aliases change only with an article that has (or had) an originalUrl.
+    was = [previous.articles[previous.row_of[u]] for u in touched if u in previous.row_of]
+    originals = any(a.original_url for a in was) or any(
+        change.article is not None and change.article.original_url for change in changes
+    )
+    aliases = alias_map(articles) if originals else previous.aliases
     old = Lists(previous.related, previous.floors, 0, previous.bases)
     lists = link_changes(
-        previous.articles, previous.vectors, old, articles, vectors, previous.settings
+        previous.articles,
+        previous.vectors,
+        old,
+        articles,
+        vectors,
+        previous.settings,
+        changed=touched,
+        catalog=catalog,
     )
-    return Snapshot(
+    snapshot = Snapshot(
         model_id=previous.model_id,
         dim=previous.dim,
         settings=previous.settings,
@@ -190,10 +235,12 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
         related=lists.related,
         floors=lists.floors,
         bases=lists.bases,
-        aliases=alias_map(articles),
+        aliases=aliases,
         generation=previous.generation,
         created=previous.created,
         revision=changes[-1].seq,
         journal_seq=previous.journal_seq,
         made=previous.made,
     )
+    snapshot._catalog = catalog
+    return snapshot

@@ -22,7 +22,7 @@ from typing import ParamSpec, TypeVar
 import numpy as np
 
 from recs import filecache, journal, store
-from recs.articles import Article, alias_map
+from recs.articles import Article, alias_map, ignored_originals
 from recs.corpus import JSONL_SUFFIX, Corpus, dedupe, read_corpus
 from recs.encoder import Encoder
 from recs.engine import LOCAL, Engine
@@ -340,7 +340,7 @@ def build(
             reuse=not options.rebuild,
         )
         report.problems = corpus.problems + report.problems
-        report.notices = notices
+        report.notices = notices + ignored_originals(snapshot.articles)
         if previous is None and stored:  # a store that could not be read
             report.removed = stored
         if snapshot is not previous and publish:

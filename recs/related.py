@@ -10,12 +10,12 @@ so they produce identical lists (tests/test_related.py checks it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from recs.articles import Article, input_fields, same_urls
+from recs.articles import Article, input_fields
 from recs.catalog import Catalog, Query
 from recs.engine import LOCAL, Engine
 from recs.index import VectorIndex
@@ -130,6 +130,19 @@ def _lists(ranked: dict[int, Ranked], n: int, recomputed: int) -> Lists:
     return Lists(related=related, floors=floors, recomputed=recomputed, bases=bases)
 
 
+def _carried_over(old: Lists, ranked: Mapping[int, Ranked], n: int, recomputed: int) -> Lists:
+    """The old lists, rows beyond them added, with the lists of `ranked` put in: for
+    articles that all kept their rows. Copies of the three columns, without an object per
+    list (an API write to a 20,000-article store would make 20,000 of them)."""
+    added = n - len(old.related)
+    related = [*old.related, *([] for _ in range(added))]
+    floors = np.concatenate([old.floors, np.full(added, -np.inf)])
+    bases = [*old.bases, *([None] * (n - len(old.bases)))]
+    for row, list_ in ranked.items():
+        related[row], floors[row], bases[row] = list_.items, list_.floor, list_.basis
+    return Lists(related=related, floors=floors, recomputed=recomputed, bases=bases)
+
+
 def _same(old: Article, new: Article) -> bool:
     """Whether nothing that can change a list, or how an entry looks, differs."""
     return old is new or (
@@ -174,28 +187,41 @@ def link_changes(
     progress: Progress = no_progress,
     engine: Engine = LOCAL,
     index_settings: IndexSettings | None = None,
+    *,
+    changed: Collection[str] | None = None,
+    catalog: Catalog | None = None,
 ) -> Lists:
-    """The lists of `articles`, recomputing only those the differences from old can change."""
+    """The lists of `articles`, recomputing only those the differences from old can change.
+
+    `changed`: the URLs that differ, when the caller knows them (API writes); otherwise
+    every article is compared with its old version. `catalog`: that of `articles`, when the
+    caller has it. Old articles that keep their row (rows only appended after them, or
+    replaced in place) keep their lists as they are, without renumbering.
+    """
     old_row = {a.url: i for i, a in enumerate(old_articles)}
     new_row = {a.url: i for i, a in enumerate(articles)}
-    changed_urls: set[str] = set()
-    fresh: list[int] = []  # rows whose own article is new or changed
-    moved = _moved_vectors(old_vectors, vectors, [old_row.get(a.url, -1) for a in articles])
-    for row, article in enumerate(articles):
-        before = old_row.get(article.url)
-        if before is None or moved[row] or not _same(old_articles[before], article):
-            changed_urls.add(article.url)
-            fresh.append(row)
-    removed = [url for url in old_row if url not in new_row]
-    changed_urls.update(removed)
+    old_of = np.array([old_row.get(a.url, -1) for a in articles], dtype=np.int64)
+    if changed is None:
+        moved = _moved_vectors(old_vectors, vectors, old_of.tolist())
+        changed_urls = {
+            a.url
+            for row, a in enumerate(articles)
+            if old_of[row] < 0 or moved[row] or not _same(old_articles[old_of[row]], a)
+        }
+        changed_urls.update(url for url in old_row if url not in new_row)
+    else:
+        changed_urls = set(changed)
+    fresh = sorted(new_row[url] for url in changed_urls if url in new_row)  # new or changed
 
-    same_rows = same_urls(old_articles, articles)
+    # Every old article at the row it had: its list names the same rows as before.
+    n_old = len(old_articles)
+    same_rows = len(articles) >= n_old and np.array_equal(old_of[:n_old], np.arange(n_old))
 
     def carried(row: int) -> Ranked:
         """The old list of the article now at `row`, in new rows (it lists no removed one)."""
         if same_rows:
             return old_lists.ranked(row)
-        old = old_lists.ranked(old_row[articles[row].url])
+        old = old_lists.ranked(int(old_of[row]))
         items = [(new_row[old_articles[r].url], s) for r, s in old.items]
         basis = old.basis
         if basis is not None:
@@ -204,7 +230,11 @@ def link_changes(
         return Ranked(items, old.floor, basis)
 
     if not changed_urls:
-        return _lists({row: carried(row) for row in range(len(articles))}, len(articles), 0)
+        return (
+            _carried_over(old_lists, {}, len(articles), 0)
+            if same_rows
+            else _lists({row: carried(row) for row in range(len(articles))}, len(articles), 0)
+        )
     excluded_most = max((len(a.excluded) + len(a.pinned) for a in articles), default=0)
     if min(len(old_articles), len(articles)) <= settings.pool + excluded_most + 1:
         # A list may have looked at every article; whether it did depends on the corpus
@@ -214,13 +244,11 @@ def link_changes(
         # An excluded URL that came or went changes how many candidates every list takes.
         return link_all(articles, vectors, settings, progress, engine, index_settings)
 
-    catalog = Catalog.from_articles(articles, vectors)
+    catalog = catalog or Catalog.from_articles(articles, vectors)
     index = VectorIndex(vectors, index_settings)
 
     # Old floors in new row order (rows of new articles are in `fresh` already).
-    floors = np.array(
-        [old_lists.floors[old_row[a.url]] if a.url in old_row else np.inf for a in articles]
-    )
+    floors = np.where(old_of >= 0, np.asarray(old_lists.floors)[np.maximum(old_of, 0)], np.inf)
     edited = sorted(u for u in changed_urls if u in new_row and u in old_row)
     others = [u for u in changed_urls if u not in new_row or u not in old_row]
 
@@ -254,7 +282,7 @@ def link_changes(
         ):
             affected.add(row)
 
-    # A reached list is kept when its basis proves it unchanged: all at once here for lists
+    # A reached list is old_of when its basis proves it unchanged: all at once here for lists
     # only edits reach (rank.settled), else against its new candidate pool in the ranking
     # job (rank.still); the rest, and the rows of new and changed articles, are ranked.
     reached = set(np.flatnonzero(reach).tolist()) - affected
@@ -282,7 +310,10 @@ def link_changes(
     job = RankJob(articles, vectors, catalog, index, settings, previous, set(fresh))
     ranked = engine.rank(job, sorted(affected), progress)
     recomputed = len(affected) - sum(r.kept for r in ranked.values())
+    ranked.update((row, list_) for row, list_ in kept.items() if row not in ranked)
+    if same_rows:
+        return _carried_over(old_lists, ranked, len(articles), recomputed)
     for row in range(len(articles)):
         if row not in ranked:
-            ranked[row] = kept[row] if row in kept else carried(row)
+            ranked[row] = carried(row)
     return _lists(ranked, len(articles), recomputed)

@@ -139,13 +139,3 @@ def canonical_url(url: str) -> str:
     kept.sort(key=lambda pair: (pair.split("=", 1)[0], pair))
     query = "?" + "&".join(kept) if kept else ""
     return f"https://{netloc}{path}{query}"
-
-
-def try_canonical_url(url: object) -> str | None:
-    """canonical_url, or None when the value is not a usable URL."""
-    if not isinstance(url, str):
-        return None
-    try:
-        return canonical_url(url)
-    except InvalidInput:
-        return None

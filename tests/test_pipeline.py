@@ -490,3 +490,28 @@ def test_rollback_to_a_generation_not_kept_says_which_are(topic_corpus, tmp_path
     with pytest.raises(InvalidInput, match=message):
         rollback(store_dir, target)
     assert store.current_generation(store_dir) == "gen-000002"
+
+
+def test_an_original_url_that_finds_another_article_is_a_warning(write_article, tmp_path):
+    write_article("a.md", "Rocket launch", "space", url="https://example.com/a")
+    write_article(
+        "b.md", "Rocket launch again", "space", extra='originalUrl: "https://example.com/a"\n'
+    )
+    write_article(
+        "c.md", "Lunar lander", "moon", extra='originalUrl: "https://elsewhere.example/x"\n'
+    )
+    write_article(
+        "d.md", "Lunar news", "moon", extra='originalUrl: "https://elsewhere.example/x"\n'
+    )
+    snapshot, report = build(
+        write_article.content, tmp_path / "s", HashingEncoder(), RankSettings()
+    )
+    assert report.notices == [
+        "b.md: originalUrl https://example.com/a is the URL of a.md; it finds that article, "
+        "not this one",
+        "d.md: originalUrl https://elsewhere.example/x is also the originalUrl of c.md; it "
+        "finds that article, not this one",
+    ]
+    assert (
+        snapshot.resolve("https://elsewhere.example/x") == snapshot.row_of["https://example.com/c"]
+    )
