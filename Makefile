@@ -19,9 +19,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# Debian packages the tests use: Hugo for the site-build test, wrk for the load benchmarks.
+# Debian packages the tests use: Hugo for the site-build test, wrk for the load benchmarks,
+# Chromium and its WebDriver for the browser tests (tests/test_browser.py). COMMAND:PACKAGE.
+SYSTEM_DEPS := hugo:hugo wrk:wrk chromium:chromium chromedriver:chromium-driver
 system-deps:
-	@missing=""; for p in hugo wrk; do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null || missing="$$missing $${dep#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \

@@ -50,6 +50,7 @@ from recs.schema import (
     rank_filters,
 )
 from recs.service import Service
+from recs.web import web_router
 
 log = logging.getLogger("recs.api")
 
@@ -355,6 +356,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # (one opaque entry), which the metrics' route names and 405's Allow could not see.
     app.router.routes.extend(router.routes)
     install_events(app, settings)  # POST /events (recs/events_api.py)
+    app.router.routes.extend(web_router(settings).routes)  # /widget.js, /preview: recs/web.py
     app.add_exception_handler(RecsError, recs_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

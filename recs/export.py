@@ -47,9 +47,14 @@ the other.
 Nothing of the URL reaches the file system except through this mapping, and every path is
 checked to stay inside the output folder (a symbolic link inside it could lead out).
 `_manifest.json` in the output folder maps every exported URL to its relative path (a
-widget that cannot compute the path reads it). A URL that cannot be exported is reported
-and the others are written. Files a previous export listed there and this one does not are
-removed (with the folders that leaves empty), other files never.
+widget that cannot compute the path reads it), and, like the JSON export's keys, every
+`webUrl` and `originalUrl` text an article's file writes in another form to the path of
+its article: a page looks itself up by the URL it knows, as written. A URL that cannot be
+exported is reported and the others are written. Files a previous export listed there and
+this one does not are removed (with the folders that leaves empty), other files never.
+
+`export_widget` writes recs' browser widget (recs/static/widget.js) into a folder, so a
+static site can host it beside its per-article export.
 """
 
 from __future__ import annotations
@@ -163,13 +168,17 @@ class PerArticleReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def export_per_article(related: RelatedMap, out_dir: Path) -> PerArticleReport:
+def export_per_article(
+    related: RelatedMap, out_dir: Path, written: Mapping[str, str] | None = None
+) -> PerArticleReport:
     """One JSON file per article under out_dir, and the manifest.
 
     A URL that cannot have a file (no host), or whose file cannot be written, is reported
-    in `skipped` and left out of the manifest; the others are written. Raises
-    StoreWriteError only for what no file can escape (an unwritable output folder, a full
-    or read-only disk, a manifest that cannot be written).
+    in `skipped` and left out of the manifest; the others are written. `written` (see
+    `written_urls`) adds a manifest key for each URL text, naming its canonical URL's
+    file; a canonical URL's own key is never replaced. Raises StoreWriteError only for
+    what no file can escape (an unwritable output folder, a full or read-only disk, a
+    manifest that cannot be written).
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -205,6 +214,9 @@ def export_per_article(related: RelatedMap, out_dir: Path) -> PerArticleReport:
         report.unchanged += not changed
     # A file an earlier export wrote for a URL that failed now would be listed nowhere.
     report.removed += _remove(root, previous & failed)
+    for text, url in sorted((written or {}).items()):
+        if url in manifest:
+            manifest.setdefault(text, manifest[url])
     try:
         _write_if_changed(root / MANIFEST, dumps(manifest))
     except OSError as error:
@@ -305,6 +317,28 @@ def export_json(related: RelatedMap, out: Path, written: Mapping[str, str] | Non
         return _write_if_changed(out, dumps(data))
     except OSError as error:
         raise _write_error(out, error) from None
+
+
+# --- the browser widget -----------------------------------------------------------------
+
+
+def export_widget(out_dir: Path) -> Path:
+    """Write widget.js (the `<recs-related>` element) into out_dir; returns its path.
+
+    Written only when its bytes change. Next to a per-article export it is never removed
+    by one: that export removes only the files its manifest listed.
+    """
+    from recs.assets import WIDGET, asset
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInput(f"--out {out_dir} is a file; the widget export needs a folder")
+    target = out_dir / WIDGET
+    try:
+        _write_if_changed(target, asset(WIDGET))
+    except OSError as error:
+        raise _write_error(target, error) from None
+    return target
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:

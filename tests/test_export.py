@@ -449,3 +449,40 @@ def test_export_without_a_store_says_what_to_do(tmp_path, capsys):
     args = ["export", "--format", "json", "--out", str(out), "--store", str(tmp_path / "none")]
     assert main(args) == 1
     assert "recs build" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_manifest_also_maps_each_url_as_its_file_writes_it(tmp_path):
+    a = Article(
+        "https://a.example/x", "A", "", {"webUrl": "HTTP://A.example/x/"}, "a.md"
+    )  # fmt: skip
+    b = Article("https://b.example/y", "B", "", {"webUrl": "https://b.example/y"}, "b.md")
+    c = Article("https://c.example/z", "C", "", {"originalUrl": "https://b.example/y"}, "c.md")
+    related = lists_for(a.url, b.url, c.url)
+    export_per_article(related, tmp_path, written_urls([a, b, c]))
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    # A canonical URL keeps its own file; another article's text never takes it over.
+    assert manifest == {
+        a.url: "a.example/x.json",
+        "HTTP://A.example/x/": "a.example/x.json",
+        b.url: "b.example/y.json",
+        c.url: "c.example/z.json",
+    }
+    assert exported(tmp_path)["HTTP://A.example/x/"] == {"url": a.url, "related": related[a.url]}
+
+
+def test_export_command_writes_the_widget_beside_an_export(recommender, tmp_path, capsys):
+    from importlib import resources
+
+    folder = tmp_path / "per"
+    store = ["--store", str(tmp_path / "store")]
+    assert main(["export", "--format", "per-article", "--out", str(folder), *store]) == 0
+    assert main(["export", "--format", "widget", "--out", str(folder)]) == 0  # no store needed
+    assert capsys.readouterr().out.endswith(f"widget: {folder / 'widget.js'}\n")
+    widget = resources.files("recs").joinpath("static", "widget.js").read_bytes()
+    assert (folder / "widget.js").read_bytes() == widget
+    assert stat.S_IMODE((folder / "widget.js").stat().st_mode) & 0o044 == 0o044  # readable
+    # A later per-article export leaves it alone: it removes only what its manifest listed.
+    assert main(["export", "--format", "per-article", "--out", str(folder), *store]) == 0
+    assert (folder / "widget.js").read_bytes() == widget
+    assert main(["export", "--format", "widget", "--out", str(folder / "widget.js")]) == 2
+    assert "is a file" in capsys.readouterr().err

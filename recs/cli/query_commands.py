@@ -22,11 +22,23 @@ from recs.rank_settings import REQUEST_FILTERS
 
 
 @click.command()
-@click.argument("url", help="An article URL (webUrl or originalUrl, any form)")
+@click.argument("url", required=False, help="An article URL (webUrl or originalUrl, any form)")
+@click.option(
+    "--draft",
+    type=PATH,
+    help="Rank this article file against the store instead (a draft that is not stored; "
+    "it needs no URL); uses the model",
+)
 @store_option
+@model_option
+@backend_option
 @limit_option
 @click.option(
-    "--format", "output", type=click.Choice(["json", "yaml"]), default="json", help="Output format"
+    "--format",
+    "output",
+    type=click.Choice(["json", "yaml", "block"]),
+    default="json",
+    help="Output format; block: the related: block as `recs regenerate` writes it",
 )
 @click.option(
     "--filter",
@@ -37,20 +49,42 @@ from recs.rank_settings import REQUEST_FILTERS
     + " (docs/ranking.md; the same names as the API's)",
 )
 def related(
-    url: str, store: Path | None, limit: int | None, output: str, filters: tuple[str, ...]
+    url: str | None,
+    draft: Path | None,
+    store: Path | None,
+    model: str | None,
+    backend: str | None,
+    limit: int | None,
+    output: str,
+    filters: tuple[str, ...],
 ) -> None:
-    """Print the related list of a stored article."""
+    """Print the related list of a stored article, or of a draft (--draft FILE)."""
     from recs.config import rank_options
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
-    canonical_url(url)  # a malformed URL is reported before the store is loaded
+    if url is None and draft is None:
+        raise click.UsageError("Missing argument 'URL' (or --draft FILE)")
+    if url is not None and draft is not None:
+        raise click.UsageError("give an article URL or --draft FILE, not both")
     options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
-    settings = settings_from(store=store)
-    recommender = Recommender.open(settings=settings)
-    items = recommender.related(url, limit=limit, **options)
+    settings = settings_from(store=store, model=model, backend=backend)
+    if url is not None:
+        canonical_url(url)  # a malformed URL is reported before the store is loaded
+        recommender = Recommender.open(settings=settings)
+        items = recommender.related(url, limit=limit, **options)
+    elif draft is not None:
+        from recs.draft import read_draft
+
+        fields = read_draft(draft, settings.read_options)  # a bad file fails before the store
+        recommender = Recommender.open(settings=settings, check_model=True)
+        items = recommender.related_to_draft(fields, limit, **options)[1]
     if output == "json":
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+    elif output == "block":
+        from recs.draft import front_matter_lines
+
+        click.echo(front_matter_lines(items, read=settings.read_options), nl=False)
     else:
         import yaml
 
@@ -122,27 +156,35 @@ def eval_(
 @click.option(
     "--format",
     "output",
-    type=click.Choice(["json", "per-article"]),
+    type=click.Choice(["json", "per-article", "widget"]),
     required=True,
-    help="json: one file, URL -> list; per-article: a folder",
+    help="json: one file, URL -> list; per-article: a folder; widget: widget.js (the "
+    "<recs-related> element) into a folder, e.g. beside a per-article export",
 )
-@click.option("--out", type=PATH, required=True, help="The file (json) or folder (per-article)")
+@click.option(
+    "--out", type=PATH, required=True, help="The file (json) or folder (per-article, widget)"
+)
 @store_option
 @limit_option
 def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
-    """Write every stored related list as JSON for a site build."""
-    from recs.export import export_json, export_per_article, written_urls
+    """Write every stored related list as JSON for a site build, or the browser widget."""
+    from recs.export import export_json, export_per_article, export_widget, written_urls
+
+    if output == "widget":  # needs no store
+        click.echo(f"widget: {export_widget(out)}")
+        return
     from recs.recommender import Recommender
 
     settings = settings_from(store=store)
     recommender = Recommender.open(settings=settings)
     related_map = recommender.related_map(limit)
+    written = written_urls(recommender.snapshot.articles)
     if output == "json":
-        changed = export_json(related_map, out, written_urls(recommender.snapshot.articles))
+        changed = export_json(related_map, out, written)
         state = "written" if changed else "unchanged"
         click.echo(f"{len(related_map)} related lists: {out} {state}")
     else:
-        report = export_per_article(related_map, out)
+        report = export_per_article(related_map, out, written)
         for url, reason in report.skipped:
             echo_err(f"skipped {one_line(url)}: {reason}")
         skipped = f", {len(report.skipped)} skipped" if report.skipped else ""
