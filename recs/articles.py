@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from recs.errors import InvalidInput
-from recs.frontmatter import ArticleError
+from recs.frontmatter import ArticleError, check_shape
+from recs.options import ReadOptions
 from recs.urls import canonical_url
 
 # Field order of a related entry, as in the seed article.
@@ -350,3 +351,24 @@ def _aliases(articles: Sequence[Article]) -> tuple[dict[str, str], list[str]]:
         else:
             aliases[original] = article.url
     return aliases, ignored
+
+
+def article_from_request(
+    fields: Mapping[str, Any],
+    source: str,
+    read: ReadOptions,
+    fallback_url: str | None = None,
+) -> Article:
+    """An article sent to the service (a write, a draft): the checks of a file's front
+    matter (shape, size, text) and the same field rules, or InvalidInput saying why."""
+    try:
+        check_shape(dict(fields))  # depth, size, text that has no UTF-8 form
+        return article_from_data(
+            dict(fields),
+            source,
+            pinned_key=read.pinned_key,
+            excluded_key=read.excluded_key,
+            fallback_url=fallback_url,
+        )
+    except ArticleError as error:
+        raise InvalidInput(f"invalid article: {error.reason}") from None

@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 
 from recs import journal, store
-from recs.articles import Article, ArticleError, article_from_data
+from recs.articles import Article, article_from_request
 from recs.backends import load_encoder
 from recs.catalog import Query, category_of, topics_of
 from recs.config import Settings
 from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput
-from recs.frontmatter import check_shape
 from recs.index import VectorIndex
 from recs.models import model_id_of
 from recs.rank import rank
@@ -176,13 +175,8 @@ class Recommender:
 
         Returns (canonical URL or None, entries). Needs the model: the draft is embedded.
         """
-        try:
-            check_shape(dict(fields))  # depth, size, text that has no UTF-8 form
-            article = article_from_data(
-                dict(fields), "draft", fallback_url="https://draft.invalid/"
-            )
-        except ArticleError as error:
-            raise InvalidInput(f"invalid article: {error.reason}") from None
+        read = self.settings.read_options  # the site's keys for pins and exclusions too
+        article = article_from_request(fields, "draft", read, "https://draft.invalid/")
         url = None if article.url == "https://draft.invalid/" else article.url
         vector = (encoder or self.encoder).encode([article.text])[0]
         query = Query.for_article(article, vector)

@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 
 from recs import store
-from recs.articles import ArticleError, article_from_data
+from recs.articles import article_from_request
 from recs.backends import load_encoder
 from recs.config import Settings
 from recs.encoder import Encoder
-from recs.errors import ArticleNotFound, InvalidInput, RecsError, StoreNotFound
-from recs.frontmatter import check_shape
+from recs.errors import ArticleNotFound, RecsError, StoreNotFound
 from recs.index import set_threads
 from recs.journal import API_SOURCE, Change, append_changes, fold, read_changes
 from recs.models import model_id_of
@@ -220,16 +219,7 @@ class Service:
 
     def upsert(self, fields: Mapping[str, Any]) -> tuple[str, bool, int]:
         """Store one article (insert or replace). Returns (url, created, revision)."""
-        try:
-            check_shape(dict(fields))  # depth, size, text that has no UTF-8 form
-            article = article_from_data(
-                dict(fields),
-                API_SOURCE,
-                pinned_key=self.settings.pinned_key,
-                excluded_key=self.settings.excluded_key,
-            )
-        except ArticleError as error:
-            raise InvalidInput(f"invalid article: {error.reason}") from None
+        article = article_from_request(fields, API_SOURCE, self.settings.read_options)
         snapshot = self.snapshot
         row = snapshot.row_of.get(article.url)
         created = row is None

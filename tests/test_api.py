@@ -726,3 +726,20 @@ def test_a_store_built_with_a_filter_still_answers_from_stored_lists(
         assert calls == []  # both from the stored list
         client.get("/related", params={"url": SPACE0, "limit": 5})
         assert calls == [1]  # a larger limit ranks live
+
+
+def test_a_draft_pins_and_excludes_with_the_sites_own_keys(built):
+    """RECS_PINNED_KEY and RECS_EXCLUDED_KEY hold for drafts too (POST /related, the preview,
+    recs related --draft), not only for stored files."""
+    pin, gone = "https://example.com/cooking/3", "https://example.com/space/1"
+    draft = {
+        "title": "Space station news",
+        "excerpt": "Astronauts and a space rocket reach orbit.",
+        "pins": [pin],
+        "hide": [gone],
+    }
+    with make_client(built, pinned_key="pins", excluded_key="hide") as client:
+        entries = client.post("/related", json=draft, params={"limit": 5}).json()["related"]
+    assert entries[0]["webUrl"] == pin and entries[0]["pinned"] is True
+    assert entries[0]["reason"]["kind"] == "pinned"
+    assert gone not in [e["webUrl"] for e in entries]

@@ -90,7 +90,7 @@ def test_related_draft_ranks_an_unsaved_file(built, tmp_path, capsys):
     assert main(args) == 0
     items = json.loads(capsys.readouterr().out)
     assert len(items) == 3 and all("/space/" in item["webUrl"] for item in items)
-    assert main([*args, "--limit", "1", "--filter", "exclude_urls=" + items[0]["webUrl"]]) == 0
+    assert main([*args, "--limit", "1", "--filter", "exclude_url=" + items[0]["webUrl"]]) == 0
     assert [i["webUrl"] for i in json.loads(capsys.readouterr().out)] == [items[1]["webUrl"]]
 
 

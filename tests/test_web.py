@@ -17,6 +17,7 @@ from recs.draft import block_entries
 from recs.encoder import HashingEncoder
 from recs.frontmatter import load_yaml
 from recs.pipeline import build
+from recs.rank_settings import REQUEST_FILTERS
 from recs.rewrite import render_block
 from recs.service import Service
 from recs.web import PREVIEW_FILES
@@ -118,7 +119,7 @@ def test_preview_options_come_from_the_openapi_parameters_of_post_related(client
     type: the parameters it reads are there, each with a name and a schema."""
     schema = client.get("/openapi.json").json()
     parameters = schema["paths"]["/related"]["post"]["parameters"]
-    assert [p["name"] for p in parameters][:2] == ["limit", "exclude_url"]
+    assert [p["name"] for p in parameters] == ["limit", *REQUEST_FILTERS]
     for parameter in parameters:
         assert parameter["in"] == "query" and parameter["schema"]["type"], parameter
     # The browser routes are pages and files, not part of the API document.
