@@ -55,6 +55,8 @@ class Settings:
     index_exact_max: int = EXACT_MAX
     keep_generations: int = KEEP  # generations kept on disk, for readers and rollback
     cache_dir: Path | None = None  # the ONNX export and other per-machine caches
+    config: Path | None = None  # a site's recs.toml, instead of CONTENT_DIR/recs.toml
+    base_url: str | None = None  # a site's base URL, over its recs.toml and generator config
     rank: RankSettings = field(default_factory=RankSettings)
 
     def __post_init__(self) -> None:

@@ -55,6 +55,7 @@ class ReadOptions:
     max_file_bytes: int = MAX_FILE_BYTES  # RECS_MAX_FILE_BYTES
     fields: FieldMap = field(default_factory=FieldMap)  # recs.toml [fields]
     urls: UrlRules | None = None  # the site's URL rules (recs.sites), None for none
+    skip: tuple[str, ...] = ()  # folders of the content folder that hold no articles
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Heavy modules (torch, faiss, the web stack) are imported inside commands, so `recs --help`
 answers at once. A RecsError becomes one line on stderr and a non-zero exit. The commands
 live in the modules beside this one, by what they touch: store_commands (build,
-regenerate, watch, generations, rollback), query_commands (related, eval, export) and
-serve_command.
+regenerate, watch, generations, rollback), query_commands (related, eval, export),
+site_commands (init) and serve_command.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 
 import click
 
-from recs.cli import query_commands, serve_command, store_commands
+from recs.cli import query_commands, serve_command, site_commands, store_commands
 from recs.cli.options import echo_err
 from recs.errors import RecsError
 
@@ -39,6 +39,7 @@ def app() -> None:
 
 
 for command in (
+    site_commands.init,
     store_commands.build,
     query_commands.related,
     query_commands.eval_,

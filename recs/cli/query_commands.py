@@ -10,9 +10,11 @@ import click
 from recs.cli.options import (
     PATH,
     backend_option,
+    config_option,
     echo_err,
     limit_option,
     model_option,
+    open_site,
     progress_bars,
     settings_from,
     store_option,
@@ -123,25 +125,57 @@ def eval_(
     "--format",
     "output",
     type=click.Choice(["json", "per-article"]),
-    required=True,
-    help="json: one file, URL -> list; per-article: a folder",
+    help="json: one file, URL -> list; per-article: a folder  [default: json; with --site, "
+    "the site generator's data file]",
 )
-@click.option("--out", type=PATH, required=True, help="The file (json) or folder (per-article)")
+@click.option("--out", type=PATH, help="The file (json, --site) or folder (per-article)")
+@click.option(
+    "--site",
+    type=PATH,
+    metavar="SITE_DIR",
+    help="Write the data file where the site's generator reads it (Hugo data/related.json, "
+    "Jekyll and Eleventy _data/related.json, Astro src/data/related.json), keyed by each "
+    "page's URL as its templates know it",
+)
+@config_option
 @store_option
 @limit_option
-def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
+def export(
+    output: str | None,
+    out: Path | None,
+    site: Path | None,
+    config: Path | None,
+    store: Path | None,
+    limit: int | None,
+) -> None:
     """Write every stored related list as JSON for a site build."""
-    from recs.export import export_json, export_per_article, written_urls
+    from recs.export import export_json, export_per_article, export_site, written_urls
     from recs.recommender import Recommender
 
-    settings = settings_from(store=store)
+    if site is None and out is None:
+        raise click.UsageError("give --out PATH, or --site SITE_DIR")
+    if site is not None and output is not None:
+        raise click.UsageError("--format does not go with --site (it writes the site's own)")
+    settings = settings_from(store=store, config=config)
+    if site is not None:
+        opened = open_site(site, settings)
+        target = out or opened.data_file
+        if target is None or opened.read.urls is None:
+            raise click.UsageError(f"{site} is not a Hugo, Jekyll, Eleventy or Astro site")
     recommender = Recommender.open(settings=settings)
     related_map = recommender.related_map(limit)
-    if output == "json":
-        changed = export_json(related_map, out, written_urls(recommender.snapshot.articles))
+    articles = recommender.snapshot.articles
+    if site is not None:
+        changed = export_site(related_map, articles, opened.read.urls, target)
+        state = "written" if changed else "unchanged"
+        click.echo(f"{len(related_map)} related lists: {target} {state}")
+    elif output in (None, "json"):
+        assert out is not None
+        changed = export_json(related_map, out, written_urls(articles))
         state = "written" if changed else "unchanged"
         click.echo(f"{len(related_map)} related lists: {out} {state}")
     else:
+        assert out is not None
         report = export_per_article(related_map, out)
         for url, reason in report.skipped:
             echo_err(f"skipped {one_line(url)}: {reason}")
