@@ -119,10 +119,10 @@ def _steps(generator: str, site_dir: Path, line: str, data_file: Path | None) ->
         "astro": "the page that renders a post (e.g. src/pages/blog/[...slug].astro)",
     }[generator]
     build = {
-        "hugo": "hugo",
-        "jekyll": "bundle exec jekyll build",
-        "eleventy": "npx @11ty/eleventy",
-        "astro": "npx astro build",
+        "hugo": f"hugo --source {site_dir}",
+        "jekyll": f"(cd {site_dir} && bundle exec jekyll build)",
+        "eleventy": f"(cd {site_dir} && npx @11ty/eleventy)",
+        "astro": f"(cd {site_dir} && npx astro build)",
     }[generator]
     steps = [
         f"1. Add this line to {layout}, where the list should appear:\n     {line}",

@@ -379,7 +379,7 @@ def explain_fields(site: Site, file: Path) -> list[str]:
             lines.append(f"  {name:<8} (none)  none of the keys {wanted}{extra}")
             continue
         value = json.dumps(pick.value, ensure_ascii=False)
-        shown = value if len(value) <= 80 else value[:77] + '..."'
+        shown = value if len(value) <= 80 or name == "url" else value[:77] + '..."'
         lines.append(f"  {name:<8} {shown}  <- {pick.rule}")
     lines.append(f"  {'identity':<8} {article.url}  (the canonical URL recs knows it by)")
     return lines

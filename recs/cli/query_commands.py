@@ -23,7 +23,11 @@ from recs.errors import one_line
 
 
 @click.command()
-@click.argument("url", help="An article URL (webUrl or originalUrl, any form)")
+@click.argument(
+    "url",
+    help="An article URL (webUrl or originalUrl, any form), its page's path on the site "
+    "(/2024/01/my-post/), or the path of its file",
+)
 @store_option
 @limit_option
 @click.option(
@@ -42,14 +46,17 @@ def related(
 ) -> None:
     """Print the related list of a stored article."""
     from recs.config import rank_options
+    from recs.locate import article_url
     from recs.rank_settings import REQUEST_FILTERS
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
-    canonical_url(url)  # a malformed URL is reported before the store is loaded
+    if "://" in url or not (url.startswith("/") or Path(url).is_file()):
+        canonical_url(url)  # a malformed URL is reported before the store is loaded
     options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
     settings = settings_from(store=store)
     recommender = Recommender.open(settings=settings)
+    url = article_url(recommender.snapshot.articles, url)
     items = recommender.related(url, limit=limit, **options)
     if output == "json":
         click.echo(json.dumps(items, ensure_ascii=False, indent=2))
