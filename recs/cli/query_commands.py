@@ -70,8 +70,17 @@ def related(
 
 @click.command("eval")
 @click.argument(
-    "file", type=PATH, help="Labelled articles, one JSON object a line (docs/quality.md)"
+    "file",
+    type=PATH,
+    help="Labelled articles, one JSON object a line (docs/quality.md), or a folder of "
+    "article files (a site or content folder) labelled by --label",
 )
+@click.option(
+    "--label",
+    default="label",
+    help="The front-matter key that labels each article of a folder (e.g. categories)",
+)
+@config_option
 @limit_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
 @click.option(
@@ -102,13 +111,21 @@ def eval_(
     model: str | None,
     backend: str | None,
     quiet: bool,
+    label: str,
+    config: Path | None,
 ) -> None:
     """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
     from recs.backends import load_encoder
     from recs.config import option_words, rank_options, with_rank_options
     from recs.evaluate import evaluate
 
-    settings = settings_from(model=model, backend=backend, limit=limit)
+    settings = settings_from(model=model, backend=backend, limit=limit, config=config)
+    read = settings.read_options
+    if file.is_dir():  # read as `recs build` reads it
+        site = open_site(file, settings)
+        file, read = site.content_dir, site.read
+    elif settings.config is not None:  # a .jsonl file read with a site's [fields]
+        read = open_site(settings.config.parent, settings, announce=False).read
     rank = with_rank_options(settings.rank, rank_options(options))
     variants = {
         text: with_rank_options(
@@ -119,7 +136,14 @@ def eval_(
     encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
     with progress_bars(quiet) as progress:
         result = evaluate(
-            file, encoder, rank, baselines=baselines, variants=variants, progress=progress
+            file,
+            encoder,
+            rank,
+            baselines=baselines,
+            variants=variants,
+            progress=progress,
+            read=read,
+            label=label,
         )
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
