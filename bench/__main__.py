@@ -9,7 +9,7 @@ Parts (all by default, in this order):
   serve       GET /related throughput against /healthz (bench/serve.py)
   regenerate  incremental vs full recs regenerate (bench/regenerate.py)
 
-Times are for the 2-core machine of README "Performance" with other work running. Every
+Times are for the 2-core machine of docs/performance.md with other work running. Every
 table prints medians of --runs runs next to a baseline measured in the same run.
 """
 

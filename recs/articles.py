@@ -167,10 +167,13 @@ def is_web_url(url: str) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
-def _line_of(key: str, text: str | None, first_line: int) -> int | None:
+def key_line(key: str, text: str | None, first_line: int) -> int | None:
     if text is None:
         return None
-    match = re.search(rf"^{re.escape(key)}\s*:", text, re.MULTILINE)
+    # `key:` (YAML), `key =` (TOML) at the start of a line, or `"key":` (JSON) indented
+    name = re.escape(key)
+    pattern = rf"^(?:{name}|[\"']{name}[\"']|[ \t]+\"{name}\")[ \t]*[:=]"
+    match = re.search(pattern, text, re.MULTILINE)
     return first_line + text.count("\n", 0, match.start()) if match else None
 
 
@@ -208,7 +211,7 @@ def article_from_data(
         raise ArticleError(f"front matter must be a mapping of fields, not {kind}", line)
 
     def fail(key: str, reason: str, line_key: str | None = None) -> None:
-        where = line if line is not None else _line_of(line_key or key, yaml_text, first_line)
+        where = line if line is not None else key_line(line_key or key, yaml_text, first_line)
         raise ArticleError(f"{key}: {reason}", where)
 
     for key in ("title", "excerpt"):
@@ -294,7 +297,12 @@ def article_from_data(
     if url is None:
         url = original or fallback_url
     if url is None:
-        raise ArticleError("no 'webUrl' or 'originalUrl' to identify the article", line)
+        raise ArticleError(
+            "no 'webUrl' or 'originalUrl' to identify the article, and no site rules to "
+            "make one: give the site's base URL (`recs init SITE_DIR`, recs.toml or "
+            "RECS_BASE_URL)",
+            line,
+        )
 
     return Article(
         url=url,

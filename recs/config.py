@@ -58,6 +58,8 @@ class Settings:
     events: bool = False  # POST /events records readers' impressions and clicks
     events_days: int = 90  # reader events older than this are pruned
     events_rate: int = 1000  # reader events one server process accepts per second
+    config: Path | None = None  # a site's recs.toml, instead of CONTENT_DIR/recs.toml
+    base_url: str | None = None  # a site's base URL, over its recs.toml and generator config
     rank: RankSettings = field(default_factory=RankSettings)
 
     def __post_init__(self) -> None:

@@ -1,9 +1,11 @@
 """Reading a content folder: find the article files and parse each by its kind.
 
-An article file is front matter between two `---` lines, then an optional body (kept,
-never embedded). A `.jsonl` file holds one article object per line with the same field
-names. Every file that cannot be used becomes a `Problem` (path, line, reason) and the
-rest still loads; nothing here ever writes.
+An article file is front matter (YAML between two `---` lines, TOML between two `+++`
+lines, or a JSON object), then an optional body (kept, never embedded). A `.jsonl` file
+holds one article object per line. Fields are read through the mapping of
+`ReadOptions.fields` and the site's URL rules (recs.fieldmap). Every file that cannot
+be used becomes a `Problem` (path, line, reason) and the rest still loads; nothing here
+ever writes.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from recs.articles import Article, article_from_data
+from recs.articles import Article, article_from_data, key_line
 from recs.errors import InvalidInput, Problem
-from recs.frontmatter import ArticleError, FrontMatter, check_shape, find_front_matter, load_yaml
+from recs.fieldmap import Pick, derive
+from recs.frontmatter import ArticleError, FrontMatter, check_shape, find_front_matter
+from recs.frontmatter_loaders import load_front_matter
 from recs.options import ReadOptions
 
 ARTICLE_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".html", ".htm", ".yaml", ".yml"})
@@ -50,13 +54,12 @@ def _decode(raw: bytes) -> str:
 
 
 def _front_matter(raw: bytes) -> tuple[Any, str, FrontMatter, str]:
-    """(parsed front matter, its YAML text, where it is, the decoded file) of a file's bytes."""
+    """(parsed front matter, its text, where it is, the decoded file) of a file's bytes."""
     if not raw.strip():
         raise ArticleError("empty file")
     text = _decode(raw)
     fm = find_front_matter(text)
-    yaml_text = text[fm.start : fm.end]
-    return load_yaml(yaml_text, fm.first_line), yaml_text, fm, text
+    return load_front_matter(text, fm), text[fm.start : fm.end], fm, text
 
 
 def read_front_matter(raw: bytes) -> Any:
@@ -65,19 +68,45 @@ def read_front_matter(raw: bytes) -> Any:
     return _front_matter(raw)[0]
 
 
+def front_matter_kind(raw: bytes) -> str:
+    """yaml, toml or json: the kind of an article file's front matter."""
+    return find_front_matter(_decode(raw)).kind
+
+
 def parse_article_text(raw: bytes, source: str, read: ReadOptions = ReadOptions()) -> Article:
     """Parse the bytes of one front-matter article file."""
-    data, yaml_text, fm, text = _front_matter(raw)
-    return article_from_data(
+    return explain_article_text(raw, source, read)[0]
+
+
+def explain_article_text(
+    raw: bytes, source: str, read: ReadOptions = ReadOptions()
+) -> tuple[Article, list[Pick], str]:
+    """The article of one file's bytes, how each derived field was picked, and the kind
+    of its front matter (`recs build --explain-fields`)."""
+    written, fm_text, fm, text = _front_matter(raw)
+    body = text[fm.body :]
+    try:
+        data, picks = derive(written, body, source, read)
+    except ArticleError as error:
+        raise ArticleError(
+            error.reason, error.line or _key_line(error.reason, fm_text, fm)
+        ) from None
+    article = article_from_data(
         data,
         source,
-        yaml_text=yaml_text,
+        yaml_text=fm_text,
         first_line=fm.first_line,
-        body=text[fm.body :],
+        body=body,
         pinned_key=read.pinned_key,
         excluded_key=read.excluded_key,
         fallback_url=None,
     )
+    return article, picks, fm.kind
+
+
+def _key_line(reason: str, fm_text: str, fm: FrontMatter) -> int | None:
+    """The file line of the key an error names ("date: ..."), when it is a top-level key."""
+    return key_line(reason.split(":", 1)[0], fm_text, fm.first_line)
 
 
 def _lines(handle: BinaryIO, limit: int, digest: Any) -> Iterator[bytes | int]:
@@ -123,6 +152,7 @@ def parse_jsonl(
     problems: list[Problem] = []
     unlisted = 0
     lines = _lines(handle, max_line_bytes, digest or hashlib.sha256())
+    lines_read = replace(read, urls=None)  # a line has no path of its own to make a URL from
     for number, line_bytes in enumerate(lines, start=1):
         try:
             if isinstance(line_bytes, int):
@@ -139,6 +169,7 @@ def parse_jsonl(
             except (json.JSONDecodeError, RecursionError) as error:
                 raise ArticleError(f"invalid JSON: {error}") from None
             check_shape(data)
+            data, _ = derive(data, "", source, lines_read)
             articles.append(
                 article_from_data(
                     data,
@@ -158,10 +189,13 @@ def parse_jsonl(
     return articles, problems
 
 
-def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[str, str]]:
+def _walk(
+    root: Path, problems: list[Problem], skip: tuple[str, ...] = ()
+) -> Iterator[tuple[str, str]]:
     """Every candidate file under root as (path, path relative to root with "/"), sorted,
-    following symlinks but never looping. Plain strings: 10,000 files' worth of Path
-    objects cost about 0.3 s per build."""
+    following symlinks but never looping, not entering the folders `skip` names (paths
+    relative to root). Plain strings: 10,000 files' worth of Path objects cost about
+    0.3 s per build."""
     seen: set[tuple[int, int]] = set()
     suffixes = ARTICLE_SUFFIXES | {JSONL_SUFFIX}
 
@@ -192,6 +226,8 @@ def _walk(root: Path, problems: list[Problem]) -> Iterator[tuple[str, str]]:
                 is_file = entry.is_file()
             except OSError as error:
                 problems.append(Problem(source, None, f"cannot read: {error.strerror}"))
+                continue
+            if is_dir and source in skip:
                 continue
             wanted = is_dir or (
                 is_file
@@ -257,7 +293,7 @@ def read_corpus(
     stats: dict[str, FileStat] = {}
     reused: set[str] = set()
     settled_before = time.time_ns() - SETTLED_NS
-    for path, source in _walk(root, problems):
+    for path, source in _walk(root, problems, read.skip):
         if os.path.splitext(path)[1].lower() == JSONL_SUFFIX:
             digest = hashlib.sha256()
             try:

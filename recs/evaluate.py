@@ -2,10 +2,14 @@
 
 A labelled file has one JSON object a line: `id`, `title`, `excerpt`, `label`, and
 optionally `date`, `url`, `provider` (the format of the shared evaluation data). Each row
-becomes an Article exactly as a content file would (`date` -> publishedDateTime,
-`provider` -> provider.name, `url` -> webUrl; a row without a usable URL of its own gets
-`https://labelled.invalid/<id>`), and `recs.pipeline.prepare` builds the store in memory
-with the settings given. The label never reaches the pipeline: it is used only to score.
+becomes an Article exactly as a content file would, through the same field mapping
+(recs.fieldmap: `description` or `summary` for the excerpt, `pubDate` for the date, `tags`
+for topics...; `provider` -> provider.name, `url` -> webUrl; a row without a usable URL of
+its own gets `https://labelled.invalid/<id>`). A folder of article files (a Hugo, Jekyll,
+Eleventy or Astro site, or a plain content folder) is read as `recs build` reads it, each
+article labelled by one of its front-matter keys (a list gives its first value; articles
+without it are left out). `recs.pipeline.prepare` builds the store in memory with the
+settings given. The label never reaches the pipeline: it is used only to score.
 
 Figures, for lists cut to `limit` = K items, averaged over every article of the file:
 - precision: share of the K slots holding an article with the same label (a short list
@@ -29,18 +33,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
 
-from recs.articles import Article, ArticleError, article_from_data, parse_datetime
+from recs.articles import Article, ArticleError, article_from_data
 from recs.catalog import title_key
+from recs.corpus import read_corpus
 from recs.encoder import Encoder
 from recs.errors import InvalidInput, RecsError
+from recs.fieldmap import derive
 from recs.index import exact_scores
+from recs.options import ReadOptions
 from recs.pipeline import prepare
 from recs.progress import Progress, no_progress
 from recs.rank_settings import RankSettings
@@ -50,6 +57,7 @@ DUPLICATE_COSINE = 0.95
 SYNTHETIC_PREFIX = "https://labelled.invalid/"
 RANDOM_SEED = 20240501
 BLOCK = 512
+ROW_FIELDS = ("title", "excerpt", "publishedDateTime", "provider", "topics", "draft")
 
 
 @dataclass(frozen=True)
@@ -61,28 +69,34 @@ class Labelled:
     synthetic_urls: int  # rows without a usable URL of their own
 
 
-def _row_article(row: Any, number: int, source: str, taken: set[str]) -> tuple[Article, str, bool]:
+def _row_article(
+    row: Any, number: int, source: str, taken: set[str], read: ReadOptions = ReadOptions()
+) -> tuple[Article, str, bool]:
     where = f"{source}:{number}"
     if not isinstance(row, dict):
         raise InvalidInput(f"{where}: expected a JSON object, not {type(row).__name__}")
-    for key in ("id", "label", "title"):
-        if row.get(key) is None or isinstance(row[key], bool | dict | list):
-            raise InvalidInput(f"{where}: '{key}' is required (text or number)")
-    title = row["title"]
-    excerpt = row.get("excerpt") or ""
+    if row.get("id") is None or isinstance(row["id"], bool | dict | list):
+        raise InvalidInput(f"{where}: 'id' is required (text or number)")
+    if row.get("label") is None or isinstance(row["label"], bool | dict | list):
+        raise InvalidInput(f"{where}: 'label' is required (text or number)")
+    fields: dict[str, Any] = {k: v for k, v in row.items() if k not in ("id", "label", "url")}
+    if isinstance(row.get("provider"), str):
+        fields.pop("provider")
+        if row["provider"].strip():
+            fields["provider"] = {"name": row["provider"].strip()}
+    fields.setdefault("excerpt", "")  # optional in a labelled row; other keys may give one
+    try:  # the same mapping as a content file's front matter
+        fields, _ = derive(fields, "", source, read)
+    except ArticleError as error:
+        raise InvalidInput(f"{where}: {error.reason}") from None
+    # What the mapping derived, and nothing else of the row (a key that repeats the label
+    # under another name must not reach ranking).
+    fields = {k: fields[k] for k in ROW_FIELDS if k in fields}
+    title = fields.get("title")
     if not isinstance(title, str) or not title.strip():
         raise InvalidInput(f"{where}: 'title' must be non-empty text")
-    if not isinstance(excerpt, str):
+    if not isinstance(fields.get("excerpt"), str):
         raise InvalidInput(f"{where}: 'excerpt' must be text")
-    fields: dict[str, Any] = {"title": title, "excerpt": excerpt}
-    if row.get("date") is not None:
-        try:
-            parse_datetime(str(row["date"]))
-        except ValueError as error:
-            raise InvalidInput(f"{where}: 'date': {error}") from None
-        fields["publishedDateTime"] = str(row["date"])
-    if isinstance(row.get("provider"), str) and row["provider"].strip():
-        fields["provider"] = {"name": row["provider"].strip()}
     own: str | None = None
     if isinstance(row.get("url"), str) and row["url"].strip():
         try:
@@ -105,8 +119,11 @@ def _row_article(row: Any, number: int, source: str, taken: set[str]) -> tuple[A
     return article, str(row["label"]), synthetic
 
 
-def read_labelled(path: Path) -> Labelled:
-    """Read a labelled .jsonl file; a malformed line is an error naming the line."""
+def read_labelled(path: Path, read: ReadOptions = ReadOptions(), label: str = "label") -> Labelled:
+    """Read a labelled .jsonl file, or a folder of article files labelled by the front-matter
+    key `label`; a malformed line is an error naming the line."""
+    if Path(path).is_dir():
+        return _read_folder(Path(path), read, label)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -117,6 +134,7 @@ def read_labelled(path: Path) -> Labelled:
     labels: list[str] = []
     taken: set[str] = set()
     synthetic = 0
+    rows_read = replace(read, urls=None)  # a row has no path to make a URL from
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -124,13 +142,32 @@ def read_labelled(path: Path) -> Labelled:
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise InvalidInput(f"{path}:{number}: invalid JSON: {error}") from None
-        article, label, made_up = _row_article(row, number, Path(path).name, taken)
+        article, label_, made_up = _row_article(row, number, Path(path).name, taken, rows_read)
         articles.append(article)
-        labels.append(label)
+        labels.append(label_)
         synthetic += made_up
     if len(articles) < 2:
         raise InvalidInput(f"{path} has {len(articles)} article(s); evaluation needs at least 2")
     return Labelled(articles, labels, synthetic)
+
+
+def _read_folder(root: Path, read: ReadOptions, label: str) -> Labelled:
+    corpus = read_corpus(root, read)
+    articles: list[Article] = []
+    labels: list[str] = []
+    for article in corpus.articles:
+        value = article.fields.get(label)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and str(value):
+            articles.append(article)
+            labels.append(str(value))
+    if len(articles) < 2:
+        raise InvalidInput(
+            f"{root}: {len(articles)} of {len(corpus.articles)} articles have a {label!r} "
+            "front-matter key; evaluation needs at least 2 (choose the key with --label)"
+        )
+    return Labelled(articles, labels, 0)
 
 
 # --- figures ----------------------------------------------------------------------------
@@ -324,13 +361,15 @@ def evaluate(
     baselines: bool = True,
     variants: Mapping[str, RankSettings] | None = None,
     progress: Progress = no_progress,
+    read: ReadOptions = ReadOptions(),
+    label: str = "label",
 ) -> Evaluation:
     """Build the store of a labelled file in memory and score its lists and the baselines.
 
     `variants` (name -> settings) are scored too, as methods "recs <name>": each is a
     build of the same articles with the same vectors (embedded once), other settings.
     """
-    data = read_labelled(path)
+    data = read_labelled(path, read, label)
     snapshot, _ = prepare(data.articles, encoder, settings, progress=progress)
     if len(snapshot) != len(data.articles):
         raise RecsError(  # read_labelled gives every row its own URL; this is a bug

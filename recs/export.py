@@ -1,4 +1,5 @@
-"""JSON outputs for site builds: one file for every list, or one small file per article.
+"""JSON outputs for site builds: one file for every list, one small file per article, or a
+site generator's data file (`site_data`: keyed by each page's URL as its templates know it).
 
 `export_json` writes one object, URL -> related list (entries with `score`, in rank
 order), keys sorted, so a site build can load it as a data file. The keys are the
@@ -75,6 +76,7 @@ from recs.fsio import write_atomic
 
 if TYPE_CHECKING:
     from recs.articles import Article
+    from recs.options import UrlRules
 
 MANIFEST = "_manifest.json"
 MAX_NAME = 100
@@ -356,3 +358,47 @@ def _write_error(path: Path, error: OSError) -> StoreWriteError:
     return StoreWriteError(
         f"cannot write {path}: {error.strerror or error}; choose a writable --out"
     )
+
+
+# --- a site generator's data file ---------------------------------------------------------
+
+
+def site_data(related: RelatedMap, articles: Iterable[Article], rules: UrlRules) -> dict[str, Any]:
+    """The lists keyed as a generator's templates look a page up, each entry with `path`
+    (the related page's URL as those templates know it; recs.permalinks.site_path).
+
+    Hugo: by `.RelPermalink`; Jekyll and Eleventy: by `page.url`; Astro: by the content
+    entry's `collection/id` (the source path without its extension), each list under
+    `related` in an object, as Astro's `file()` loader takes it.
+    """
+    from recs.permalinks import site_path, slugify
+
+    def path_of(entry: Mapping[str, Any]) -> str | None:
+        web = entry.get("webUrl")
+        return site_path(rules, web) if isinstance(web, str) else None
+
+    data: dict[str, Any] = {}
+    for article in articles:
+        if article.url not in related:
+            continue
+        entries = [
+            {**entry, "path": path} if (path := path_of(entry)) else dict(entry)
+            for entry in related[article.url]
+        ]
+        if rules.generator == "astro":
+            stem = article.source.rsplit(".", 1)[0]
+            key = "/".join(slugify(part) for part in stem.split("/"))
+            data[key.removesuffix("/index")] = {"related": entries}
+        else:
+            data[path_of(article.fields) or article.url] = entries
+    return data
+
+
+def export_site(
+    related: RelatedMap, articles: Iterable[Article], rules: UrlRules, out: Path
+) -> bool:
+    """Write `site_data` to `out` atomically. Returns whether the file changed."""
+    try:
+        return _write_if_changed(out, dumps(site_data(related, articles, rules)))
+    except OSError as error:
+        raise _write_error(out, error) from None

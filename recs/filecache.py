@@ -13,12 +13,13 @@ written within a clock tick of being read is not trusted this way). A rewritten 
 read once more on the next run, then trusted.
 
 It is a cache: a missing, unreadable or outdated file (other recs version, other
-front-matter keys or size limit) is ignored and written anew. It never affects results,
-only how long reading takes.
+front-matter keys, field mapping, URL rules or size limit) is ignored and written anew.
+It never affects results, only how long reading takes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Mapping
@@ -57,7 +58,8 @@ Entries = Mapping[str, Cached]  # by source
 def signature(read: ReadOptions) -> str:
     """What parsing depends on besides the bytes; a cache of another signature is ignored."""
     options = [read.pinned_key, read.excluded_key, read.max_file_bytes]
-    return json.dumps([FORMAT, __version__, *options])
+    mapping = [dataclasses.asdict(read.fields), read.urls and dataclasses.asdict(read.urls)]
+    return json.dumps([FORMAT, __version__, *options, *mapping])
 
 
 def _key(entry: Cached) -> tuple[str, str, FileStat | None]:

@@ -1,6 +1,10 @@
-"""Front matter: where the YAML sits in an article file, and safe loading of it.
+"""Front matter: where it sits in an article file, which kind it is, and safe YAML loading.
 
-Loading is `yaml.safe_load` with three changes: timestamps stay the strings they were
+The kind is told by the file's opening: a `---` line is YAML, a `+++` line TOML (Hugo),
+`{` JSON (Hugo). TOML and JSON are loaded by recs.frontmatter_loaders under the same
+limits (`check_shape`); `load_front_matter` there reads any of the three.
+
+YAML loading is `yaml.safe_load` with three changes: timestamps stay the strings they were
 written as (a related entry repeats `publishedDateTime` exactly), duplicate keys are an
 error instead of "last one wins", and structures that are too deep or too large (alias
 bombs count every reference) are refused before anything walks them.
@@ -184,25 +188,65 @@ def load_yaml(text: str, first_line: int = 1) -> Any:
 _FENCE = re.compile(r"---[ \t]*(\r\n|\n|\r)?")
 # A line starts after LF, CRLF or a lone CR (old Mac files; `^` alone knows only LF).
 _CLOSE = re.compile(r"(?:^|(?<=\r))(---|\.\.\.)[ \t]*(\r\n|\n|\r|$)", re.MULTILINE)
+_TOML_FENCE = re.compile(r"\+\+\+[ \t]*(\r\n|\n|\r)?")
+_TOML_CLOSE = re.compile(r"(?:^|(?<=\r))\+\+\+[ \t]*(\r\n|\n|\r|$)", re.MULTILINE)
+# JSON strings and braces: enough to find where the opening object closes.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}]')
+_LINE_END = re.compile(r"[ \t]*(\r\n|\n|\r)?")
+
+KINDS = ("yaml", "toml", "json")
 
 
 @dataclass(frozen=True)
 class FrontMatter:
     """Where the front matter sits in a file's text (offsets into the text, BOM excluded)."""
 
-    start: int  # first character of the YAML
-    end: int  # first character of the closing fence line
+    start: int  # first character of the front matter's own text
+    end: int  # first character of the closing fence line (JSON: after the closing brace)
     body: int  # first character after the closing fence line
     first_line: int  # file line number of text[start]
+    kind: str = "yaml"  # yaml, toml or json (KINDS)
 
 
 def find_front_matter(text: str) -> FrontMatter:
-    """Locate the YAML between the opening `---` line and the closing `---` (or `...`) line."""
+    """Locate the front matter: YAML between `---` (or `...`) lines, TOML between `+++`
+    lines, or a JSON object at the start of the file."""
+    if text.startswith("{"):
+        return _find_json(text)
+    if text.startswith("+++"):
+        opening = _TOML_FENCE.match(text)
+        if not opening or not opening.group(1):
+            raise ArticleError("no front matter: the file must start with a line '+++'", 1)
+        start = opening.end()
+        closing = _TOML_CLOSE.search(text, start)
+        if not closing:
+            raise ArticleError("front matter opened with '+++' on line 1 is never closed", 1)
+        return FrontMatter(start, closing.start(), closing.end(), 2, "toml")
     opening = _FENCE.match(text)
     if not opening or not opening.group(1):
-        raise ArticleError("no front matter: the file must start with a line '---'", 1)
+        raise ArticleError(
+            "no front matter: the file must start with a line '---' (YAML), "
+            "'+++' (TOML) or '{' (JSON)",
+            1,
+        )
     start = opening.end()
     closing = _CLOSE.search(text, start)
     if not closing:
         raise ArticleError("front matter opened with '---' on line 1 is never closed", 1)
     return FrontMatter(start=start, end=closing.start(), body=closing.end(), first_line=2)
+
+
+def _find_json(text: str) -> FrontMatter:
+    depth = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+            if depth == 0:
+                end = match.end()
+                after = _LINE_END.match(text, end)
+                body = after.end() if after else end
+                return FrontMatter(0, end, body, 1, "json")
+    raise ArticleError("JSON front matter opened with '{' on line 1 is never closed", 1)

@@ -21,7 +21,7 @@ Two kinds of index, chosen by `IndexSettings` ("auto": by corpus size):
 An HNSW graph (FAISS IndexHNSWFlat) was measured too: better than IVF at the same cost
 on 10,000 real HuffPost vectors, far worse on clustered data at 100,000 rows and more
 (recall@10 0.93 at 100k, 0.72 at 1M) with a build over ten times slower. bench/index.py has
-the figures (README "Performance").
+the figures (docs/performance.md).
 """
 
 from __future__ import annotations

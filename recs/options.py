@@ -19,6 +19,33 @@ MIN_KEEP = 2  # the current generation and one to roll back to
 
 
 @dataclass(frozen=True)
+class FieldMap:
+    """Which front-matter keys each field an article needs is read from: the first key a
+    file has wins (recs.fieldmap applies it; docs/sites.md lists the rules). The defaults
+    read the seed's own keys and the usual Hugo, Jekyll, Eleventy and Astro ones."""
+
+    title: tuple[str, ...] = ("title",)
+    excerpt: tuple[str, ...] = ("excerpt", "description", "summary", "subtitle")
+    excerpt_from_body: bool = True  # else the body's first paragraph (Markdown stripped)
+    date: tuple[str, ...] = ("publishedDateTime", "date", "publishDate", "pubDate")
+    topics: tuple[str, ...] = ("topics", "tags", "categories", "keywords")  # all of them
+    draft: tuple[str, ...] = ("draft",)
+    url: tuple[str, ...] = ("webUrl",)  # an absolute URL; else originalUrl, else the site's
+
+
+@dataclass(frozen=True)
+class UrlRules:
+    """How a page's URL is made when its front matter has none: the site's base URL and
+    its generator's permalink rules (recs.permalinks; docs/sites.md)."""
+
+    generator: str  # hugo, jekyll, eleventy, astro or plain
+    base_url: str  # absolute, ending in "/": Hugo's baseURL, Jekyll's url + baseurl, ...
+    permalinks: tuple[tuple[str, str], ...] = ()  # (section, or "*" for all, pattern)
+    ugly_urls: bool = False  # Hugo's uglyURLs: /posts/a.html instead of /posts/a/
+    lower_paths: bool = True  # Hugo lower-cases paths unless disablePathToLower
+
+
+@dataclass(frozen=True)
 class ReadOptions:
     """How article files are read: everything parsing depends on besides a file's bytes
     (the parse cache is keyed by it, `recs.filecache.signature`)."""
@@ -26,6 +53,9 @@ class ReadOptions:
     pinned_key: str = "relatedPinned"  # RECS_PINNED_KEY
     excluded_key: str = "relatedExclude"  # RECS_EXCLUDED_KEY
     max_file_bytes: int = MAX_FILE_BYTES  # RECS_MAX_FILE_BYTES
+    fields: FieldMap = field(default_factory=FieldMap)  # recs.toml [fields]
+    urls: UrlRules | None = None  # the site's URL rules (recs.sites), None for none
+    skip: tuple[str, ...] = ()  # folders of the content folder that hold no articles
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recs import filecache
-from recs.articles import input_fields
 from recs.corpus import JSONL_SUFFIX, Corpus, read_corpus
 from recs.encoder import Encoder
 from recs.engine import LOCAL, Engine
@@ -306,9 +305,10 @@ def _rewrite_files(
             parsed[source] = filecache.Cached(sha, read[source], block, corpus.stats.get(source))
         else:
             planned.append((source, path, raw, new))
-            if data is not None:  # the article as it will be
-                article = replace(read[source], fields=input_fields(data))
-                parsed[source] = filecache.Cached(sha, article, block)
+            if data is not None:
+                # The rewrite was checked to change nothing but the related list, which no
+                # Article holds: the article read is the article the new bytes give.
+                parsed[source] = filecache.Cached(sha, read[source], block)
         if done % 500 == 0:
             progress("checking files", done, len(rows))
     progress("checking files", len(rows), len(rows))

@@ -1,5 +1,9 @@
 """Replace the `related:` block of one article file as text; nothing else changes.
 
+YAML front matter is edited here; TOML front matter by recs.rewrite_toml (an array of
+tables, the same checks); JSON front matter is not written (its lists come through
+`recs export --site`), and RewriteError says so.
+
 The front matter is never round-tripped through a YAML dumper. The file is split into
 lines (its own line endings kept), the top-level `related:` key and the lines that belong
 to it are found, and only those lines are replaced by a block rendered in the seed's
@@ -29,6 +33,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from recs import rewrite_toml
 from recs.frontmatter import ArticleError, find_front_matter, load_yaml
 
 RELATED_KEY = "related"
@@ -343,6 +348,12 @@ def split_bom(raw: bytes) -> tuple[bytes, str]:
         raise RewriteError("not UTF-8; save the file as UTF-8") from None
 
 
+JSON_REASON = (
+    "JSON front matter: recs does not write related lists into it; `recs export --site` "
+    "gives them to the site's templates"
+)
+
+
 def current_block(raw: bytes, key: str = RELATED_KEY) -> str | None:
     """The text of the file's `related:` block as it stands, or None when it has none."""
     _, text = split_bom(raw)
@@ -350,6 +361,10 @@ def current_block(raw: bytes, key: str = RELATED_KEY) -> str | None:
         fm = find_front_matter(text)
     except ArticleError as error:
         raise RewriteError(error.reason) from None
+    if fm.kind == "toml":
+        return rewrite_toml.current_block(text[fm.start : fm.end], key)
+    if fm.kind == "json":
+        raise RewriteError(JSON_REASON)
     lines = _lines(text[fm.start : fm.end])
     span = _block_span(lines, key)
     return None if span is None else "".join(lines[span[0] : span[1]])
@@ -378,6 +393,18 @@ def rewrite_and_load(
         raise RewriteError(error.reason) from None
     head, yaml_text, tail = text[: fm.start], text[fm.start : fm.end], text[fm.body :]
     fence = text[fm.end : fm.body]
+    if fm.kind == "json":
+        raise RewriteError(JSON_REASON)
+    if fm.kind == "toml":
+        try:
+            new_text, loaded = rewrite_toml.rewrite_front_matter(
+                yaml_text, entries, key, fm.first_line
+            )
+        except rewrite_toml.TomlRewriteError as error:
+            raise RewriteError(str(error)) from None
+        if loaded is None:
+            return raw, None
+        return bom + (head + new_text + fence + tail).encode("utf-8"), loaded
     lines = _lines(yaml_text)
     span = _block_span(lines, key)
     if span is not None:

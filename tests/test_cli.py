@@ -294,5 +294,5 @@ def test_skipped_lines_cannot_be_forged_by_a_file_name(tmp_path, capsys, monkeyp
     err = capsys.readouterr().err.splitlines()
     assert err == [
         "skipped x.md\\nskipped fake.md: all good\\x1b[2J.md:1: no front matter: "
-        "the file must start with a line '---'"
+        "the file must start with a line '---' (YAML), '+++' (TOML) or '{' (JSON)"
     ]

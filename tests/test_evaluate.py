@@ -85,7 +85,10 @@ def test_labelled_rows_map_to_article_fields(tmp_path):
         ("{not json", "l.jsonl:2: invalid JSON"),
         ('{"id": "b", "title": "T", "excerpt": ""}', "l.jsonl:2: 'label' is required"),
         ('{"id": "b", "title": " ", "label": "x"}', "'title' must be non-empty"),
-        ('{"id": "b", "title": "T", "label": "x", "date": "yesterday"}', "l.jsonl:2: 'date'"),
+        (
+            '{"id": "b", "title": "T", "label": "x", "date": "yesterday"}',
+            "l.jsonl:2: date: 'yesterday' is not an ISO 8601",
+        ),
         ('{"id": "a", "title": "T", "label": "x"}', "id 'a' is used by another row"),
         ("[1, 2]", "expected a JSON object"),
     ],
@@ -266,3 +269,33 @@ def test_progress_is_reported_for_every_stage(topics_file):
     assert stages["ranking"] == (12, 12)
     assert stages["tf-idf"] == (12, 12)
     assert {"scoring recs", "scoring tfidf", "scoring random"} <= set(stages)
+
+
+def test_labelled_rows_are_read_through_the_field_mapping(tmp_path):
+    path = write_rows(
+        tmp_path / "sites.jsonl",
+        [
+            {"id": 1, "title": "A", "description": "D", "pubDate": "2024-01-05", "label": "x",
+             "tags": ["t"]},
+            {"id": 2, "title": "B", "summary": "S", "label": "x"},
+        ],
+    )  # fmt: skip
+    one, two = read_labelled(path).articles
+    assert (one.excerpt, one.fields["publishedDateTime"], one.fields["topics"]) == (
+        "D", "2024-01-05", ["t"],
+    )  # fmt: skip
+    assert two.excerpt == "S" and "label" not in one.fields and "tags" not in one.fields
+
+
+def test_a_site_folder_is_evaluated_with_a_front_matter_label(capsys):
+    from tests.conftest import EXAMPLES
+
+    site = EXAMPLES.parent / "hugo-blog"
+    args = ["eval", str(site), "--label", "categories", "--model", "hashing", "--json", "-q"]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"Hugo site {site}")
+    result = json.loads(out[1])
+    assert result["articles"] == 8 and result["labels"] == 2  # the notes have no categories
+    assert main(["eval", str(site), "--label", "nope", "--model", "hashing", "-q"]) == 2
+    assert "0 of 12 articles have a 'nope' front-matter key" in capsys.readouterr().err

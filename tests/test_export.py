@@ -486,3 +486,62 @@ def test_export_command_writes_the_widget_beside_an_export(recommender, tmp_path
     assert (folder / "widget.js").read_bytes() == widget
     assert main(["export", "--format", "widget", "--out", str(folder / "widget.js")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+# --- a site generator's data file (recs export --site) ------------------------------------
+
+
+def _site_articles(web_urls: dict[str, str]) -> list[Article]:
+    from recs.articles import article_from_data
+
+    return [
+        article_from_data({"title": s, "excerpt": "E", "webUrl": w}, s) for s, w in web_urls.items()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("generator", "base", "keys", "paths"),
+    [
+        ("hugo", "https://x.example/docs/", ["/docs/a/", "/docs/b/"], ["/docs/b/", "/docs/a/"]),
+        ("jekyll", "https://x.example/docs/", ["/a/", "/b/"], ["/b/", "/a/"]),
+        ("eleventy", "https://x.example/", ["/docs/a/", "/docs/b/"], ["/docs/b/", "/docs/a/"]),
+    ],
+)
+def test_site_data_is_keyed_as_templates_look_pages_up(generator, base, keys, paths):
+    from recs.export import site_data
+    from recs.options import UrlRules
+
+    articles = _site_articles(
+        {"a.md": "https://x.example/docs/a/", "b.md": "https://x.example/docs/b/"}
+    )
+    related = {
+        articles[0].url: [articles[1].entry() | {"score": 0.5}],
+        articles[1].url: [articles[0].entry() | {"score": 0.5}],
+    }
+    data = site_data(related, articles, UrlRules(generator, base))
+    assert list(data) == keys
+    assert [entries[0]["path"] for entries in data.values()] == paths
+    assert data[keys[0]][0]["webUrl"] == "https://x.example/docs/b/"  # the entry, plus path
+
+
+def test_astro_data_is_an_object_of_entries_for_its_file_loader(tmp_path):
+    from recs.export import export_site
+    from recs.options import UrlRules
+
+    articles = _site_articles(
+        {
+            "blog/First Post.md": "https://a.example/blog/first-post/",
+            "blog/two/index.md": "https://a.example/blog/two/",
+        }
+    )
+    related = {articles[0].url: [articles[1].entry() | {"score": 0.5}], articles[1].url: []}
+    out = tmp_path / "src" / "data" / "related.json"
+    assert export_site(related, articles, UrlRules("astro", "https://a.example/"), out)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data == {
+        "blog/first-post": {
+            "related": [articles[1].entry() | {"score": 0.5, "path": "/blog/two/"}]
+        },
+        "blog/two": {"related": []},
+    }
+    assert not export_site(related, articles, UrlRules("astro", "https://a.example/"), out)

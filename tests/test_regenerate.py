@@ -370,3 +370,27 @@ def test_a_symlink_leading_outside_the_folder_is_not_written_through(topic_corpu
     )
     assert "space/0.md" in report.changed and outside.read_bytes() != before
     assert (topic_corpus / "space" / "0.md").is_symlink()
+
+
+def test_toml_files_get_tables_and_json_files_are_reported_untouched(tmp_path, encoder):
+    content = tmp_path / "content"
+    content.mkdir()
+    toml = content / "t.md"
+    toml.write_bytes(
+        b'+++\ntitle = "Rockets"\nexcerpt = "Launch"\nwebUrl = "https://a.example/t"\n+++\n'
+    )
+    json_file = content / "j.md"
+    json_raw = (
+        b'{\n  "title": "Rocket",\n  "excerpt": "Launch",\n  "webUrl": "https://a.example/j"\n}\n'
+    )
+    json_file.write_bytes(json_raw)
+    report = regenerate(content, tmp_path / "store", encoder, RankSettings())
+    assert report.changed == ["t.md"]
+    assert [(p.path, p.reason.split(":")[0]) for p in report.skipped] == [
+        ("j.md", "JSON front matter")
+    ]
+    assert "recs export --site" in report.skipped[0].reason
+    assert json_file.read_bytes() == json_raw
+    assert read_front_matter(toml.read_bytes())["related"][0]["webUrl"] == "https://a.example/j"
+    again = regenerate(content, tmp_path / "store", encoder, RankSettings())
+    assert again.changed == [] and again.unchanged == ["t.md"]

@@ -4,7 +4,7 @@ Heavy modules (torch, faiss, the web stack) are imported inside commands, so `re
 answers at once. A RecsError becomes one line on stderr and a non-zero exit. The commands
 live in the modules beside this one, by what they touch: store_commands (build,
 regenerate, watch, generations, rollback), query_commands (related, eval, export),
-serve_command and report_command (readers' clicks).
+site_commands (init), serve_command and report_command (readers' clicks).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 
 import click
 
-from recs.cli import query_commands, report_command, serve_command, store_commands
+from recs.cli import query_commands, report_command, serve_command, site_commands, store_commands
 from recs.cli.options import echo_err
 from recs.errors import RecsError
 
@@ -39,6 +39,7 @@ def app() -> None:
 
 
 for command in (
+    site_commands.init,
     store_commands.build,
     query_commands.related,
     query_commands.eval_,

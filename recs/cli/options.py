@@ -21,7 +21,15 @@ from recs.progress import no_progress
 PATH = click.Path(path_type=Path)  # no existence check: recs' own errors say what to do
 
 content_dir_argument = click.argument(
-    "content_dir", type=PATH, help="Folder of article files (searched recursively)"
+    "content_dir",
+    type=PATH,
+    help="Folder of article files (searched recursively), or a Hugo, Jekyll, Eleventy or "
+    "Astro site's root folder",
+)
+config_option = click.option(
+    "--config",
+    type=PATH,
+    help="The site's recs.toml (docs/sites.md) [env: RECS_CONFIG; default: CONTENT_DIR/recs.toml]",
 )
 store_option = click.option(
     "--store", type=PATH, help="Store directory [env: RECS_STORE; default: ./embeddings]"
@@ -172,3 +180,15 @@ def skipped_shown(quiet: bool) -> Iterator[None]:
             for problem in error.problems:
                 echo_err(f"skipped {problem}")
         raise
+
+
+def open_site(content_dir: Path, settings: Settings, announce: bool = True) -> Any:
+    """The site (or plain content folder) a command was given, with its read options;
+    says what was detected in one line on stdout (nothing for a plain folder)."""
+    from recs.sites import open_site as open_
+
+    site = open_(content_dir, settings.read_options, settings.config, settings.base_url)
+    line = site.describe()
+    if announce and line:
+        click.echo(line)
+    return site

@@ -10,9 +10,11 @@ import click
 from recs.cli.options import (
     PATH,
     backend_option,
+    config_option,
     echo_err,
     limit_option,
     model_option,
+    open_site,
     progress_bars,
     settings_from,
     store_option,
@@ -22,7 +24,12 @@ from recs.rank_settings import REQUEST_FILTERS
 
 
 @click.command()
-@click.argument("url", required=False, help="An article URL (webUrl or originalUrl, any form)")
+@click.argument(
+    "url",
+    required=False,
+    help="An article URL (webUrl or originalUrl, any form), its page's path on the site "
+    "(/2024/01/my-post/), or the path of its file",
+)
 @click.option(
     "--draft",
     type=PATH,
@@ -60,6 +67,7 @@ def related(
 ) -> None:
     """Print the related list of a stored article, or of a draft (--draft FILE)."""
     from recs.config import rank_options
+    from recs.locate import article_url
     from recs.recommender import Recommender
     from recs.urls import canonical_url
 
@@ -70,8 +78,10 @@ def related(
     options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
     settings = settings_from(store=store, model=model, backend=backend)
     if url is not None:
-        canonical_url(url)  # a malformed URL is reported before the store is loaded
+        if "://" in url or not (url.startswith("/") or Path(url).is_file()):
+            canonical_url(url)  # a malformed URL is reported before the store is loaded
         recommender = Recommender.open(settings=settings)
+        url = article_url(recommender.snapshot.articles, url)
         items = recommender.related(url, limit=limit, **options)
     elif draft is not None:
         from recs.draft import read_draft
@@ -95,8 +105,17 @@ def related(
 
 @click.command("eval")
 @click.argument(
-    "file", type=PATH, help="Labelled articles, one JSON object a line (docs/quality.md)"
+    "file",
+    type=PATH,
+    help="Labelled articles, one JSON object a line (docs/quality.md), or a folder of "
+    "article files (a site or content folder) labelled by --label",
 )
+@click.option(
+    "--label",
+    default="label",
+    help="The front-matter key that labels each article of a folder (e.g. categories)",
+)
+@config_option
 @limit_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")
 @click.option(
@@ -127,13 +146,21 @@ def eval_(
     model: str | None,
     backend: str | None,
     quiet: bool,
+    label: str,
+    config: Path | None,
 ) -> None:
     """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
     from recs.backends import load_encoder
     from recs.config import option_words, rank_options, with_rank_options
     from recs.evaluate import evaluate
 
-    settings = settings_from(model=model, backend=backend, limit=limit)
+    settings = settings_from(model=model, backend=backend, limit=limit, config=config)
+    read = settings.read_options
+    if file.is_dir():  # read as `recs build` reads it
+        site = open_site(file, settings)
+        file, read = site.content_dir, site.read
+    elif settings.config is not None:  # a .jsonl file read with a site's [fields]
+        read = open_site(settings.config.parent, settings, announce=False).read
     encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
     rank = with_rank_options(settings.rank_for(encoder.model_id), rank_options(options))
     variants = {
@@ -144,7 +171,14 @@ def eval_(
     }
     with progress_bars(quiet) as progress:
         result = evaluate(
-            file, encoder, rank, baselines=baselines, variants=variants, progress=progress
+            file,
+            encoder,
+            rank,
+            baselines=baselines,
+            variants=variants,
+            progress=progress,
+            read=read,
+            label=label,
         )
     if as_json:
         click.echo(json.dumps(result.as_dict(), sort_keys=True))
@@ -157,34 +191,69 @@ def eval_(
     "--format",
     "output",
     type=click.Choice(["json", "per-article", "widget"]),
-    required=True,
     help="json: one file, URL -> list; per-article: a folder; widget: widget.js (the "
-    "<recs-related> element) into a folder, e.g. beside a per-article export",
+    "<recs-related> element) into a folder, e.g. beside a per-article export  [default: "
+    "json; with --site, the site generator's data file]",
 )
+@click.option("--out", type=PATH, help="The file (json, --site) or folder (per-article, widget)")
 @click.option(
-    "--out", type=PATH, required=True, help="The file (json) or folder (per-article, widget)"
+    "--site",
+    type=PATH,
+    metavar="SITE_DIR",
+    help="Write the data file where the site's generator reads it (Hugo data/related.json, "
+    "Jekyll and Eleventy _data/related.json, Astro src/data/related.json), keyed by each "
+    "page's URL as its templates know it",
 )
+@config_option
 @store_option
 @limit_option
-def export(output: str, out: Path, store: Path | None, limit: int | None) -> None:
+def export(
+    output: str | None,
+    out: Path | None,
+    site: Path | None,
+    config: Path | None,
+    store: Path | None,
+    limit: int | None,
+) -> None:
     """Write every stored related list as JSON for a site build, or the browser widget."""
-    from recs.export import export_json, export_per_article, export_widget, written_urls
-
-    if output == "widget":  # needs no store
-        click.echo(f"widget: {export_widget(out)}")
-        return
+    from recs.export import (
+        export_json,
+        export_per_article,
+        export_site,
+        export_widget,
+        written_urls,
+    )
     from recs.recommender import Recommender
 
-    settings = settings_from(store=store)
+    if site is None and out is None:
+        raise click.UsageError("give --out PATH, or --site SITE_DIR")
+    if site is not None and output is not None:
+        raise click.UsageError("--format does not go with --site (it writes the site's own)")
+    if output == "widget":  # needs no store
+        assert out is not None
+        click.echo(f"widget: {export_widget(out)}")
+        return
+    settings = settings_from(store=store, config=config)
+    if site is not None:
+        opened = open_site(site, settings)
+        target = out or opened.data_file
+        if target is None or opened.read.urls is None:
+            raise click.UsageError(f"{site} is not a Hugo, Jekyll, Eleventy or Astro site")
     recommender = Recommender.open(settings=settings)
     related_map = recommender.related_map(limit)
-    written = written_urls(recommender.snapshot.articles)
-    if output == "json":
-        changed = export_json(related_map, out, written)
+    articles = recommender.snapshot.articles
+    if site is not None:
+        changed = export_site(related_map, articles, opened.read.urls, target)
+        state = "written" if changed else "unchanged"
+        click.echo(f"{len(related_map)} related lists: {target} {state}")
+    elif output in (None, "json"):
+        assert out is not None
+        changed = export_json(related_map, out, written_urls(articles))
         state = "written" if changed else "unchanged"
         click.echo(f"{len(related_map)} related lists: {out} {state}")
     else:
-        report = export_per_article(related_map, out, written)
+        assert out is not None
+        report = export_per_article(related_map, out, written_urls(articles))
         for url, reason in report.skipped:
             echo_err(f"skipped {one_line(url)}: {reason}")
         skipped = f", {len(report.skipped)} skipped" if report.skipped else ""

@@ -11,10 +11,12 @@ from typing import Any
 import click
 
 from recs.cli.options import (
+    PATH,
     address_option,
     allow_shrink_option,
     backend_option,
     build_options,
+    config_option,
     content_dir_argument,
     echo_err,
     engine_for,
@@ -23,6 +25,7 @@ from recs.cli.options import (
     limit_option,
     model_option,
     notify,
+    open_site,
     progress_bars,
     rebuild_option,
     settings_from,
@@ -52,6 +55,14 @@ from recs.errors import RecsError, one_line
     "50000, else ivf), exact, or ivf (approximate, for large corpora) "
     "[env: RECS_INDEX; default: auto]",
 )
+@config_option
+@click.option(
+    "--explain-fields",
+    type=PATH,
+    metavar="FILE",
+    help="Show what each field of one article file is read as, and the rule that picked "
+    "it; builds nothing",
+)
 def build(
     content_dir: Path,
     store: Path | None,
@@ -66,6 +77,8 @@ def build(
     jobs: int | None,
     address: str | None,
     index: str | None,
+    config: Path | None,
+    explain_fields: Path | None,
 ) -> None:
     """Embed the articles in CONTENT_DIR and publish their related lists to the store."""
     from recs.backends import load_encoder
@@ -80,18 +93,26 @@ def build(
         jobs=jobs,
         ray_address=address,
         index=index,
+        config=config,
     )
+    site = open_site(content_dir, settings)
+    if explain_fields is not None:
+        from recs.sites import explain_fields as explain
+
+        for line in explain(site, explain_fields):
+            click.echo(line)
+        return
     options = build_options(settings, strict=strict, rebuild=rebuild, allow_shrink=allow_shrink)
     batch_engine = engine_for(settings)
     encoder = load_encoder(settings.model, settings.backend, settings.model_cache, notify(quiet))
     with progress_bars(quiet) as progress, closing(batch_engine), skipped_shown(quiet):
         _, report = run_build(
-            content_dir,
+            site.content_dir,
             settings.store,
             encoder,
             settings.rank_for(encoder.model_id),
             options,
-            settings.read_options,
+            site.read,
             progress=progress,
             engine=batch_engine,
         )
@@ -127,6 +148,7 @@ def build(
 @engine_option
 @jobs_option
 @address_option
+@config_option
 def regenerate(
     content_dir: Path,
     store: Path | None,
@@ -142,6 +164,7 @@ def regenerate(
     engine: str | None,
     jobs: int | None,
     address: str | None,
+    config: Path | None,
 ) -> None:
     """Update the store, then rewrite the `related:` block of every article file."""
     from recs.backends import load_encoder
@@ -158,19 +181,21 @@ def regenerate(
         engine=engine,
         jobs=jobs,
         ray_address=address,
+        config=config,
     )
+    site = open_site(content_dir, settings)
     options = build_options(settings, rebuild=rebuild, allow_shrink=allow_shrink)
     batch_engine = engine_for(settings)
     encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
     mode: Mode = "dry-run" if dry_run else "check" if check else "write"
     with progress_bars(quiet) as progress, closing(batch_engine), skipped_shown(quiet):
         report = run_regenerate(
-            content_dir,
+            site.content_dir,
             settings.store,
             encoder,
             settings.rank_for(encoder.model_id),
             options,
-            settings.read_options,
+            site.read,
             mode=mode,
             progress=progress,
             engine=batch_engine,
@@ -201,14 +226,22 @@ def regenerate(
 @model_option
 @backend_option
 @limit_option
+@config_option
 def watch(
-    content_dir: Path, store: Path | None, model: str | None, backend: str | None, limit: int | None
+    content_dir: Path,
+    store: Path | None,
+    model: str | None,
+    backend: str | None,
+    limit: int | None,
+    config: Path | None,
 ) -> None:
     """Regenerate now, then again whenever an article file changes (Ctrl-C stops)."""
     from recs.backends import load_encoder
     from recs.watch import watch as run_watch
 
-    settings = settings_from(store=store, model=model, backend=backend, limit=limit)
+    settings = settings_from(store=store, model=model, backend=backend, limit=limit, config=config)
+    site = open_site(content_dir, settings)
+    content_dir = site.content_dir
     encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
 
     def on_round(report: Any, changed: list[str]) -> None:
@@ -234,7 +267,7 @@ def watch(
             settings.rank_for(encoder.model_id),
             on_round,
             build_options(settings),
-            settings.read_options,
+            site.read,
             on_error=on_error,
         )
 
