@@ -85,7 +85,7 @@ def check_every_page(out_dir: Path, site: Path, env: dict[str, str], html_name: 
         path = site_path(rules, article.fields["webUrl"])
         page = out_dir / path.lstrip("/") / html_name if path.endswith("/") else out_dir / path
         links = related_links(page.read_text(encoding="utf-8"))
-        expected = [snapshot.articles[r].title for r, _ in snapshot.related[row]]
+        expected = [snapshot.articles[i.row].title for i in snapshot.related[row]]
         assert [title for _, title in links] == expected, path
         assert len(links) == 5
         for href, _ in links:
@@ -223,7 +223,7 @@ def test_jekyll_data_file_and_include(tmp_path):
         row = by_source[source]
         links = related_links(rendered[url])
         assert [t for _, t in links] == [
-            snapshot.articles[r].title for r, _ in snapshot.related[row]
+            snapshot.articles[i.row].title for i in snapshot.related[row]
         ]
         for href, _ in links:  # relative_url adds the baseurl; each is another post's page
             assert href.startswith("/blog/") and href.removeprefix("/blog") in data
