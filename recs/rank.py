@@ -36,7 +36,14 @@ from recs.catalog import Catalog, Query
 from recs.index import exact_scores
 from recs.rank_settings import RankSettings
 from recs.ranked import PINNED, Basis, Item, Ranked, Search
-from recs.scoring import blocked_rows, by_score, duplicates_query, moved_query, own_rows
+from recs.scoring import (
+    blocked_rows,
+    by_score,
+    duplicates_query,
+    moved_query,
+    order_parts,
+    own_rows,
+)
 from recs.select import select_items
 
 SEARCH_MARGIN = 8
@@ -163,3 +170,34 @@ def query_neighbours(
         if len(neighbours) == s.expand_neighbours:
             break
     return neighbours
+
+
+def explain(
+    query: Query, catalog: Catalog, search: Search, settings: RankSettings, items: list[Item]
+) -> list[dict[str, float]]:
+    """The parts of each item's ordering value, worked out as `rank` works them out: the
+    cosine, what moving the query towards its neighbours added, the taxonomy boost, the
+    decay factor, and the value (`score` then keeps the list's order: `scored`)."""
+    if not items:
+        return []
+    blocked = blocked_rows(query, catalog, settings)
+    k = min(len(catalog), settings.pool + len(blocked) + 1)
+    pool_rows, pool_cosines = candidate_pool(query, catalog, search, k)
+    rows = np.array([item.row for item in items], dtype=np.int64)
+    cosines = exact_scores(catalog.vectors, query.vector, rows)
+    neighbours = query_neighbours(query, catalog, pool_rows, pool_cosines, settings)
+    base = cosines
+    if neighbours:
+        moved = moved_query(query.vector, catalog, neighbours, settings)
+        base = exact_scores(catalog.vectors, moved, rows)
+    parts = order_parts(catalog, rows, base, settings, query.published_ts, query.tags)
+    return [
+        {
+            "cosine": float(cosines[i]),
+            "expansion": float(parts.base[i] - cosines[i]),
+            "boost": float(parts.boost[i]),
+            "decay": float(parts.decay[i]),
+            "value": float(parts.value[i]),
+        }
+        for i in range(len(items))
+    ]

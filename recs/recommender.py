@@ -28,9 +28,9 @@ from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput
 from recs.index import VectorIndex
 from recs.models import model_id_of
-from recs.rank import rank
+from recs.rank import explain, rank
 from recs.rank_settings import RankSettings
-from recs.ranked import PINNED, Item
+from recs.ranked import PINNED, Item, Search
 from recs.select import LADDER
 from recs.store import Snapshot
 from recs.urls import canonical_url
@@ -144,17 +144,33 @@ class Recommender:
         vector = self.snapshot.vectors[row]
         return self._rank(Query.for_article(article, vector), settings)
 
-    def _rank(self, query: Query, settings: RankSettings) -> list[Item]:
+    def _search(self, query: Query) -> Search:
         def search(k: int) -> np.ndarray:
             return self.index.search(query.vector[None, :], k)[0][0]
 
-        return rank(query, self.snapshot.catalog, search, settings).items
+        return search
+
+    def _rank(self, query: Query, settings: RankSettings) -> list[Item]:
+        return rank(query, self.snapshot.catalog, self._search(query), settings).items
 
     def related(self, url: str, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """The related list of a stored article. Filters are RankSettings request filters."""
         row = self.row(url)
         items = self.related_items(row, self.rank_settings(limit, **filters))
         return [self.entry(item, self.snapshot.articles[row]) for item in items]
+
+    def explain(
+        self, url: str, limit: int | None = None, **filters: Any
+    ) -> list[tuple[dict[str, Any], dict[str, float]]]:
+        """The related list of a stored article, each entry with the parts of its ordering
+        value (`recs.rank.explain`): why the list is what it is."""
+        row = self.row(url)
+        settings = self.rank_settings(limit, **filters)
+        items = self.related_items(row, settings)
+        article = self.snapshot.articles[row]
+        query = Query.for_article(article, self.snapshot.vectors[row])
+        parts = explain(query, self.snapshot.catalog, self._search(query), settings, items)
+        return [(self.entry(item, article), part) for item, part in zip(items, parts, strict=True)]
 
     def related_map(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
         """Every stored article's related list, by canonical URL (what `recs export` writes)."""

@@ -9,7 +9,7 @@ rows are the query itself or blocked, duplicates, the hard filters, the moved qu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -147,6 +147,51 @@ def _among(
     return np.array([(not wanted or v in wanted) and v not in unwanted for v in column], dtype=bool)
 
 
+@dataclass(frozen=True)
+class OrderParts:
+    """The parts of candidates' ordering values (arrays, one entry per candidate)."""
+
+    base: np.ndarray  # the cosine, or the score against the moved query
+    boost: np.ndarray  # what the taxonomy boost added
+    decay: np.ndarray  # the freshness factor (1: none)
+    value: np.ndarray  # (base + boost) times decay, where positive: what ranking orders by
+
+
+def order_parts(
+    catalog: Catalog,
+    rows: np.ndarray,
+    base: np.ndarray,
+    s: RankSettings,
+    query_ts: float | np.ndarray | None,
+    query_tags: frozenset[str] | Sequence[frozenset[str]],
+) -> OrderParts:
+    """The value candidates are ordered by, and its parts: `base` (the cosine, or the
+    score against the moved query) plus the taxonomy boost, times the freshness decay.
+
+    Candidate i is row `rows[i]` of a query published at `query_ts` (None or NaN:
+    unknown) with tags `query_tags`; for many queries at once both are given per
+    candidate (an array, a sequence of sets). Ranking orders by `value`, the proof of a
+    list unchanged (recs.unchanged) checks with it, and `recs related --explain` shows the
+    parts: a new ordering term goes here, once.
+    """
+    base = np.array(base, dtype=np.float64)
+    boost = np.zeros(len(base), dtype=np.float64)
+    if s.taxonomy_boost:
+        for i, row in enumerate(rows.tolist()):
+            mine = query_tags if isinstance(query_tags, frozenset) else query_tags[i]
+            tags = catalog.tags[row]
+            if mine and tags:
+                boost[i] = s.taxonomy_boost * len(mine & tags) / len(mine | tags)
+    values = base + boost
+    decay = np.ones(len(base), dtype=np.float64)
+    if s.half_life_days and query_ts is not None:
+        gaps = np.abs(catalog.published_ts[rows] - query_ts) / DAY
+        decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (gaps / s.half_life_days))  # NaN: none
+        # Only positive values shrink: a negative one times a decay would move up.
+        values = np.where(values > 0, values * decay, values)
+    return OrderParts(base, boost, decay, values)
+
+
 def order_values(
     catalog: Catalog,
     rows: np.ndarray,
@@ -155,31 +200,5 @@ def order_values(
     query_ts: float | np.ndarray | None,
     query_tags: frozenset[str] | Sequence[frozenset[str]],
 ) -> np.ndarray:
-    """The value candidates are ordered by: `base` (the cosine, or the score against the
-    moved query) plus the taxonomy boost, times the freshness decay (float64).
-
-    Candidate i is row `rows[i]` of a query published at `query_ts` (None or NaN:
-    unknown) with tags `query_tags`; for many queries at once both are given per
-    candidate (an array, a sequence of sets). Ranking orders by this and the proof of a
-    list unchanged (recs.unchanged) checks with it: a new ordering term goes here, once.
-    """
-    values = np.array(base, dtype=np.float64)
-    if s.taxonomy_boost:
-        for i, row in enumerate(rows.tolist()):
-            mine = query_tags if isinstance(query_tags, frozenset) else query_tags[i]
-            tags = catalog.tags[row]
-            if mine and tags:
-                values[i] += s.taxonomy_boost * len(mine & tags) / len(mine | tags)
-    if s.half_life_days and query_ts is not None:
-        values = _decayed(values, catalog.published_ts[rows], query_ts, s)
-    return values
-
-
-def _decayed(scores: np.ndarray, ts: np.ndarray, query_ts: Any, s: RankSettings) -> np.ndarray:
-    """`scores` times the freshness decay of the gap between `ts` and `query_ts` (either
-    may be an array; an unknown date, NaN, does not decay)."""
-    assert s.half_life_days
-    gaps = np.abs(ts - query_ts) / DAY
-    decay = np.where(np.isnan(gaps), 1.0, 0.5 ** (gaps / s.half_life_days))  # NaN: no decay
-    # Only positive scores shrink: a negative one times a decay would move up.
-    return np.where(scores > 0, scores * decay, scores)
+    """The values candidates are ordered by (`order_parts(...).value`)."""
+    return order_parts(catalog, rows, base, s, query_ts, query_tags).value

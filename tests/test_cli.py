@@ -296,3 +296,18 @@ def test_skipped_lines_cannot_be_forged_by_a_file_name(tmp_path, capsys, monkeyp
         "skipped x.md\\nskipped fake.md: all good\\x1b[2J.md:1: no front matter: "
         "the file must start with a line '---' (YAML), '+++' (TOML) or '{' (JSON)"
     ]
+
+
+def test_related_explain_prints_each_items_parts(topic_corpus, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    store_dir = str(tmp_path / "s")
+    assert main(["build", str(topic_corpus), "--store", store_dir, "-q", "--limit", "3"]) == 0
+    capsys.readouterr()
+    url = "https://example.com/space/0"
+    assert main(["related", url, "--store", store_dir, "--explain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:6] == ["#", "score", "cosine", "+expand", "+topics", "decay"]
+    assert len(lines) == 5 and lines[1].split()[0] == "1" and "similar" in lines[1]
+    assert main(["related", url, "--store", store_dir, "--format", "json"]) == 0
+    first = json.loads(capsys.readouterr().out)[0]
+    assert lines[1].split()[1] == f"{first['score']:.3f}" and first["title"] in lines[1]

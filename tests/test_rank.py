@@ -533,3 +533,28 @@ def test_a_collapsed_duplicate_is_named_by_the_item_it_collapsed_into():
     )
     items = ranked(articles, vectors, 0, limit=3).items
     assert [(i.row, i.same_story) for i in items] == [(2, (1,)), (3, ()), (4, ())]
+
+
+def test_explain_gives_the_parts_the_scores_were_made_of():
+    from recs.rank import explain
+
+    articles = make_articles(30)
+    articles = [
+        replace(a, fields={**a.fields, "topics": ["t"] if i % 2 else []})
+        for i, a in enumerate(articles)
+    ]
+    vectors = random_vectors(30, 5, dim=4)
+    catalog = Catalog.from_articles(articles, vectors)
+    index = VectorIndex(vectors)
+    query = Query.for_article(articles[1], vectors[1])
+    s = RankSettings(limit=5, taxonomy_boost=0.2, half_life_days=10.0, **OTHER_RULES_OFF)
+    search = lambda k: index.search(vectors[1:2], k)[0][0]  # noqa: E731
+    items = rank(query, catalog, search, s).items
+    parts = explain(query, catalog, search, s, items)
+    for item, part in zip(items, parts, strict=True):
+        assert part["cosine"] == pytest.approx(item.similarity, abs=1e-6)
+        made = part["cosine"] + part["expansion"] + part["boost"]
+        assert part["value"] == pytest.approx(made * part["decay"] if made > 0 else made)
+        assert item.score <= round(part["value"], 6) + 1e-9  # shown scores never rise
+    assert items[0].score == round(parts[0]["value"], 6)
+    assert any(p["boost"] > 0 for p in parts) and any(p["decay"] < 1 for p in parts)

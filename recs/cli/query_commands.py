@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -55,6 +56,12 @@ from recs.rank_settings import REQUEST_FILTERS
     + ", ".join(REQUEST_FILTERS)
     + " (docs/ranking.md; the same names as the API's)",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Print each item's cosine, what the neighbour expansion, the taxonomy boost and "
+    "the decay did to it, and why it is there",
+)
 def related(
     url: str | None,
     draft: Path | None,
@@ -64,6 +71,7 @@ def related(
     limit: int | None,
     output: str,
     filters: tuple[str, ...],
+    explain: bool,
 ) -> None:
     """Print the related list of a stored article, or of a draft (--draft FILE)."""
     from recs.config import rank_options
@@ -75,6 +83,8 @@ def related(
         raise click.UsageError("Missing argument 'URL' (or --draft FILE)")
     if url is not None and draft is not None:
         raise click.UsageError("give an article URL or --draft FILE, not both")
+    if explain and url is None:
+        raise click.UsageError("--explain explains a stored article's list: give its URL")
     options = rank_options(filters, allowed=REQUEST_FILTERS, flag="--filter")
     settings = settings_from(store=store, model=model, backend=backend)
     if url is not None:
@@ -82,6 +92,9 @@ def related(
             canonical_url(url)  # a malformed URL is reported before the store is loaded
         recommender = Recommender.open(settings=settings)
         url = article_url(recommender.snapshot.articles, url)
+        if explain:
+            click.echo(explanation(recommender.explain(url, limit, **options)), nl=False)
+            return
         items = recommender.related(url, limit=limit, **options)
     elif draft is not None:
         from recs.draft import read_draft
@@ -101,6 +114,27 @@ def related(
         click.echo(
             yaml.safe_dump(items, sort_keys=False, allow_unicode=True, width=10_000), nl=False
         )
+
+
+def explanation(rows: list[tuple[dict[str, Any], dict[str, float]]]) -> str:
+    """A table of each item's parts: how its score came about, and why it is there."""
+    lines = ["  # score  cosine  +expand  +topics   decay  why               title"]
+    for place, (entry, part) in enumerate(rows, start=1):
+        reason = entry["reason"]
+        why = reason.get("step", reason["kind"])
+        if reason.get("same_story"):
+            why += f" (+{len(reason['same_story'])} same story)"
+        lines.append(
+            f"{place:3d} {entry['score']:6.3f} {part['cosine']:7.3f} {part['expansion']:+8.3f} "
+            f"{part['boost']:+8.3f} {part['decay']:7.3f}  {why:<16}  {one_line(entry['title'])}"
+        )
+    if not rows:
+        lines.append("  (no related article: none above the relevance floor, or filtered out)")
+    lines.append(
+        "score: what the list is ordered by ((cosine + expand + topics) x decay, never "
+        "rising down the list); docs/ranking.md"
+    )
+    return "\n".join(lines) + "\n"
 
 
 @click.command("eval")
