@@ -40,9 +40,10 @@ from urllib.parse import quote
 
 import numpy as np
 
-from recs.articles import Article, ArticleError, article_from_data
+from recs.articles import Article, article_from_data
 from recs.catalog import title_key
 from recs.corpus import read_corpus
+from recs.frontmatter import ArticleError
 from recs.encoder import Encoder
 from recs.errors import InvalidInput, RecsError
 from recs.fieldmap import derive

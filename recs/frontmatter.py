@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -32,7 +32,10 @@ class ArticleError(ValueError):
         self.line = line
 
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:  # libyaml's loader when PyYAML was built with it: several times faster on a large corpus
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 
 class _Loader(_BaseLoader):
@@ -52,7 +55,7 @@ class _Loader(_BaseLoader):
                         key_node.start_mark,
                     )
                 seen[key_node.value] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
+        return cast(dict[Any, Any], super().construct_mapping(node, deep=deep))
 
 
 def _checked(constructor: Any) -> Any:

@@ -265,4 +265,5 @@ def exact_scores(
 ) -> np.ndarray:
     """Cosine of `query` with each of `rows`, in float64 and independent of batching."""
     picked = np.asarray(vectors[np.asarray(rows, dtype=np.int64)], dtype=np.float64)
-    return np.add.reduce(picked * np.asarray(query, dtype=np.float64), axis=1)  # np.sum's own
+    summed = np.add.reduce(picked * np.asarray(query, dtype=np.float64), axis=1)  # np.sum's own
+    return np.asarray(summed, dtype=np.float64)

@@ -146,7 +146,7 @@ class Recommender:
 
     def _search(self, query: Query) -> Search:
         def search(k: int) -> np.ndarray:
-            return self.index.search(query.vector[None, :], k)[0][0]
+            return np.asarray(self.index.search(query.vector[None, :], k)[0][0], dtype=np.int64)
 
         return search
 

@@ -74,7 +74,7 @@ def _rank_rows(job: RankJob, rows: Sequence[int], progress: Progress) -> dict[in
             def search(k: int, row: int = row, cached: np.ndarray = cached) -> np.ndarray:
                 if k <= len(cached):
                     return cached[:k]
-                return index.search(vectors[row : row + 1], k)[0][0]
+                return np.asarray(index.search(vectors[row : row + 1], k)[0][0], dtype=np.int64)
 
             query = Query.for_article(articles[row], vectors[row], catalog.title_keys[row])
             before = job.before.get(row)

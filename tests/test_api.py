@@ -743,3 +743,14 @@ def test_a_draft_pins_and_excludes_with_the_sites_own_keys(built):
     assert entries[0]["webUrl"] == pin and entries[0]["pinned"] is True
     assert entries[0]["reason"]["kind"] == "pinned"
     assert gone not in [e["webUrl"] for e in entries]
+
+
+def test_the_api_reference_lists_every_parameter():
+    """docs/api.md's table of GET /related parameters names each one the API takes."""
+    from recs.schema import PARAMS
+
+    text = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    table = text[text.index("| parameter | meaning |") :]
+    table = table[: table.index("\n\n")]
+    missing = [name for name in PARAMS if f"`{name}`" not in table]
+    assert missing == []
