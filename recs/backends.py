@@ -9,7 +9,6 @@ the plain values a remote worker needs to build the same encoder.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from recs.cpus import cores
 from recs.encoder import HASHING_MODEL, Encoder, HashingEncoder, normalise
 from recs.errors import ConfigError, ModelError
-from recs.models import BUNDLED_MODEL, ModelSpec, resolve_model
+from recs.models import BUNDLED_MODEL, ModelSpec, offline_transformers, resolve_model
 from recs.progress import no_progress_message
 
 BACKENDS = ("auto", "onnx", "torch")
@@ -38,16 +37,11 @@ class TorchEncoder:
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
             try:
+                offline_transformers()
                 import torch
-                import transformers
                 from sentence_transformers import SentenceTransformer
 
-                transformers.utils.logging.disable_progress_bar()
-                transformers.utils.logging.set_verbosity_error()
                 torch.set_num_threads(cores())
                 self._model = SentenceTransformer(str(self.spec.path), device="cpu")
             except (OSError, ValueError) as error:

@@ -43,10 +43,10 @@ import numpy as np
 from recs.articles import Article, article_from_data
 from recs.catalog import title_key
 from recs.corpus import read_corpus
-from recs.frontmatter import ArticleError
 from recs.encoder import Encoder
 from recs.errors import InvalidInput, RecsError
 from recs.fieldmap import derive
+from recs.frontmatter import ArticleError
 from recs.index import exact_scores
 from recs.options import ReadOptions
 from recs.pipeline import prepare

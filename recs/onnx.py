@@ -38,7 +38,7 @@ import numpy as np
 from recs.cpus import cores
 from recs.encoder import normalise
 from recs.errors import ModelError
-from recs.models import ModelSpec
+from recs.models import ModelSpec, offline_transformers
 from recs.progress import Notify, no_progress_message
 
 # Bump when the exported graph changes: older exports are then ignored, not reused.
@@ -148,13 +148,10 @@ def _export_lock(folder: Path) -> Iterator[None]:
 
 def _export(spec: ModelSpec, target: Path) -> None:
     """Write the model (transformer + mean pooling) to `target` with torch.onnx."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    offline_transformers()
     import torch
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
     model = transformers.AutoModel.from_pretrained(str(spec.path), attn_implementation="eager")
     model.eval()
     takes_types = "token_type_ids" in inspect.signature(model.forward).parameters

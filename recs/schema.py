@@ -217,7 +217,14 @@ PARAMS: dict[str, Param] = {
 }
 # The request filters, one parameter each, named and described as RankSettings says
 # (recs.rank_settings): the API, the CLI's --filter and RECS_RANK_* share their names.
-_KINDS = {"url": "url", "text": "text", "date": "date", "number": "float", "days": "days", "bool": "bool"}
+_KINDS = {
+    "url": "url",
+    "text": "text",
+    "date": "date",
+    "number": "float",
+    "days": "days",
+    "bool": "bool",
+}
 _EXAMPLES = {"since": "2022-01-01", "until": "2022-12-31T23:59:59Z", "max_age_days": 30}
 for _name in REQUEST_FILTERS:
     _kind = FILTER_KIND[_name]

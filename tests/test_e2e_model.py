@@ -48,13 +48,19 @@ def test_every_article_top_related_is_on_its_own_topic(sample_store):
     from recs import store
 
     snapshot = store.load(sample_store)
-    on_topic = 0
+    on_topic = listed = 0
     for row, article in enumerate(snapshot.articles):
+        if not snapshot.related[row]:
+            continue  # nothing above the model's minimum similarity: no filler instead
         top = snapshot.articles[snapshot.related[row][0].row]
+        listed += 1
         on_topic += Path(article.source).parts[0] == Path(top.source).parts[0]
     # Some sample articles cross topics by design (AI in schools and clinics, chip stocks),
-    # so not every top entry shares the folder; measured 37 of 51 with all-MiniLM-L6-v2.
-    assert on_topic / len(snapshot.articles) >= 0.7
+    # so not every top entry shares the folder; measured 39 of 50 with all-MiniLM-L6-v2.
+    # One list is empty: the antibiotic article's nearest neighbours (a language model, a
+    # password story) have a cosine of 0.12 at most and share none of its topics.
+    assert listed >= len(snapshot.articles) - 2
+    assert on_topic / listed >= 0.7
 
 
 @pytest.mark.parametrize(
@@ -80,21 +86,31 @@ def test_top_related_is_on_topic(sample_store, source):
     assert top_source.split("/")[0] == source.split("/")[0]
 
 
-def test_seed_top_related_is_the_math_education_article(sample_store):
+def test_seed_top_related_is_the_math_education_article_once_it_is_published(sample_store):
+    """The seed's own list names the math education article first; the sample keeps it
+    unpublished (`published: false`), so readers get it only when drafts are asked for."""
     items = related(sample_store, SEED_URL)
-    assert items[0]["title"] == "Is Chinese Math Education as Good as It Seems?"
-    assert items[0]["webUrl"].endswith("%3F")
-    assert 0.3 < items[0]["score"] < 0.5
+    titles = [item["title"] for item in items]
+    assert "Is Chinese Math Education as Good as It Seems?" not in titles
+    assert items[0]["title"] == "Teachers Rethink Homework as Students Turn to Chatbots"
+    with_drafts = related(sample_store, SEED_URL, "--filter", "include_drafts=true")
+    assert with_drafts[0]["title"] == "Is Chinese Math Education as Good as It Seems?"
+    assert with_drafts[0]["webUrl"].endswith("%3F")
+    assert 0.3 < with_drafts[0]["similarity"] < 0.5
+    assert with_drafts[0]["reason"]["kind"] == "similar"
 
 
-def test_space_article_gets_space_articles(sample_store):
+def test_space_article_gets_space_articles_and_no_drafts(sample_store):
     from recs import store
 
     snapshot = store.load(sample_store)
     row = next(i for i, a in enumerate(snapshot.articles) if "kestrel-lander" in a.source)
     items = related(sample_store, snapshot.articles[row].url)
-    sources = {a.fields["webUrl"]: a.source for a in snapshot.articles}
-    assert all(sources[item["webUrl"]].startswith("space/") for item in items[:3])
+    sources = {a.fields["webUrl"]: a for a in snapshot.articles}
+    assert all(sources[item["webUrl"]].source.startswith("space/") for item in items[:2])
+    # The two unpublished space articles (a comet at cosine 0.29, a station module) are out.
+    assert all(sources[item["webUrl"]].fields.get("published") is not False for item in items)
+    assert len(items) == len({item["webUrl"] for item in items})
 
 
 def test_rebuild_embeds_nothing(sample_store):

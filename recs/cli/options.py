@@ -10,13 +10,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from recs.config import Settings
 from recs.errors import ShrinkRefused
 from recs.progress import no_progress
+
+if TYPE_CHECKING:
+    from recs.encoder import Encoder
 
 PATH = click.Path(path_type=Path)  # no existence check: recs' own errors say what to do
 
@@ -126,6 +129,14 @@ def notify(quiet: bool) -> Callable[[str], None]:
             tqdm.write(message, file=sys.stderr)
 
     return notify
+
+
+def encoder_of(settings: Settings, quiet: bool = False) -> Encoder:
+    """The settings' encoder; a first ONNX export on this machine (seconds, once) is
+    announced on stderr unless `quiet`, by every command that embeds."""
+    from recs.backends import load_encoder
+
+    return load_encoder(settings.model, settings.backend, settings.model_cache, notify(quiet))
 
 
 @contextmanager

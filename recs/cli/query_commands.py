@@ -13,6 +13,7 @@ from recs.cli.options import (
     backend_option,
     config_option,
     echo_err,
+    encoder_of,
     limit_option,
     model_option,
     open_site,
@@ -184,7 +185,6 @@ def eval_(
     config: Path | None,
 ) -> None:
     """Score related lists on labelled articles: precision, nDCG, coverage, duplicates."""
-    from recs.backends import load_encoder
     from recs.config import option_words, rank_options, with_rank_options
     from recs.evaluate import evaluate
 
@@ -195,7 +195,7 @@ def eval_(
         file, read = site.content_dir, site.read
     elif settings.config is not None:  # a .jsonl file read with a site's [fields]
         read = open_site(settings.config.parent, settings, announce=False).read
-    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
+    encoder = encoder_of(settings, quiet)
     rank = with_rank_options(settings.rank_for(encoder.model_id), rank_options(options))
     variants = {
         text: with_rank_options(

@@ -19,12 +19,12 @@ from recs.cli.options import (
     config_option,
     content_dir_argument,
     echo_err,
+    encoder_of,
     engine_for,
     engine_option,
     jobs_option,
     limit_option,
     model_option,
-    notify,
     open_site,
     progress_bars,
     rebuild_option,
@@ -81,7 +81,6 @@ def build(
     explain_fields: Path | None,
 ) -> None:
     """Embed the articles in CONTENT_DIR and publish their related lists to the store."""
-    from recs.backends import load_encoder
     from recs.pipeline import build as run_build
 
     settings = settings_from(
@@ -104,7 +103,7 @@ def build(
         return
     options = build_options(settings, strict=strict, rebuild=rebuild, allow_shrink=allow_shrink)
     batch_engine = engine_for(settings)
-    encoder = load_encoder(settings.model, settings.backend, settings.model_cache, notify(quiet))
+    encoder = encoder_of(settings, quiet)
     with progress_bars(quiet) as progress, closing(batch_engine), skipped_shown(quiet):
         _, report = run_build(
             site.content_dir,
@@ -167,7 +166,6 @@ def regenerate(
     config: Path | None,
 ) -> None:
     """Update the store, then rewrite the `related:` block of every article file."""
-    from recs.backends import load_encoder
     from recs.regenerate import Mode
     from recs.regenerate import regenerate as run_regenerate
 
@@ -186,7 +184,7 @@ def regenerate(
     site = open_site(content_dir, settings)
     options = build_options(settings, rebuild=rebuild, allow_shrink=allow_shrink)
     batch_engine = engine_for(settings)
-    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
+    encoder = encoder_of(settings, quiet)
     mode: Mode = "dry-run" if dry_run else "check" if check else "write"
     with progress_bars(quiet) as progress, closing(batch_engine), skipped_shown(quiet):
         report = run_regenerate(
@@ -236,13 +234,12 @@ def watch(
     config: Path | None,
 ) -> None:
     """Regenerate now, then again whenever an article file changes (Ctrl-C stops)."""
-    from recs.backends import load_encoder
     from recs.watch import watch as run_watch
 
     settings = settings_from(store=store, model=model, backend=backend, limit=limit, config=config)
     site = open_site(content_dir, settings)
     content_dir = site.content_dir
-    encoder = load_encoder(settings.model, settings.backend, settings.model_cache)
+    encoder = encoder_of(settings)
 
     def on_round(report: Any, changed: list[str]) -> None:
         for problem in report.skipped:
