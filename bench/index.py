@@ -12,8 +12,11 @@ Rows: `exact` (the baseline; above `EXACT_FULL_MAX` rows its all-pairs time is t
 of the sample scaled to all rows, marked "est.", as the real run would take hours),
 `ivf` as shipped (its probe count calibrated at build time), and, for reference up to
 `HNSW_MAX` rows, `hnsw`: FAISS IndexHNSWFlat (M 32, efConstruction 40, efSearch 64), the
-approximate index that was measured and not chosen. Medians of `--runs` runs; peak memory
-is the largest seen; "cores used" is CPU seconds over wall seconds of the all-pairs step.
+approximate index that was measured and not chosen, and `faiss-ivf`: FAISS IndexIVFFlat with
+the lists and probe count the shipped IVF chose (its build time includes building the
+shipped IVF to learn them), the library's way to run the same inverted file. Medians of
+`--runs` runs; peak memory is the largest seen; "cores used" is CPU seconds over wall
+seconds of the all-pairs step.
 
 A second table checks the approximate indexes on real vectors: the 10,000 HuffPost texts
 under the bundled model, recall@10 of every row against exact search.
@@ -78,15 +81,51 @@ class _Hnsw:
         return rows, scores
 
 
+class _FaissIvf:
+    """FAISS's own IndexIVFFlat with the lists and probe count the shipped IVF chose on the
+    same vectors: the library alternative to recs.index.InvertedFile, for reference."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+        self.index: Any = None
+
+    def build(self) -> None:
+        import faiss
+
+        from recs.index import IVF_ITERATIONS, IVF_POINTS_PER_LIST, VectorIndex
+        from recs.options import IndexSettings
+
+        shipped = VectorIndex(self.vectors, IndexSettings("ivf")).build().inverted_file
+        assert shipped is not None
+        d = self.vectors.shape[1]
+        self.index = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(d), d, shipped.lists, faiss.METRIC_INNER_PRODUCT
+        )
+        self.index.cp.spherical = True
+        self.index.cp.niter = IVF_ITERATIONS
+        self.index.cp.max_points_per_centroid = IVF_POINTS_PER_LIST
+        self.index.cp.min_points_per_centroid = 1
+        self.index.train(self.vectors)
+        self.index.add(self.vectors)
+        self.index.nprobe = shipped.probe
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, rows = self.index.search(queries, k)
+        return rows, scores
+
+
+REFERENCES = {"hnsw": _Hnsw, "faiss-ivf": _FaissIvf}
+
+
 def worker(rows: int, kind: str, data: str) -> dict[str, float]:
     """One measurement in this process: build `kind`, all-pairs top-K, recall on a sample."""
     import faiss
 
     from bench.synthetic import GENERATORS
-    from recs.index import VectorIndex, _faiss
+    from recs.index import VectorIndex, faiss_module
     from recs.options import IndexSettings
 
-    _faiss()  # sets FAISS's threads to every core, as recs does
+    faiss_module()  # sets FAISS's threads to every core, as recs does
     vectors = GENERATORS[data](rows)
     queries = np.sort(np.random.default_rng(7).choice(rows, min(rows, SAMPLE), replace=False))
     started = time.perf_counter()
@@ -99,7 +138,8 @@ def worker(rows: int, kind: str, data: str) -> dict[str, float]:
         result.update(all_pairs_s=exact_sample * rows / len(queries), estimated=1.0)
         result["peak_mib"] = self_peak_mib()
         return result
-    index: Any = _Hnsw(vectors) if kind == "hnsw" else VectorIndex(vectors, IndexSettings(kind))
+    reference = REFERENCES.get(kind)
+    index: Any = reference(vectors) if reference else VectorIndex(vectors, IndexSettings(kind))
     started, cpu = time.perf_counter(), time.process_time()
     index.build()
     result["build_s"] = time.perf_counter() - started
@@ -111,8 +151,8 @@ def worker(rows: int, kind: str, data: str) -> dict[str, float]:
     result["cores"] = result["all_pairs_cpu_s"] / result["all_pairs_s"]
     result["recall"] = recall_at_k(found[queries], truth, queries)
     if kind == "ivf":
-        result["probe"] = float(index._ivf.probe)
-        result["lists"] = float(index._ivf.lists)
+        result["probe"] = float(index.inverted_file.probe)
+        result["lists"] = float(index.inverted_file.lists)
     result["peak_mib"] = self_peak_mib()
     return result
 
@@ -129,7 +169,7 @@ def run(sizes: list[int], runs: int, data: str = "clustered") -> None:
     )
     out = []
     for rows in sizes:
-        kinds = ["exact", "ivf"] + (["hnsw"] if rows <= HNSW_MAX else [])
+        kinds = ["exact", "ivf", "faiss-ivf"] + (["hnsw"] if rows <= HNSW_MAX else [])
         results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
         for _ in range(runs):
             for kind in kinds:
@@ -143,7 +183,7 @@ def run(sizes: list[int], runs: int, data: str = "clustered") -> None:
             if kind == "ivf":
                 probed = median([r["probe"] for r in measured])
                 name += f", {measured[0]['lists']:.0f} lists, {probed:.0f} probed"
-            if kind == "hnsw":
+            if kind in REFERENCES:
                 name += " (reference, not shipped)"
             out.append(
                 [
@@ -184,10 +224,10 @@ def real_vectors_check() -> None:
     from bench.encoder import huffpost_texts
     from recs.backends import load_encoder
     from recs.encoder import embed_all
-    from recs.index import VectorIndex, _faiss
+    from recs.index import VectorIndex, faiss_module
     from recs.options import IndexSettings
 
-    _faiss()
+    faiss_module()
     vectors = embed_all(load_encoder(), huffpost_texts())
     everyone = np.arange(len(vectors))
     started = time.perf_counter()
@@ -198,15 +238,16 @@ def real_vectors_check() -> None:
     started = time.perf_counter()
     found, _ = ivf.search(vectors, K + 1)
     seconds = time.perf_counter() - started
-    assert ivf._ivf is not None
-    name = f"ivf as shipped: {ivf._ivf.lists} lists, {ivf._ivf.probe} probed (calibrated)"
+    assert ivf.inverted_file is not None
+    shipped = ivf.inverted_file
+    name = f"ivf as shipped: {shipped.lists} lists, {shipped.probe} probed (calibrated)"
     out.append([name, recall_at_k(found, truth, everyone), seconds])
     for probe in (8, 16, 32):
-        ivf._ivf.probe = probe
+        ivf.inverted_file.probe = probe
         started = time.perf_counter()
         found, _ = ivf.search(vectors, K + 1)
         seconds = time.perf_counter() - started
-        name = f"ivf, {probe} of {ivf._ivf.lists} lists probed"
+        name = f"ivf, {probe} of {ivf.inverted_file.lists} lists probed"
         out.append([name, recall_at_k(found, truth, everyone), seconds])
     hnsw = _Hnsw(vectors)
     started = time.perf_counter()

@@ -69,7 +69,7 @@ def test_probes_are_calibrated_to_the_data():
     easy = VectorIndex(clustered_unit_vectors(20_000, d=64, seed=4), IndexSettings("ivf"))
     hard_vectors = mixture_unit_vectors(20_000, d=64, seed=4)
     hard = VectorIndex(hard_vectors, IndexSettings("ivf"))
-    easy_ivf, hard_ivf = easy.build()._ivf, hard.build()._ivf
+    easy_ivf, hard_ivf = easy.build().inverted_file, hard.build().inverted_file
     assert easy_ivf is not None and hard_ivf is not None
     assert easy_ivf.sample_recall >= IVF_RECALL and hard_ivf.sample_recall >= IVF_RECALL
     assert hard_ivf.probe > easy_ivf.probe  # harder data, more lists probed
@@ -80,7 +80,7 @@ def test_probes_are_calibrated_to_the_data():
 def test_large_k_is_answered_exactly_and_never_short(clustered):
     vectors = clustered[:2_000]
     index = VectorIndex(vectors, IndexSettings("ivf")).build()
-    ivf = index._ivf
+    ivf = index.inverted_file
     assert ivf is not None
     ivf.probe = 2
     k = ivf.probe * ivf.longest + 50  # more than any query's probed lists hold
@@ -97,7 +97,7 @@ def test_large_k_is_answered_exactly_and_never_short(clustered):
 def test_ivf_equals_exact_when_the_probes_cover_every_list():
     vectors = clustered_unit_vectors(60, d=16, seed=5)  # 7 lists, all probed
     ivf = VectorIndex(vectors, IndexSettings("ivf")).build()
-    assert ivf._ivf is not None and ivf._ivf.probe == ivf._ivf.lists
+    assert ivf.inverted_file is not None and ivf.inverted_file.probe == ivf.inverted_file.lists
     exact, _ = VectorIndex(vectors, IndexSettings("exact")).search(vectors, 7)
     found, _ = ivf.search(vectors, 7)
     assert np.mean(exact == found) > 0.999  # only exact ties may swap
@@ -116,7 +116,7 @@ def test_search_blocks_do_not_change_results(clustered, monkeypatch):
 def test_pickling_drops_what_was_built(clustered):
     index = VectorIndex(clustered[:3_000], IndexSettings("ivf")).build()
     copy = pickle.loads(pickle.dumps(index))
-    assert copy._ivf is None and copy.kind == "ivf"
+    assert copy.inverted_file is None and copy.kind == "ivf"
     a, _ = index.search(clustered[:50], 5)
     b, _ = copy.search(clustered[:50], 5)
     assert np.mean(a == b) > 0.99  # k-means is seeded: the copy builds the same lists
