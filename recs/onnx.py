@@ -24,11 +24,13 @@ import hashlib
 import inspect
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
 import uuid
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -258,16 +260,17 @@ class OnnxEncoder:
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: list[str] = []
-        self._temp: tempfile.TemporaryDirectory[str] | None = None
+        self._temp: Path | None = None
         self._loading = threading.Lock()
 
     def model_file(self) -> Path:
         """The exported model, exporting it on first call."""
         cache_dir = self.cache_dir
         if cache_dir is None:
-            if self._temp is None:
-                self._temp = tempfile.TemporaryDirectory(prefix="recs-onnx-")
-            cache_dir = Path(self._temp.name)
+            if self._temp is None:  # removed when this encoder goes
+                self._temp = Path(tempfile.mkdtemp(prefix="recs-onnx-"))
+                weakref.finalize(self, shutil.rmtree, self._temp, ignore_errors=True)
+            cache_dir = self._temp
         return ensure_exported(self.spec, cache_dir, self.notify)
 
     def warm_up(self) -> threading.Thread | None:

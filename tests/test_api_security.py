@@ -161,6 +161,7 @@ def test_an_over_long_request_line_is_refused_by_the_server(live):
     long_url = f"{live}/related?url=https://a.example/x&provider={'p' * 70_000}"
     with pytest.raises(urllib.error.HTTPError) as error:
         urllib.request.urlopen(long_url, timeout=10)
+    error.value.close()  # the answer's socket
     assert error.value.code == 400
     assert answers(live)  # and it goes on serving
 

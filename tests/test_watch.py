@@ -8,7 +8,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,33 @@ class Output:
         pytest.fail(f"timed out waiting for {what}; output: {self.lines}")
 
 
+@contextmanager
+def watching(content: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, Output]]:
+    """A real `recs watch CONTENT`, its printed lines collected, stopped with Ctrl-C (SIGINT)
+    on the way out; its pipe is closed with it."""
+    with subprocess.Popen(
+        [str(BIN / "recs"), "watch", str(content)],
+        # A job started in the background by a non-interactive shell (CI) inherits SIGINT
+        # ignored, and Python then never raises KeyboardInterrupt: Ctrl-C as a user's.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        output = Output(process)
+        try:
+            yield process, output
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            output.thread.join(timeout=20)
+
+
 def related_urls(path: Path) -> list[str]:
     fields = read_front_matter(path.read_bytes())
     return [entry["webUrl"] for entry in fields.get("related") or []]
@@ -63,18 +91,7 @@ def test_watch_rewrites_affected_blocks_and_ignores_its_own_writes(tmp_path):
     shutil.copytree(EXAMPLES, content)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env.update(RECS_MODEL="hashing", RECS_STORE=str(tmp_path / "store"), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [str(BIN / "recs"), "watch", str(content)],
-        # A job started in the background by a non-interactive shell (CI) inherits SIGINT
-        # ignored, and Python then never raises KeyboardInterrupt: Ctrl-C as a user's.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        output = Output(process)
+    with watching(content, env) as (process, output):
         output.wait_for(lambda lines: any(x.startswith("watching ") for x in lines), "start")
         assert output.lines[0].startswith("51 files: 51 changed, 0 unchanged, 0 skipped;")
         time.sleep(1.0)  # events of the first round's own writes have arrived by now
@@ -103,13 +120,6 @@ def test_watch_rewrites_affected_blocks_and_ignores_its_own_writes(tmp_path):
         os.utime(content / "space" / "amateur-astronomers-spot-green-comet.md")
         time.sleep(2.0)
         assert len(output.lines) == 3, output.lines
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     assert process.returncode in (0, 130)
 
 
@@ -119,16 +129,7 @@ def test_a_watch_holds_its_folder_a_second_watch_or_a_regenerate_is_refused(tmp_
     shutil.copytree(EXAMPLES, content)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     env.update(RECS_MODEL="hashing", RECS_STORE=str(tmp_path / "store"), PYTHONUNBUFFERED="1")
-    process = subprocess.Popen(
-        [str(BIN / "recs"), "watch", str(content)],
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        output = Output(process)
+    with watching(content, env) as (_, output):
         output.wait_for(lambda lines: any(x.startswith("watching ") for x in lines), "start")
         time.sleep(0.5)  # idle: between rounds, where a second writer used to slip in
         for command in (["watch", str(content)], ["regenerate", str(content)]):
@@ -138,13 +139,6 @@ def test_a_watch_holds_its_folder_a_second_watch_or_a_regenerate_is_refused(tmp_
             assert other.returncode == 75, (command, other.stdout, other.stderr)
             assert "being rewritten by another recs regenerate or watch" in other.stderr
             assert other.stdout == ""
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     # Once the watch has stopped, the folder is free again.
     done = subprocess.run(
         [str(BIN / "recs"), "regenerate", str(content), "-q"], env=env, capture_output=True
