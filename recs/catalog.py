@@ -1,8 +1,9 @@
 """What ranking knows of every stored article (`Catalog`) and of the article asking (`Query`).
 
 Built once per set of articles: each article's canonical URL, vector, normalised title
-(for duplicate detection), provider, date, quality, type, published flag and tags, by row,
-plus the lookups ranking uses (URL order for ties, title numbers, rows by originalUrl).
+(for duplicate detection), provider, date, quality, type, published flag, language and
+tags, by row, plus the lookups ranking uses (URL order for ties, title numbers, rows by
+originalUrl).
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def category_of(fields_: Any) -> str | None:
     return category.strip().lower() if isinstance(category, str) and category.strip() else None
 
 
+def language_of(fields_: Any) -> str | None:
+    """An article's language code as the field mapping derived it (recs.fieldmap), or None."""
+    language = fields_.get("language")
+    return language if isinstance(language, str) and language else None
+
+
 def tags_of(fields_: Any) -> frozenset[str]:
     """Topics and category (as `category:NAME`): what the taxonomy boost compares."""
     category = category_of(fields_)
@@ -86,6 +93,7 @@ class Facts:
     type: str | None
     draft: bool
     category: str | None
+    language: str | None
     topics: frozenset[str]
     tags: frozenset[str]
     original: str | None  # originalUrl, when another
@@ -103,6 +111,7 @@ class Facts:
             type=kind if isinstance(kind, str) else None,
             draft=is_draft(fields_),
             category=category_of(fields_),
+            language=language_of(fields_),
             topics=topics_of(fields_),
             tags=tags_of(fields_),
             original=article.original_url,
@@ -119,6 +128,7 @@ COLUMNS = {
     "type": "types",
     "draft": "drafts",
     "category": "categories",
+    "language": "languages",
     "topics": "topics",
     "tags": "tags",
     "original": "originals",
@@ -140,6 +150,7 @@ class Catalog:
     types: list[str | None]
     drafts: list[bool]
     categories: list[str | None]
+    languages: list[str | None]
     topics: list[frozenset[str]]
     tags: list[frozenset[str]]
     originals: list[str | None]
@@ -250,6 +261,7 @@ class Query:
     tags: frozenset[str] = frozenset()
     topics: frozenset[str] = frozenset()
     category: str | None = None
+    language: str | None = None
     pinned: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()
     original_url: str | None = None
@@ -266,6 +278,7 @@ class Query:
             tags=tags_of(article.fields),
             topics=topics_of(article.fields),
             category=category_of(article.fields),
+            language=language_of(article.fields),
             pinned=article.pinned,
             excluded=article.excluded,
         )

@@ -16,6 +16,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,15 @@ class Settings:
 
     def rank_for(self, model_id: str) -> RankSettings:
         """The ranking settings of a build with the model `model_id`: RECS_RANK_* as set,
-        and the model's calibrated relevance floor where RECS_RANK_MIN_SIMILARITY is not
-        (recs.models.Calibration; -1 turns the floor off)."""
+        and the model's calibration (recs.models.Calibration) for each setting that is not
+        (-1 turns a similarity floor off)."""
         from recs.models import calibration
 
         calibrated = calibration(model_id)
         unset = {
-            name: getattr(calibrated, name)
-            for name in ("min_similarity", "relevant_similarity")
-            if getattr(self.rank, name) is None
+            spec.name: getattr(calibrated, spec.name)
+            for spec in fields(calibrated)
+            if getattr(self.rank, spec.name) is None
         }
         return replace(self.rank, **unset)
 
@@ -135,10 +136,19 @@ class Settings:
         writes nothing, does not pay the export again."""
         return self.cache_dir if self.cache_dir is not None else user_cache_dir()
 
-    @property
+    @cached_property  # resolving the model reads its small files: once per Settings
     def read_options(self) -> ReadOptions:
-        """How article files are read (RECS_PINNED_KEY, RECS_EXCLUDED_KEY, RECS_MAX_FILE_BYTES)."""
-        return ReadOptions(self.pinned_key, self.excluded_key, self.max_file_bytes)
+        """How article files are read (RECS_PINNED_KEY, RECS_EXCLUDED_KEY, RECS_MAX_FILE_BYTES),
+        detecting languages when the lists keep to them (`same_language`, set or by the
+        model's calibration)."""
+        detect = self.rank.same_language
+        if detect is None:
+            from recs.models import calibration, model_id_of
+
+            detect = calibration(model_id_of(self.model)).same_language
+        return ReadOptions(
+            self.pinned_key, self.excluded_key, self.max_file_bytes, detect_language=detect
+        )
 
     @property
     def index_settings(self) -> IndexSettings:

@@ -12,11 +12,15 @@ body. Each field is the first of its keys the file holds (docs/sites.md):
 - topics: every value of `topics`, `tags`, `categories` and `keywords`, in that order,
   each once;
 - draft: `draft` (true or false);
+- language: `language`, `lang`, `locale`, `inLanguage` (a BCP 47 tag, kept as its primary
+  subtag: `de` for `de-CH`; a value that is no tag is left out); else, for a multilingual
+  model, detected from the title and excerpt (recs.languages);
 - URL: `webUrl`, else `originalUrl` (as always), else the site's permalink rules
   (recs.permalinks).
 
 The article keeps its front matter as written, and the well-known keys the rest of recs
-reads (`title`, `excerpt`, `publishedDateTime`, `webUrl`, `topics`, `draft`, `images`)
+reads (`title`, `excerpt`, `publishedDateTime`, `webUrl`, `topics`, `draft`,
+`language`, `images`)
 hold the values derived: for a file in the seed's own format every one of them is already
 what it writes, so nothing changes. A site's `images` written as paths or URLs (Hugo's
 `images = ["cover.jpg"]`) become `[{url: ABSOLUTE}]` on the site's base URL (in a
@@ -34,6 +38,7 @@ from urllib.parse import urljoin
 
 from recs.articles import is_web_url, parse_datetime
 from recs.frontmatter import ArticleError
+from recs.languages import detect, language_code
 from recs.options import ReadOptions
 from recs.permalinks import POST_NAME, page_url
 
@@ -214,6 +219,21 @@ def derive(data: Any, body: str, source: str, read: ReadOptions) -> tuple[Any, l
         draft = value is True or (isinstance(value, str) and value.strip().lower() == "true")
         out["draft"] = draft
         picks.append(Pick("draft", draft, f"key `{key}`"))
+
+    language_pick = _first(data, fields.language)
+    declared = language_code(language_pick[1]) if language_pick is not None else None
+    if language_pick is not None and declared is not None:
+        out["language"] = declared
+        picks.append(Pick("language", declared, f"key `{language_pick[0]}`"))
+    elif language_pick is not None:  # a name such as "German" says nothing to a filter
+        out.pop("language", None)
+        picks.append(Pick("language", None, f"key `{language_pick[0]}` is not a language tag"))
+    if declared is None and read.detect_language:
+        excerpt = out["excerpt"] if isinstance(out.get("excerpt"), str) else ""
+        detected = detect(f"{title}. {excerpt}")
+        if detected is not None:
+            out["language"] = detected
+            picks.append(Pick("language", detected, "detected from the title and excerpt"))
 
     if read.urls is not None:  # a site's own images; the seed's shape is checked as written
         images = _images(data.get("images"), read.urls.base_url)

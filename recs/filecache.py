@@ -57,9 +57,7 @@ Entries = Mapping[str, Cached]  # by source
 
 def signature(read: ReadOptions) -> str:
     """What parsing depends on besides the bytes; a cache of another signature is ignored."""
-    options = [read.pinned_key, read.excluded_key, read.max_file_bytes]
-    mapping = [dataclasses.asdict(read.fields), read.urls and dataclasses.asdict(read.urls)]
-    return json.dumps([FORMAT, __version__, *options, *mapping])
+    return json.dumps([FORMAT, __version__, dataclasses.asdict(read)])
 
 
 def _key(entry: Cached) -> tuple[str, str, FileStat | None]:

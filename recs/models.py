@@ -112,17 +112,21 @@ def model_id_of(model: str | None) -> str:
 
 @dataclass(frozen=True)
 class Calibration:
-    """The ranking settings that are cosines, for one model: how its cosines spread.
+    """The ranking settings that depend on the model, for one model. Each field is a
+    RankSettings field, used where its RECS_RANK_* variable is not set
+    (`recs.config.Settings.rank_for`).
 
     `min_similarity` (nothing below it is listed) and `relevant_similarity` (related by
-    meaning alone at or above it) are what a build uses where RECS_RANK_MIN_SIMILARITY and
-    RECS_RANK_RELEVANT_SIMILARITY are not set. Measured for the bundled model on the sample
-    corpus and on ../shared/data (docs/quality.md, "The editor's view"); a model without a
-    calibration gets neither, and the two variables set them.
+    meaning alone at or above it) are cosines, so they follow how the model's cosines
+    spread: measured for the bundled model on the sample corpus and on ../shared/data
+    (docs/quality.md, "The editor's view"); a model without a calibration gets neither.
+    `same_language`: lists keep to the article's language, detected where a file declares
+    none (recs.languages); on for multilingual models.
     """
 
     min_similarity: float | None = None
     relevant_similarity: float | None = None
+    same_language: bool = False
 
 
 CALIBRATIONS = {BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.2)}

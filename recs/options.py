@@ -30,6 +30,7 @@ class FieldMap:
     date: tuple[str, ...] = ("publishedDateTime", "date", "publishDate", "pubDate")
     topics: tuple[str, ...] = ("topics", "tags", "categories", "keywords")  # all of them
     draft: tuple[str, ...] = ("draft",)
+    language: tuple[str, ...] = ("language", "lang", "locale", "inLanguage")
     url: tuple[str, ...] = ("webUrl",)  # an absolute URL; else originalUrl, else the site's
 
 
@@ -56,6 +57,9 @@ class ReadOptions:
     fields: FieldMap = field(default_factory=FieldMap)  # recs.toml [fields]
     urls: UrlRules | None = None  # the site's URL rules (recs.sites), None for none
     skip: tuple[str, ...] = ()  # folders of the content folder that hold no articles
+    # Detect the language of a file that declares none (recs.languages): set for a
+    # multilingual model, whose lists keep to the article's language.
+    detect_language: bool = False
 
 
 @dataclass(frozen=True)

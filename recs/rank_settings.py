@@ -37,8 +37,6 @@ def option(
     """A RankSettings field: its default, what it does, its bounds (`low` <= value <=
     `high`, `above` < value) and, for a request filter, the kind of its values."""
     metadata = {"doc": doc, "low": low, "high": high, "above": above, "request": request}
-    if isinstance(default, tuple):
-        return field(default=default, metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -103,6 +101,12 @@ class RankSettings:
     )
     same_category: bool = option(
         False, "only articles of the article's own category", request="bool"
+    )
+    same_language: bool | None = option(
+        None,
+        "only articles in the article's own language (unset: the model's calibration, on "
+        "for multilingual models)",
+        request="bool",
     )
     min_quality: float | None = option(
         None, "only articles whose quality is at least this", low=-1e12, high=1e12, request="number"

@@ -129,6 +129,10 @@ def select_items(
     keep &= eligible(catalog, s)[rows]
     if s.same_category:
         keep &= np.array([catalog.categories[r] == query.category for r in rows.tolist()])
+    if s.same_language and query.language is not None:
+        # An article of unknown language stays in: nothing says it is in another.
+        languages = catalog.languages
+        keep &= np.array([languages[r] in (None, query.language) for r in rows.tolist()])
     picked = np.flatnonzero(keep)
     if not len(picked):
         return [], None

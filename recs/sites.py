@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ SKIPPED = {
 }
 TOP_KEYS = frozenset({"generator", "content", "base_url", "data_file", "skip", "fields"})
 TOP_KEYS |= {"permalinks"}
-FIELD_KEYS = frozenset({"title", "excerpt", "excerpt_from_body", "date", "topics", "draft", "url"})
+FIELD_KEYS = frozenset(f.name for f in fields(FieldMap))  # what a [fields] table may set
 _JS_STRING = r"""\s*[:=]\s*["'`]([^"'`]+)["'`]"""
 
 
@@ -352,7 +352,8 @@ def _as_content_of_parent(path: Path, read: ReadOptions, base_url: str | None) -
     return replace(site, root=path, content_dir=path)
 
 
-DERIVED = ("title", "excerpt", "date", "topics", "draft", "url")  # FieldMap's key lists
+# FieldMap's key lists, in its order: the fields `--explain-fields` shows.
+DERIVED = tuple(f.name for f in fields(FieldMap) if f.type == "tuple[str, ...]")
 
 
 def explain_fields(site: Site, file: Path) -> list[str]:

@@ -39,7 +39,7 @@ DUPLICATE_MARGIN = 1e-4
 #   suspect; min_similarity only leaves candidates out (a suspect is checked anyway);
 # - mmr_lambda: below 1 nothing is proved;
 # - the hard filters and the draft rule (include_drafts, provider, exclude_provider, type,
-#   exclude_type, topic, exclude_topic, same_category, min_quality, since, until,
+#   exclude_type, topic, exclude_topic, same_category, same_language, min_quality, since, until,
 #   max_age_days): a suspect is checked against the bar whether it passes them or not,
 #   and an article whose date starts or stops keeping it out is a changed article
 #   (recs.related); exclude_url coming or going makes recs.related rank every list.
@@ -71,6 +71,7 @@ PROOF_COVERS = frozenset(
         "topic",
         "exclude_topic",
         "same_category",
+        "same_language",
         "min_quality",
         "since",
         "until",

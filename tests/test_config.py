@@ -36,6 +36,7 @@ EXAMPLES = {
     "topic": ("Space, AI", ("Space", "AI")),
     "exclude_topic": ("Opinion", ("Opinion",)),
     "same_category": ("true", True),
+    "same_language": ("off", False),
     "since": ("2020-01-01", 1577836800.0),
     "until": ("1600000000", 1600000000.0),
     "max_age_days": ("30", 30.0),
