@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import fcntl
 import hashlib
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,7 +31,7 @@ from recs.corpus import JSONL_SUFFIX, Corpus, read_corpus
 from recs.encoder import Encoder
 from recs.engine import LOCAL, Engine
 from recs.errors import InvalidInput, Problem, StoreLocked
-from recs.fsio import clean_temp_files, fsync_dir, write_atomic
+from recs.fsio import clean_temp_files, flocked, fsync_dir, write_atomic
 from recs.journal import API_SOURCE
 from recs.options import BuildOptions, ReadOptions
 from recs.pipeline import BuildReport, build
@@ -56,21 +54,13 @@ def content_locked(root: Path, wait: float = 0.0) -> Iterator[None]:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as error:
         raise InvalidInput(f"cannot open the content folder {root}: {error.strerror}") from None
+    busy = StoreLocked(
+        f"the content folder {root} is being rewritten by another recs regenerate or watch; "
+        "wait for it to finish (or stop `recs watch`) and try again"
+    )
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StoreLocked(
-                        f"the content folder {root} is being rewritten by another recs "
-                        "regenerate or watch; wait for it to finish (or stop `recs watch`) "
-                        "and try again"
-                    ) from None
-                time.sleep(0.05)
-        yield
+        with flocked(fd, wait, lambda: busy):
+            yield
     finally:
         os.close(fd)
 
