@@ -369,7 +369,10 @@ def test_widget_reads_a_static_per_article_export_on_the_hugo_example(
     config = site / "hugo.toml"
     config.write_text(config.read_text().replace('"../content"', json.dumps(str(EXAMPLES))))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
-    env.update(RECS_MODEL="hashing", RECS_STORE=str(tmp_path / "store"))
+    # README's picture (docs/widget-hugo.png) is this page's screenshot with the bundled
+    # model: RECS_SCREENSHOT_MODEL=all-MiniLM-L6-v2. The test itself is the same either way.
+    model = os.environ.get("RECS_SCREENSHOT_MODEL", "hashing")
+    env.update(RECS_MODEL=model, RECS_STORE=str(tmp_path / "store"))
     recs("build", str(EXAMPLES), env=env)
     export = site / "static" / "related"
     recs("export", "--format", "per-article", "--out", str(export), env=env)
