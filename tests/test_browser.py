@@ -165,7 +165,8 @@ def service(tmp_path_factory, page_base) -> Iterator[dict]:
     shutil.copytree(EXAMPLES, content)
     (content / "technology" / "face-scanners.md").write_text(HOSTILE, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
-    env.update(RECS_MODEL="hashing", RECS_STORE=str(root / "store"), RECS_CORS_ORIGINS=page_base)
+    model = os.environ.get("RECS_SCREENSHOT_MODEL", "hashing")  # see screenshot()
+    env.update(RECS_MODEL=model, RECS_STORE=str(root / "store"), RECS_CORS_ORIGINS=page_base)
     recs("build", str(content), env=env)
     port = free_port()
     log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
@@ -203,8 +204,13 @@ def state(browser, element_id: str) -> str | None:
 
 
 def screenshot(browser, name: str, height: int | None = None) -> None:
+    """Save the page. The README's pictures are hugo-0.png (docs/widget-hugo.png) and
+    preview.png (docs/preview.png) of a run with the bundled model:
+    `RECS_SCREENSHOT_MODEL=all-MiniLM-L6-v2 pytest tests/test_browser.py`; the tests
+    assert the same either way (the hashing encoder by default: fast)."""
     if height is not None:
         browser.set_window_size(1200, height)
+    browser.execute_script("window.scrollTo(0, 0)")  # the page as it opens
     browser.save_screenshot(str(artifacts() / name))
 
 
@@ -369,9 +375,7 @@ def test_widget_reads_a_static_per_article_export_on_the_hugo_example(
     config = site / "hugo.toml"
     config.write_text(config.read_text().replace('"../content"', json.dumps(str(EXAMPLES))))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
-    # README's picture (docs/widget-hugo.png) is this page's screenshot with the bundled
-    # model: RECS_SCREENSHOT_MODEL=all-MiniLM-L6-v2. The test itself is the same either way.
-    model = os.environ.get("RECS_SCREENSHOT_MODEL", "hashing")
+    model = os.environ.get("RECS_SCREENSHOT_MODEL", "hashing")  # see screenshot()
     env.update(RECS_MODEL=model, RECS_STORE=str(tmp_path / "store"))
     recs("build", str(EXAMPLES), env=env)
     export = site / "static" / "related"
