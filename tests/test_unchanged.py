@@ -107,7 +107,8 @@ def rank_settings(draw) -> RankSettings:
     """A RankSettings with every field drawn (a field left out would never be tested)."""
     values = {}
     for spec in fields(RankSettings):
-        strategy = SMALL.get(spec.name) or strategy_for(spec)
+        # Not `SMALL.get(...) or ...`: a strategy's truth value is a Hypothesis warning.
+        strategy = SMALL[spec.name] if spec.name in SMALL else strategy_for(spec)
         values[spec.name] = draw(strategy)
     return RankSettings(**values)
 
