@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import subprocess
@@ -297,91 +296,3 @@ def test_the_report_reads_a_read_only_store(read_only_events):
 
 
 # --- recs report --------------------------------------------------------------------------
-
-
-def test_recs_report_prints_the_figures(tmp_path, capsys, monkeypatch):
-    from recs.cli import main
-
-    monkeypatch.setattr(events.time, "time", lambda: NOW)
-    record(tmp_path, [(NOW - 10, e) for e in shown(A, [B, C]) * 4])
-    record(tmp_path, [(NOW - 5, Event("click", A, B, 1))])
-    assert main(["report", "--store", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert f"reader events in {tmp_path}, 2023-11-14T22:13:10Z to 2023-11-14T22:13:15Z" in out
-    assert "8 impressions, 1 clicks, CTR 12.5%, 1 lists" in out
-    assert "       1            4          1   25.0%" in out
-    assert "       2            4          0    0.0%" in out
-    assert f"          4  {C}" in out  # never clicked
-
-    assert main(["report", "--store", str(tmp_path), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["total"] == {"impressions": 8, "clicks": 1, "ctr": 0.125, "lists": 1}
-    assert data["window"]["since"] == "2023-08-16T22:13:20Z"  # RECS_EVENTS_DAYS, 90
-
-
-def test_recs_report_says_when_there_is_nothing(tmp_path, capsys, monkeypatch):
-    from recs.cli import main
-
-    monkeypatch.setattr(events.time, "time", lambda: NOW)
-    assert main(["report", "--store", str(tmp_path)]) == 0
-    out = capsys.readouterr().out.strip()
-    assert out.count("\n") == 0 and "RECS_EVENTS=on" in out
-    assert main(["report", "--store", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["total"]["impressions"] == 0
-    record(tmp_path, [(NOW - 10 * DAY, Event("impression", A, B, 1))])
-    assert main(["report", "--store", str(tmp_path), "--days", "7"]) == 0
-    assert capsys.readouterr().out.strip() == f"no reader events in {tmp_path} in the last 7 days"
-
-
-def test_recs_report_prunes_when_asked(tmp_path, capsys, monkeypatch):
-    from recs.cli import main
-
-    monkeypatch.setattr(events.time, "time", lambda: NOW)
-    monkeypatch.setenv("RECS_EVENTS_DAYS", "30")
-    record(tmp_path, [(NOW - 40 * DAY, Event("impression", A, B, 1))])
-    record(tmp_path, [(NOW - 1, Event("impression", A, C, 1))])
-    assert main(["report", "--store", str(tmp_path), "--days", "60", "--prune"]) == 0
-    captured = capsys.readouterr()
-    assert "pruned 1 events older than 30 days" in captured.err
-    assert "1 impressions" in captured.out
-
-
-def test_recs_serve_refuses_events_on_a_store_it_cannot_write(
-    topic_corpus, tmp_path, monkeypatch, capsys
-):
-    """RECS_EVENTS=on with a read-only store is a setting that cannot work: one line at
-    start-up, before any worker runs."""
-    import uvicorn
-
-    from recs.cli import main
-    from recs.encoder import HashingEncoder
-    from recs.pipeline import build
-    from recs.rank_settings import RankSettings
-
-    source = tmp_path / "store"
-    build(topic_corpus, source, HashingEncoder(), RankSettings(limit=3))
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
-    started = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
-    for name in ("RECS_STORE", "RECS_BACKEND", "PROMETHEUS_MULTIPROC_DIR"):
-        # serve sets these; monkeypatch restores only what it touched (a delenv of an
-        # unset name is not recorded), so set each first
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    monkeypatch.setenv("RECS_EVENTS", "on")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
-        assert main(["serve", "--store", str(mount)]) == 2
-        assert "RECS_EVENTS is on, but cannot write reader events" in capsys.readouterr().err
-        monkeypatch.setenv("RECS_EVENTS", "off")
-        assert main(["serve", "--store", str(mount)]) == 0  # read-only replicas serve
-        assert len(started) == 1
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
