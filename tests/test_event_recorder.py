@@ -4,6 +4,7 @@ rate bound, the bounded queue, the writer thread and what it does when it cannot
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -63,3 +64,28 @@ def test_events_that_cannot_be_written_are_counted_and_logged(tmp_path, caplog):
         recorder.close()
     assert recorder.dropped == 2
     assert "reader events not written (2 dropped)" in caplog.text
+
+
+def test_a_full_batch_is_written_at_once_stamped_with_the_servers_whole_second(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(event_recorder, "FLUSH_SECONDS", 3600.0)  # only a full batch wakes it
+    monkeypatch.setattr(event_recorder, "FLUSH_EVENTS", 3)
+    recorder = EventRecorder(tmp_path, rate=100, retention_days=90, clock=lambda: NOW + 0.7)
+    recorder.submit([])  # nothing to queue
+    assert recorder.pending == 0
+    try:
+        recorder.submit(shown(A, [B, C, D]))
+        deadline = time.monotonic() + 10
+        while recorder.pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert recorder.pending == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            report = events.read_report(tmp_path, since=0, until=NOW + 1)
+            if report.total.impressions == 3:
+                break
+            time.sleep(0.01)
+        assert report.total.impressions == 3 and report.first == NOW
+    finally:
+        recorder.close()

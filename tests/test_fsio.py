@@ -4,11 +4,15 @@ killed writer left, locks with a deadline, read-only SQLite readers."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
+import threading
+import time
 
 import pytest
 
-from recs.fsio import TEMP_PREFIX, clean_temp_files, write_atomic
+from recs.errors import RecsError
+from recs.fsio import TEMP_PREFIX, clean_temp_files, flocked, sqlite_reader, write_atomic
 
 
 def test_write_atomic_keeps_mode_follows_symlinks_and_leaves_no_temp(tmp_path):
@@ -60,3 +64,86 @@ def test_clean_temp_files(tmp_path):
     assert clean_temp_files(tmp_path) == [left]
     assert not left.exists() and keep.exists()
     assert os.listdir(tmp_path / "sub") == ["article.md"]
+
+
+def test_clean_temp_files_leaves_git_and_node_modules_alone(tmp_path):
+    for folder in (".git", "node_modules", "posts"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / f"{TEMP_PREFIX}x").write_bytes(b"")
+    assert clean_temp_files(tmp_path) == [tmp_path / "posts" / f"{TEMP_PREFIX}x"]
+    assert (tmp_path / ".git" / f"{TEMP_PREFIX}x").exists()
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "a.json"
+    target.write_bytes(b"old")
+
+    def no_rename(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, b"new", sync_dir=False)
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["a.json"]
+
+
+class Busy(RecsError):
+    """The lock is held elsewhere."""
+
+
+def test_a_lock_held_elsewhere_is_waited_for_until_the_deadline(tmp_path):
+    path = tmp_path / "lock"
+    path.touch()
+    first, second = os.open(path, os.O_RDWR), os.open(path, os.O_RDWR)
+    try:
+        with flocked(first, wait=None, busy=lambda: Busy("busy")):
+            started = time.monotonic()
+            with pytest.raises(Busy, match="busy"), flocked(second, 0.2, lambda: Busy("busy")):
+                pass
+            assert time.monotonic() - started >= 0.2
+        with flocked(second, wait=0, busy=lambda: Busy("busy")):  # released with the block
+            pass
+    finally:
+        os.close(first)
+        os.close(second)
+
+
+def test_a_lock_is_taken_as_soon_as_it_is_released(tmp_path):
+    path = tmp_path / "lock"
+    path.touch()
+    first, second = os.open(path, os.O_RDWR), os.open(path, os.O_RDWR)
+    taken = threading.Event()
+
+    def wait_for_it() -> None:
+        with flocked(second, 5.0, lambda: Busy("busy")):
+            taken.set()
+
+    try:
+        with flocked(first, wait=None, busy=lambda: Busy("busy")):
+            waiter = threading.Thread(target=wait_for_it)
+            waiter.start()
+            assert not taken.wait(0.2)  # held: the other waits
+        waiter.join(5)
+        assert taken.is_set()
+    finally:
+        os.close(first)
+        os.close(second)
+
+
+def test_a_reader_cannot_write_and_sees_what_writers_commit(tmp_path):
+    path = tmp_path / "journal.sqlite"
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    writer.execute("INSERT INTO t VALUES (1)")
+    writer.commit()
+    reader = sqlite_reader(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("INSERT INTO t VALUES (2)")
+        writer.execute("INSERT INTO t VALUES (3)")
+        writer.commit()
+        assert reader.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (3,)]
+    finally:
+        reader.close()
+        writer.close()

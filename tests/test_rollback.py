@@ -8,7 +8,7 @@ import pytest
 from recs import journal, store
 from recs.config import Settings
 from recs.encoder import HashingEncoder
-from recs.errors import InvalidInput
+from recs.errors import InvalidInput, StoreNotFound
 from recs.options import BuildOptions
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
@@ -68,3 +68,22 @@ def test_rollback_to_a_generation_not_kept_says_which_are(topic_corpus, tmp_path
     with pytest.raises(InvalidInput, match=message):
         rollback(store_dir, target)
     assert store.current_generation(store_dir) == "gen-000002"
+
+
+def test_rollback_without_a_store_or_an_earlier_generation_says_what_to_do(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    with pytest.raises(StoreNotFound, match="run `recs build CONTENT_DIR` first"):
+        rollback(store_dir)
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
+    with pytest.raises(InvalidInput, match="keeps no generation before gen-000001"):
+        rollback(store_dir)
+    assert store.current_generation(store_dir) == "gen-000001"
+
+
+def test_a_rollback_keeps_only_as_many_generations_as_asked(topic_corpus, tmp_path):
+    store_dir = tmp_path / "s"
+    for limit in (1, 2, 3):
+        build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=limit))
+    back = rollback(store_dir, "gen-000001", keep=2)
+    assert back.settings.limit == 1 and back.generation == "gen-000004"
+    assert [g.name for g in store.generations(store_dir)] == ["gen-000003", "gen-000004"]
