@@ -18,7 +18,7 @@ import uvicorn
 from recs.http_protocol import HeaderDeadlineProtocol
 from tests.servers import free_port, wait_until
 
-DEADLINE = 0.3  # seconds: the header deadline of the server under test
+DEADLINE = 0.5  # seconds: the header deadline of the server under test
 WAIT = 15.0  # the most any socket operation may take on a loaded machine
 REQUEST = b"GET / HTTP/1.1\r\nHost: recs\r\n\r\n"
 
@@ -85,17 +85,17 @@ def test_a_request_sent_in_time_is_answered_and_idle_keep_alive_is_not_cut(port)
     with connect(port) as sock:
         sock.sendall(REQUEST)
         assert read_response(sock).startswith(b"HTTP/1.1 200 OK")
-        time.sleep(2 * DEADLINE)  # idle between requests: uvicorn's keep-alive timer's job
+        time.sleep(1.5 * DEADLINE)  # idle between requests: uvicorn's keep-alive timer's job
         sock.sendall(REQUEST)
         assert read_response(sock).startswith(b"HTTP/1.1 200 OK")
 
 
 def test_headers_that_do_not_arrive_in_time_are_answered_408_and_closed(port):
+    started = time.monotonic()  # before the connection opens, when its deadline starts
     with connect(port) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: recs\r\nX-Slow: ")
-        started = time.monotonic()
         response = read_until_closed(sock)
-    assert time.monotonic() - started >= DEADLINE * 0.9
+    assert time.monotonic() - started >= DEADLINE
     head, _, body = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 ")
     assert b"connection: close" in head.lower()
@@ -108,10 +108,10 @@ def test_headers_that_do_not_arrive_in_time_are_answered_408_and_closed(port):
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(port):
+    started = time.monotonic()
     with connect(port) as sock:
-        started = time.monotonic()
         assert read_until_closed(sock) == b""
-    assert time.monotonic() - started >= DEADLINE * 0.9
+    assert time.monotonic() - started >= DEADLINE
 
 
 def test_a_later_request_on_a_kept_connection_has_its_own_deadline(port):
