@@ -107,7 +107,6 @@ def rank_settings(draw) -> RankSettings:
     """A RankSettings with every field drawn (a field left out would never be tested)."""
     values = {}
     for spec in fields(RankSettings):
-        # Not `SMALL.get(...) or ...`: a strategy's truth value is a Hypothesis warning.
         strategy = SMALL[spec.name] if spec.name in SMALL else strategy_for(spec)
         values[spec.name] = draw(strategy)
     return RankSettings(**values)
