@@ -132,7 +132,7 @@ def test_the_check_finds_each_way_of_reaching_in():
 
 def test_no_test_reaches_into_a_private_name_of_recs():
     private = private_names()
-    assert {"_cgroup_quota", "_same", "_ivf"} <= private  # drawn from the code
+    assert len(private) > 100 and "_same" in private  # drawn from the code (related._same)
     found = {}
     for path in sorted(TESTS.rglob("*.py")):
         names = reaches(path.read_text(encoding="utf-8"), private)
