@@ -137,7 +137,7 @@ def _rank_shard(job: RankJob, rows: Sequence[int]) -> dict[int, Ranked]:
     return job(rows, no_progress)
 
 
-def _failure(error: BaseException, stage: str) -> RecsError:
+def job_failure(error: BaseException, stage: str) -> RecsError:
     """What to report for a failed Ray job: a RecsError raised on a worker as itself,
     anything else as an EngineError with its last line (the Ray logs have the rest)."""
     cause: BaseException | None = error
@@ -208,7 +208,7 @@ class RayEngine:
         context.enable_progress_bars = False  # recs draws its own progress bars
         context.print_on_execution_start = False
         context.enable_auto_log_stats = False
-        # Failures reach the user as one line (see _failure); the traces stay in Ray's logs.
+        # Failures reach the user as one line (see job_failure); the traces stay in Ray's logs.
         logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         return ray
 
@@ -254,7 +254,7 @@ class RayEngine:
                 done += len(positions)
                 progress("embedding", done, len(texts))
         except ray.exceptions.RayError as error:
-            raise _failure(error, "embedding") from None
+            raise job_failure(error, "embedding") from None
         if not seen.all():
             raise EngineError(
                 f"the Ray cluster returned {int(seen.sum())} of {len(texts)} vectors; "
@@ -290,7 +290,7 @@ class RayEngine:
             # The other shards are left to finish, not cancelled: ray.cancel on a task that
             # is completing at that moment aborted the whole driver process (a failed check
             # inside Ray's task manager, seen once in a test run), instead of this one line.
-            raise _failure(error, "ranking") from None
+            raise job_failure(error, "ranking") from None
         return ranked
 
     def close(self) -> None:

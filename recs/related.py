@@ -158,12 +158,12 @@ def _same(old: Article, new: Article) -> bool:
     )
 
 
-def _block(columns: int, mib: int = 64) -> int:
+def rows_per_block(columns: int, mib: int = 64) -> int:
     """Rows per block so that a float32 block of `columns` columns stays near `mib` MiB."""
     return max(1, (mib << 18) // max(1, columns))
 
 
-def _moved_vectors(old_vectors: np.ndarray, vectors: np.ndarray, before: list[int]) -> np.ndarray:
+def moved_vectors(old_vectors: np.ndarray, vectors: np.ndarray, before: list[int]) -> np.ndarray:
     """Whether each row's vector differs from its old one (`before`: old row, -1 if none).
 
     Blocks of 4 MiB; a block whose rows kept their place (no article came or went
@@ -171,7 +171,7 @@ def _moved_vectors(old_vectors: np.ndarray, vectors: np.ndarray, before: list[in
     """
     moved = np.ones(len(vectors), dtype=bool)
     old = np.asarray(before, dtype=np.int64)
-    step = _block(vectors.shape[1], mib=4)
+    step = rows_per_block(vectors.shape[1], mib=4)
     for start in range(0, len(vectors), step):
         stop = min(start + step, len(vectors))
         if np.array_equal(old[start:stop], np.arange(start, stop)):
@@ -211,7 +211,7 @@ def link_changes(
     new_row = {a.url: i for i, a in enumerate(articles)}
     old_of = np.array([old_row.get(a.url, -1) for a in articles], dtype=np.int64)
     if changed is None:
-        moved = _moved_vectors(old_vectors, vectors, old_of.tolist())
+        moved = moved_vectors(old_vectors, vectors, old_of.tolist())
         changed_urls = {
             a.url
             for row, a in enumerate(articles)
@@ -266,7 +266,7 @@ def link_changes(
         if not probes:
             return found
         matrix = np.asarray(probes, dtype=np.float32).T
-        step = _block(len(probes))  # bounded memory: 1M lists x 20k probes would be 80 GB
+        step = rows_per_block(len(probes))  # bounded memory: 1M lists x 20k probes would be 80 GB
         for start in range(0, len(articles), step):
             sims = vectors[start : start + step] @ matrix
             # A -inf floor: that list looked at every article, so any change reaches it.
@@ -306,7 +306,7 @@ def link_changes(
     candidates = [row for row in sorted(previous) if not by_others[row]]
     edited_rows = [new_row[u] for u in edited]
     edited_before = old_vectors[[old_row[u] for u in edited]]
-    step = _block(len(edited))
+    step = rows_per_block(len(edited))
     for start in range(0, len(candidates) if edited else 0, step):
         chunk = candidates[start : start + step]
         proved = settled(

@@ -142,6 +142,48 @@ def topic_corpus(write_article) -> Path:
     return write_article.content
 
 
+@pytest.fixture
+def cli_built(topic_corpus, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """The topic corpus built by `recs build --limit 3` into tmp_path/store, with
+    RECS_MODEL=hashing set for the rest of the test: (content folder, store)."""
+    from recs.cli import main
+
+    monkeypatch.setenv("RECS_MODEL", "hashing")
+    store_dir = tmp_path / "store"
+    assert main(["build", str(topic_corpus), "--store", str(store_dir), "--limit", "3"]) == 0
+    return topic_corpus, store_dir
+
+
+@pytest.fixture
+def recommender(topic_corpus, tmp_path, encoder):
+    """A Recommender over the topic corpus built with limit 3 into tmp_path/store."""
+    from recs.pipeline import build
+    from recs.rank_settings import RankSettings
+    from recs.recommender import Recommender
+
+    build(topic_corpus, tmp_path / "store", encoder, RankSettings(limit=3))
+    return Recommender.open(tmp_path / "store")
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    """Write `rows` as a .jsonl file at `path`."""
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def topics_file(tmp_path) -> Path:
+    """The TOPICS articles as labelled rows (the label is the topic), for `recs eval`."""
+    rows = [
+        {"id": f"{topic}-{i}", "title": title, "excerpt": excerpt, "label": topic}
+        for topic, items in TOPICS.items()
+        for i, (title, excerpt) in enumerate(items)
+    ]
+    return write_rows(tmp_path / "topics.jsonl", rows)
+
+
 class _MemoEncoder:
     """Wraps the default encoder; remembers every text's vector for the whole test session.
 

@@ -106,33 +106,3 @@ def test_request_timeouts_are_settings_with_bounds():
         for bad in ("0", "-1", "3601"):
             with pytest.raises(ConfigError, match=f"{name} must be between 0.1 and 3600"):
                 Settings.from_env({name: bad})
-
-
-def test_the_limit_option_is_bounded_by_max_limit(monkeypatch, capsys, tmp_path):
-    """`--limit` takes what the service answers: 1 to Settings.max_limit (RECS_MAX_LIMIT),
-    and its help says so."""
-    from recs.cli import app, main
-
-    default_max = Settings().max_limit
-    for command in ("related", "build"):
-        assert f"1 to RECS_MAX_LIMIT ({default_max} unless set)" in " ".join(
-            app.commands[command].get_help(click_context(app, command)).split()
-        )
-    missing = ["--store", str(tmp_path / "none")]
-    for limit in (0, default_max + 1, 1000):
-        code = main(["related", "https://a.example/x", "--limit", str(limit), *missing])
-        assert code == 2, limit
-        assert f"not between 1 and {default_max} (RECS_MAX_LIMIT)" in capsys.readouterr().err
-    # Inside the bound the command runs (and fails later, for want of a store).
-    assert main(["related", "https://a.example/x", "--limit", str(default_max), *missing]) == 1
-    assert "no store" in capsys.readouterr().err
-    monkeypatch.setenv("RECS_MAX_LIMIT", "80")
-    assert main(["related", "https://a.example/x", "--limit", "80", *missing]) == 1
-    assert main(["related", "https://a.example/x", "--limit", "81", *missing]) == 2
-    assert "not between 1 and 80 (RECS_MAX_LIMIT)" in capsys.readouterr().err
-
-
-def click_context(app, command: str):
-    import click
-
-    return click.Context(app.commands[command], info_name=command)

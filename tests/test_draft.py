@@ -1,9 +1,7 @@
-"""Drafts: reading an unsaved article file, `recs related --draft`, and the front-matter
-lines an editor copies, which `recs regenerate` must take as its own."""
+"""Drafts: reading an unsaved article file, and the front-matter lines an editor copies
+(`recs related --draft --format block`), which `recs regenerate` must take as its own."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from hypothesis import given
@@ -21,14 +19,6 @@ from tests.conftest import article_text
 NEW_URL = "https://example.com/space/new"
 DRAFT_TITLE = "Space station crew launch on a rocket"
 DRAFT_EXCERPT = "The space rocket launch takes a crew to the space station in orbit."
-
-
-@pytest.fixture
-def built(topic_corpus, tmp_path, monkeypatch):
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    store_dir = tmp_path / "store"
-    assert main(["build", str(topic_corpus), "--store", str(store_dir), "--limit", "3"]) == 0
-    return topic_corpus, store_dir
 
 
 def test_read_draft_reads_front_matter_without_a_url(tmp_path):
@@ -82,33 +72,10 @@ def test_front_matter_lines_load_back_with_the_configured_keys():
     assert front_matter_lines([]) == "related: []\n"
 
 
-def test_related_draft_ranks_an_unsaved_file(built, tmp_path, capsys):
-    _, store_dir = built
-    draft = tmp_path / "draft.md"
-    draft.write_text(article_text(DRAFT_TITLE, DRAFT_EXCERPT, NEW_URL))
-    args = ["related", "--draft", str(draft), "--store", str(store_dir)]
-    assert main(args) == 0
-    items = json.loads(capsys.readouterr().out)
-    assert len(items) == 3 and all("/space/" in item["webUrl"] for item in items)
-    assert main([*args, "--limit", "1", "--filter", "exclude_url=" + items[0]["webUrl"]]) == 0
-    assert [i["webUrl"] for i in json.loads(capsys.readouterr().out)] == [items[1]["webUrl"]]
-
-
-def test_related_needs_a_url_or_a_draft_and_not_both(built, tmp_path, capsys):
-    _, store_dir = built
-    assert main(["related", "--store", str(store_dir)]) == 2
-    assert "Missing argument 'URL' (or --draft FILE)" in capsys.readouterr().err
-    args = ["related", "https://example.com/space/0", "--draft", "x.md"]
-    assert main([*args, "--store", str(store_dir)]) == 2
-    assert "give an article URL or --draft FILE, not both" in capsys.readouterr().err
-    assert main(["related", "--draft", str(tmp_path / "none.md"), "--store", str(store_dir)]) == 2
-    assert capsys.readouterr().err.startswith("error: cannot read ")
-
-
-def test_the_draft_block_is_what_regenerate_writes(built, capsys):
+def test_the_draft_block_is_what_regenerate_writes(cli_built, capsys):
     """Paste `--format block` into the new article's file: `recs regenerate` keeps it
     byte for byte (the same list, in the same style), as for the preview's copy button."""
-    content, store_dir = built
+    content, store_dir = cli_built
     path = content / "space" / "new.md"
     path.write_text(article_text(DRAFT_TITLE, DRAFT_EXCERPT, NEW_URL))
     args = ["related", "--draft", str(path), "--store", str(store_dir), "--format", "block"]

@@ -1,4 +1,4 @@
-"""Evaluation: labelled rows -> articles, the figures, the baselines, `recs eval`."""
+"""Evaluation: labelled rows -> articles, the figures, the baselines."""
 
 from __future__ import annotations
 
@@ -9,27 +9,11 @@ import numpy as np
 import pytest
 
 from recs import evaluate as evaluation
-from recs.cli import main
 from recs.encoder import HashingEncoder, normalise
 from recs.errors import InvalidInput
 from recs.evaluate import evaluate, random_lists, read_labelled, score, tfidf_lists
 from recs.rank_settings import RankSettings
-from tests.conftest import TOPICS
-
-
-def write_rows(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-@pytest.fixture
-def topics_file(tmp_path):
-    rows = [
-        {"id": f"{topic}-{i}", "title": title, "excerpt": excerpt, "label": topic}
-        for topic, items in TOPICS.items()
-        for i, (title, excerpt) in enumerate(items)
-    ]
-    return write_rows(tmp_path / "topics.jsonl", rows)
+from tests.conftest import write_rows
 
 
 def test_labelled_rows_map_to_article_fields(tmp_path):
@@ -186,41 +170,6 @@ def test_labels_do_not_change_the_lists(topics_file, tmp_path, monkeypatch):
     assert lists[0] == lists[1]
 
 
-def test_recs_eval_command(topics_file, monkeypatch, capsys):
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    code = main(["eval", str(topics_file), "--limit", "2", "--json", "-q", "-o", "mmr_lambda=0.5"])
-    assert code == 0
-    out = capsys.readouterr().out
-    data = json.loads(out)
-    assert out.count("\n") == 1
-    assert data["limit"] == 2 and data["options"] == {"mmr_lambda": 0.5}
-    assert data["settings"]["mmr_lambda"] == 0.5 and data["settings"]["limit"] == 2
-    assert set(data["methods"]) == {"recs", "tfidf", "random"}
-
-    assert main(["eval", str(topics_file), "--no-baselines", "-q"]) == 0
-    table = capsys.readouterr().out
-    assert "precision@5" in table and "recs" in table and "tfidf" not in table
-
-    monkeypatch.setenv("RECS_RANK_DEDUP_THRESHOLD", "0.9")
-    assert main(["eval", str(topics_file), "--json", "-q"]) == 0
-    assert json.loads(capsys.readouterr().out)["options"] == {"dedup_threshold": 0.9}
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["-o", "mmr_lambda=2"], "mmr_lambda must be at most 1.0, not 2.0"),
-        (["-o", "colour=blue"], "--option 'colour=blue': expected NAME=VALUE"),
-        (["-o", "limit=3"], "--option 'limit=3'"),
-    ],
-)
-def test_recs_eval_refuses_bad_options_in_one_line(topics_file, monkeypatch, capsys, args, message):
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    assert main(["eval", str(topics_file), *args]) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
-
-
 class CountingEncoder(HashingEncoder):
     def __init__(self) -> None:
         super().__init__()
@@ -246,16 +195,6 @@ def test_variants_are_scored_on_one_embedding(topics_file):
     assert result.variants == {"recs mmr": {"mmr_lambda": 0.2}, "recs plain": {"pool": 2}}
     with pytest.raises(InvalidInput, match="variant 'x' has limit 5, not 3"):
         evaluate(topics_file, encoder, base, variants={"x": RankSettings()})
-
-
-def test_recs_eval_compare(topics_file, monkeypatch, capsys):
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    args = ["eval", str(topics_file), "--json", "-q", "--no-baselines"]
-    assert main([*args, "--compare", "mmr_lambda=0.5 provider_cap=1"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert set(data["methods"]) == {"recs", "recs mmr_lambda=0.5 provider_cap=1"}
-    assert main([*args, "--compare", "mmr_lambda='0.5"]) == 2
-    assert "--compare" in capsys.readouterr().err
 
 
 def test_progress_is_reported_for_every_stage(topics_file):
@@ -285,17 +224,3 @@ def test_labelled_rows_are_read_through_the_field_mapping(tmp_path):
         "D", "2024-01-05", ["t"],
     )  # fmt: skip
     assert two.excerpt == "S" and "label" not in one.fields and "tags" not in one.fields
-
-
-def test_a_site_folder_is_evaluated_with_a_front_matter_label(capsys):
-    from tests.conftest import EXAMPLES
-
-    site = EXAMPLES.parent / "hugo-blog"
-    args = ["eval", str(site), "--label", "categories", "--model", "hashing", "--json", "-q"]
-    assert main(args) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"Hugo site {site}")
-    result = json.loads(out[1])
-    assert result["articles"] == 8 and result["labels"] == 2  # the notes have no categories
-    assert main(["eval", str(site), "--label", "nope", "--model", "hashing", "-q"]) == 2
-    assert "0 of 12 articles have a 'nope' front-matter key" in capsys.readouterr().err

@@ -1,10 +1,8 @@
-"""Reader events on disk (recs.events), the per-process recorder (recs.event_recorder) and
-`recs report`: storage, pruning, the report's arithmetic, bounds, read-only reading."""
+"""Reader events on disk (recs.events): storage, pruning, the report's arithmetic, bounds,
+read-only reading."""
 
 from __future__ import annotations
 
-import json
-import logging
 import sqlite3
 import subprocess
 import threading
@@ -12,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from recs import event_recorder, events
+from recs import events
 from recs.config import Settings
 from recs.errors import ConfigError, InvalidInput
-from recs.event_recorder import EventQueueFull, EventRecorder, TooManyEvents
 from recs.events import DAY, Event, make_event
 
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
@@ -175,58 +172,6 @@ def test_the_file_holds_nothing_but_the_events(tmp_path):
     }
 
 
-def test_the_rate_bound_is_a_token_bucket(tmp_path):
-    clock = [100.0]
-    recorder = EventRecorder(tmp_path, rate=10, retention_days=90, monotonic=lambda: clock[0])
-    recorder.admit(10)  # a burst of one second's worth
-    with pytest.raises(TooManyEvents, match=r"10 events a second.*RECS_EVENTS_RATE"):
-        recorder.admit(0)
-    clock[0] += 0.5
-    with pytest.raises(TooManyEvents):
-        recorder.admit(6)  # nothing is taken by a refusal
-    recorder.admit(5)
-    clock[0] += 60
-    recorder.admit(10)  # never more than a second's worth saved up
-    with pytest.raises(TooManyEvents):
-        recorder.admit(1)
-
-
-def test_the_queue_is_bounded_and_written_on_close(tmp_path, monkeypatch):
-    monkeypatch.setattr(event_recorder, "FLUSH_SECONDS", 3600.0)  # only close() writes
-    recorder = EventRecorder(tmp_path, rate=1, retention_days=90, clock=lambda: NOW)
-    capacity = event_recorder.QUEUE_SECONDS
-    recorder.submit(shown(A, [B] * capacity))
-    assert recorder.pending == capacity
-    with pytest.raises(EventQueueFull, match="events are waiting to be written"):
-        recorder.submit(shown(B, [C]))
-    recorder.close()
-    assert recorder.pending == 0
-    report = events.read_report(tmp_path, since=0, until=NOW)
-    assert report.total.impressions == capacity and report.first == NOW
-    with pytest.raises(EventQueueFull):  # closed: nothing more is taken
-        recorder.submit(shown(A, [B]))
-
-
-def test_the_recorder_prunes_as_it_writes(tmp_path):
-    record(tmp_path, [(NOW - 31 * DAY, Event("impression", A, B, 1))])
-    recorder = EventRecorder(tmp_path, rate=100, retention_days=30, clock=lambda: NOW)
-    recorder.submit(shown(C, [D]))
-    recorder.close()
-    report = events.read_report(tmp_path, since=0, until=NOW)
-    assert [url for url, _ in report.lists] == [C]
-
-
-def test_events_that_cannot_be_written_are_counted_and_logged(tmp_path, caplog):
-    not_a_folder = tmp_path / "file"
-    not_a_folder.write_text("")
-    recorder = EventRecorder(not_a_folder, rate=100, retention_days=90)
-    with caplog.at_level(logging.WARNING, logger="recs.events"):
-        recorder.submit(shown(A, [B, C]))
-        recorder.close()
-    assert recorder.dropped == 2
-    assert "reader events not written (2 dropped)" in caplog.text
-
-
 def test_a_store_that_cannot_hold_events_fails_at_start_up(tmp_path):
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
@@ -297,91 +242,3 @@ def test_the_report_reads_a_read_only_store(read_only_events):
 
 
 # --- recs report --------------------------------------------------------------------------
-
-
-def test_recs_report_prints_the_figures(tmp_path, capsys, monkeypatch):
-    from recs.cli import main
-
-    monkeypatch.setattr(events.time, "time", lambda: NOW)
-    record(tmp_path, [(NOW - 10, e) for e in shown(A, [B, C]) * 4])
-    record(tmp_path, [(NOW - 5, Event("click", A, B, 1))])
-    assert main(["report", "--store", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert f"reader events in {tmp_path}, 2023-11-14T22:13:10Z to 2023-11-14T22:13:15Z" in out
-    assert "8 impressions, 1 clicks, CTR 12.5%, 1 lists" in out
-    assert "       1            4          1   25.0%" in out
-    assert "       2            4          0    0.0%" in out
-    assert f"          4  {C}" in out  # never clicked
-
-    assert main(["report", "--store", str(tmp_path), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["total"] == {"impressions": 8, "clicks": 1, "ctr": 0.125, "lists": 1}
-    assert data["window"]["since"] == "2023-08-16T22:13:20Z"  # RECS_EVENTS_DAYS, 90
-
-
-def test_recs_report_says_when_there_is_nothing(tmp_path, capsys, monkeypatch):
-    from recs.cli import main
-
-    monkeypatch.setattr(events.time, "time", lambda: NOW)
-    assert main(["report", "--store", str(tmp_path)]) == 0
-    out = capsys.readouterr().out.strip()
-    assert out.count("\n") == 0 and "RECS_EVENTS=on" in out
-    assert main(["report", "--store", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["total"]["impressions"] == 0
-    record(tmp_path, [(NOW - 10 * DAY, Event("impression", A, B, 1))])
-    assert main(["report", "--store", str(tmp_path), "--days", "7"]) == 0
-    assert capsys.readouterr().out.strip() == f"no reader events in {tmp_path} in the last 7 days"
-
-
-def test_recs_report_prunes_when_asked(tmp_path, capsys, monkeypatch):
-    from recs.cli import main
-
-    monkeypatch.setattr(events.time, "time", lambda: NOW)
-    monkeypatch.setenv("RECS_EVENTS_DAYS", "30")
-    record(tmp_path, [(NOW - 40 * DAY, Event("impression", A, B, 1))])
-    record(tmp_path, [(NOW - 1, Event("impression", A, C, 1))])
-    assert main(["report", "--store", str(tmp_path), "--days", "60", "--prune"]) == 0
-    captured = capsys.readouterr()
-    assert "pruned 1 events older than 30 days" in captured.err
-    assert "1 impressions" in captured.out
-
-
-def test_recs_serve_refuses_events_on_a_store_it_cannot_write(
-    topic_corpus, tmp_path, monkeypatch, capsys
-):
-    """RECS_EVENTS=on with a read-only store is a setting that cannot work: one line at
-    start-up, before any worker runs."""
-    import uvicorn
-
-    from recs.cli import main
-    from recs.encoder import HashingEncoder
-    from recs.pipeline import build
-    from recs.rank_settings import RankSettings
-
-    source = tmp_path / "store"
-    build(topic_corpus, source, HashingEncoder(), RankSettings(limit=3))
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
-    started = []
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: started.append(args))
-    for name in ("RECS_STORE", "RECS_BACKEND", "PROMETHEUS_MULTIPROC_DIR"):
-        # serve sets these; monkeypatch restores only what it touched (a delenv of an
-        # unset name is not recorded), so set each first
-        monkeypatch.setenv(name, "")
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    monkeypatch.setenv("RECS_EVENTS", "on")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
-        assert main(["serve", "--store", str(mount)]) == 2
-        assert "RECS_EVENTS is on, but cannot write reader events" in capsys.readouterr().err
-        monkeypatch.setenv("RECS_EVENTS", "off")
-        assert main(["serve", "--store", str(mount)]) == 0  # read-only replicas serve
-        assert len(started) == 1
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import stat
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -17,7 +16,6 @@ from hypothesis import strategies as st
 
 import recs.export
 from recs.articles import Article
-from recs.cli import main
 from recs.errors import InvalidInput, StoreWriteError
 from recs.export import (
     MANIFEST,
@@ -29,9 +27,6 @@ from recs.export import (
     export_per_article,
     written_urls,
 )
-from recs.pipeline import build
-from recs.rank_settings import RankSettings
-from recs.recommender import Recommender
 
 
 @pytest.mark.parametrize(
@@ -196,12 +191,6 @@ def test_article_paths_are_always_safe(path, query):
 def test_a_url_that_cannot_have_a_file_is_refused_saying_why(url):
     with pytest.raises(InvalidInput, match=r"it has no host|not a usable URL"):
         article_path(url)
-
-
-@pytest.fixture
-def recommender(topic_corpus, tmp_path, encoder) -> Recommender:
-    build(topic_corpus, tmp_path / "store", encoder, RankSettings(limit=3))
-    return Recommender.open(tmp_path / "store")
 
 
 def test_json_export_is_sorted_stable_and_atomic(recommender, tmp_path):
@@ -399,58 +388,6 @@ def test_a_tampered_manifest_cannot_delete_outside_the_folder(recommender, tmp_p
     assert victim.read_text() == "precious"
 
 
-def test_export_command(recommender, tmp_path, capsys):
-    store_dir = str(tmp_path / "store")
-    out = tmp_path / "related.json"
-    assert main(["export", "--format", "json", "--out", str(out), "--store", store_dir]) == 0
-    assert capsys.readouterr().out == f"12 related lists: {out} written\n"
-    assert len(json.loads(out.read_text())) == 12
-    folder = tmp_path / "per"
-    args = ["export", "--format", "per-article", "--out", str(folder), "--store", store_dir]
-    assert main([*args, "--limit", "1"]) == 0
-    assert "12 files written" in capsys.readouterr().out
-    item = json.loads((folder / "example.com" / "cooking" / "1.json").read_text())
-    assert len(item["related"]) == 1
-    assert main(["export", "--format", "json", "--out", str(folder), "--store", store_dir]) == 74
-    assert capsys.readouterr().err.count("\n") == 1
-
-
-def test_export_command_reports_each_skipped_url_on_one_line(recommender, tmp_path, capsys):
-    forged = "no-host\nskipped https://example.com/space/1: \x1b[2Jfake"
-    related = {**recommender.related_map(), forged: []}
-    with mock.patch.object(Recommender, "related_map", return_value=related):
-        args = ["export", "--format", "per-article", "--out", str(tmp_path / "per")]
-        assert main([*args, "--store", str(tmp_path / "store")]) == 0
-    out, err = capsys.readouterr()
-    assert err == (
-        "skipped no-host\\nskipped https://example.com/space/1: \\x1b[2Jfake: it has no host\n"
-    )
-    assert "13 related lists: 12 files written, 0 unchanged, 0 removed, 1 skipped in" in out
-
-
-def test_export_command_fails_only_when_nothing_could_be_written(recommender, tmp_path, capsys):
-    folder = tmp_path / "per"
-    folder.mkdir()
-    (folder / "example.com").write_text("a file where every article wants a folder")
-    args = ["export", "--format", "per-article", "--out", str(folder)]
-    assert main([*args, "--store", str(tmp_path / "store")]) == 74
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 13 and lines[-1] == f"error: no related list could be written to {folder}"
-    assert all(
-        re.fullmatch(
-            r"skipped https://example\.com/\w+/\d: cannot write \S+: Not a directory", line
-        )
-        for line in lines[:-1]
-    )
-
-
-def test_export_without_a_store_says_what_to_do(tmp_path, capsys):
-    out = Path(tmp_path / "x.json")
-    args = ["export", "--format", "json", "--out", str(out), "--store", str(tmp_path / "none")]
-    assert main(args) == 1
-    assert "recs build" in capsys.readouterr().err and not out.exists()
-
-
 def test_the_manifest_also_maps_each_url_as_its_file_writes_it(tmp_path):
     a = Article(
         "https://a.example/x", "A", "", {"webUrl": "HTTP://A.example/x/"}, "a.md"
@@ -468,24 +405,6 @@ def test_the_manifest_also_maps_each_url_as_its_file_writes_it(tmp_path):
         c.url: "c.example/z.json",
     }
     assert exported(tmp_path)["HTTP://A.example/x/"] == {"url": a.url, "related": related[a.url]}
-
-
-def test_export_command_writes_the_widget_beside_an_export(recommender, tmp_path, capsys):
-    from importlib import resources
-
-    folder = tmp_path / "per"
-    store = ["--store", str(tmp_path / "store")]
-    assert main(["export", "--format", "per-article", "--out", str(folder), *store]) == 0
-    assert main(["export", "--format", "widget", "--out", str(folder)]) == 0  # no store needed
-    assert capsys.readouterr().out.endswith(f"widget: {folder / 'widget.js'}\n")
-    widget = resources.files("recs").joinpath("static", "widget.js").read_bytes()
-    assert (folder / "widget.js").read_bytes() == widget
-    assert stat.S_IMODE((folder / "widget.js").stat().st_mode) & 0o044 == 0o044  # readable
-    # A later per-article export leaves it alone: it removes only what its manifest listed.
-    assert main(["export", "--format", "per-article", "--out", str(folder), *store]) == 0
-    assert (folder / "widget.js").read_bytes() == widget
-    assert main(["export", "--format", "widget", "--out", str(folder / "widget.js")]) == 2
-    assert "is a file" in capsys.readouterr().err
 
 
 # --- a site generator's data file (recs export --site) ------------------------------------

@@ -1,4 +1,4 @@
-"""The neighbour index: exact and IVF search, the automatic choice, settings, pickling."""
+"""The neighbour index: exact and IVF search, settings, pickling."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bench.synthetic import clustered_unit_vectors, mixture_unit_vectors
 from recs.config import Settings
 from recs.errors import ConfigError
 from recs.index import IVF_RECALL, VectorIndex
-from recs.options import EXACT_MAX, IndexSettings
+from recs.options import IndexSettings
 from tests.conftest import BIN, EXAMPLES
 
 
@@ -25,17 +25,6 @@ def clustered() -> np.ndarray:
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     scores = queries @ vectors.T
     return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-
-
-def test_auto_is_exact_up_to_the_threshold_then_ivf():
-    assert IndexSettings().kind_for(EXACT_MAX) == "exact"
-    assert IndexSettings().kind_for(EXACT_MAX + 1) == "ivf"
-    assert IndexSettings(exact_max=10).kind_for(11) == "ivf"
-    assert IndexSettings("exact").kind_for(10**7) == "exact"
-    assert IndexSettings("ivf").kind_for(3) == "ivf"
-    assert VectorIndex(np.zeros((5, 4), np.float32), IndexSettings(exact_max=4)).kind == "ivf"
-    with pytest.raises(ConfigError, match="RECS_INDEX"):
-        IndexSettings("hnsw")
 
 
 def test_settings_from_environment():

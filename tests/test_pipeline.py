@@ -10,14 +10,11 @@ import time
 import pytest
 
 from recs import generation, journal, store
-from recs.config import Settings
 from recs.encoder import HashingEncoder
-from recs.errors import CorpusError, InvalidInput, ShrinkRefused, StoreIncompatible
+from recs.errors import CorpusError, ShrinkRefused, StoreIncompatible
 from recs.options import BuildOptions, ReadOptions
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
-from recs.rollback import rollback
-from recs.service import Service
 
 
 class CountingEncoder(HashingEncoder):
@@ -292,30 +289,6 @@ def test_articles_from_the_parse_cache_count_in_the_digest_as_freshly_parsed_one
     assert changed.published and changed.embedded == 0
 
 
-def test_a_parse_cache_of_an_older_format_is_replaced_not_an_error(topic_corpus, tmp_path):
-    import sqlite3
-
-    from recs import filecache
-
-    store_dir = tmp_path / "store"
-    store_dir.mkdir()
-    older = sqlite3.connect(store_dir / filecache.FILE)
-    with older:  # format 4: the stat in one text column
-        older.execute("CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT)")
-        older.execute("INSERT INTO info VALUES ('signature', '[4, \"0.1.0\"]')")
-        older.execute(
-            "CREATE TABLE files (source TEXT PRIMARY KEY, sha TEXT NOT NULL, "
-            "record TEXT NOT NULL, block TEXT, stat TEXT)"
-        )
-        older.execute("INSERT INTO files VALUES ('space/1.md', 'x', '[]', '', '1 2 3 4')")
-    older.close()
-    _, first = build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
-    sig = filecache.signature(ReadOptions())
-    entries = filecache.load(store_dir, sig)
-    assert first.articles == 12 and len(entries) == 12
-    assert entries["space/1.md"].sha != "x" and entries["space/1.md"].record
-
-
 def test_a_small_rebuild_parses_only_the_changed_articles_stored_fields(
     topic_corpus, tmp_path, monkeypatch
 ):
@@ -437,59 +410,6 @@ def test_the_journal_is_cleared_only_of_what_a_generation_holds(topic_corpus, tm
     )
     journal.clear_changes(store_dir, snapshot.journal_seq)
     assert [c.seq for c in journal.read_changes(store_dir, snapshot.generation)] == [later]
-
-
-def test_rollback_publishes_an_earlier_generation_again(topic_corpus, tmp_path):
-    store_dir = tmp_path / "s"
-    first, _ = build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=4))
-    service = Service(Settings(store=store_dir, model="hashing"))
-    service.poll()
-    back = rollback(store_dir)
-    assert back.generation == "gen-000003" and back.made == "rollback to gen-000001"
-    loaded = store.load(store_dir)
-    assert loaded.related == first.related and loaded.generation == "gen-000003"
-    assert service.poll() and service.snapshot.generation == "gen-000003"  # servers follow
-    made = [(g.name, g.made, g.current) for g in store.generations(store_dir)]
-    assert made == [
-        ("gen-000001", "build", False),
-        ("gen-000002", "build", False),
-        ("gen-000003", "rollback to gen-000001", True),
-    ]
-    # The rollback itself can be undone, and the next build with nothing changed is a no-op.
-    assert rollback(store_dir).related == store.load(store_dir, generation="gen-000002").related
-    assert rollback(store_dir, "gen-000001").generation == "gen-000005"
-    _, report = build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
-    assert not report.published
-
-
-def test_rollback_keeps_articles_written_through_the_api(topic_corpus, tmp_path):
-    store_dir = tmp_path / "s"
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings())
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    build(empty, store_dir, HashingEncoder(), RankSettings(), BuildOptions(allow_shrink=True))
-    journal.append_changes(
-        store_dir, "gen-000002", [api_article("https://example.com/api/new", "Rocket news")]
-    )
-    back = rollback(store_dir)
-    assert len(back) == 13 and "https://example.com/api/new" in back.row_of
-    assert journal.read_changes(store_dir, "gen-000002") == []  # held by gen-000003 now
-    space = back.row_of["https://example.com/space/0"]
-    assert back.row_of["https://example.com/api/new"] in [i.row for i in back.related[space]]
-
-
-@pytest.mark.parametrize(
-    ("target", "message"),
-    [("gen-000002", "already the current"), ("gen-000009", "keeps no generation 'gen-000009'")],
-)
-def test_rollback_to_a_generation_not_kept_says_which_are(topic_corpus, tmp_path, target, message):
-    store_dir = tmp_path / "s"
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=2))
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=3))
-    with pytest.raises(InvalidInput, match=message):
-        rollback(store_dir, target)
-    assert store.current_generation(store_dir) == "gen-000002"
 
 
 def test_an_original_url_that_finds_another_article_is_a_warning(write_article, tmp_path):

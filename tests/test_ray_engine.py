@@ -22,7 +22,7 @@ from recs.encoder import HashingEncoder
 from recs.errors import EngineError, ModelError, StoreWriteError
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
-from recs.ray_engine import RayEngine, _failure, check_reachable, shards
+from recs.ray_engine import RayEngine, check_reachable, job_failure, shards
 from tests.conftest import BIN, EXAMPLES, read_jsonl
 
 CLUSTER_CPUS = 2
@@ -50,12 +50,12 @@ def test_a_workers_recs_error_reaches_the_user_as_itself():
     original = ModelError("cannot load the model in /models/x: no such file")
     wrapped = RuntimeError("the actor died")
     wrapped.__cause__ = TaskError(original)
-    assert _failure(TaskError(original), "embedding") is original
-    assert _failure(wrapped, "embedding") is original
+    assert job_failure(TaskError(original), "embedding") is original
+    assert job_failure(wrapped, "embedding") is original
 
 
 def test_any_other_failure_is_one_line_naming_the_stage():
-    error = _failure(RuntimeError("Traceback ...\n  File x\nValueError: boom\n"), "ranking")
+    error = job_failure(RuntimeError("Traceback ...\n  File x\nValueError: boom\n"), "ranking")
     assert isinstance(error, EngineError)
     assert str(error).startswith("ranking on Ray failed: ValueError: boom")
     assert "\n" not in str(error)

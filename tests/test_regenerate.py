@@ -116,30 +116,6 @@ def test_dry_run_prints_diffs_and_writes_nothing(tmp_path, encoder):
     assert "nothing written" in report.summary()
 
 
-def test_check_lists_stale_files_and_exits_1(tmp_path, encoder, capsys, monkeypatch):
-    content = copy_examples(tmp_path)
-    store_dir = tmp_path / "store"
-    monkeypatch.setenv("RECS_MODEL", "hashing")
-    before = snapshot_bytes(content)
-    assert main(["regenerate", str(content), "--store", str(store_dir), "--check", "-q"]) == 1
-    captured = capsys.readouterr()
-    assert f"stale {SEED_SOURCE}" in captured.err
-    assert snapshot_bytes(content) == before and not store_dir.exists()
-    assert main(["regenerate", str(content), "--store", str(store_dir), "-q"]) == 0
-    assert "51 files: 51 changed" in capsys.readouterr().out
-    assert main(["regenerate", str(content), "--store", str(store_dir), "--check", "-q"]) == 0
-    assert "51 files: 0 stale, 51 unchanged" in capsys.readouterr().out
-    # A hand edit of one block makes exactly that file stale.
-    seed = content / SEED_SOURCE
-    seed.write_bytes(seed.read_bytes().replace(b"    type: article\n", b"    type: video\n", 1))
-    assert main(["regenerate", str(content), "--store", str(store_dir), "--check", "-q"]) == 1
-    assert captured_lines(capsys.readouterr().err, "stale ") == [f"stale {SEED_SOURCE}"]
-
-
-def captured_lines(text: str, prefix: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith(prefix)]
-
-
 def test_skipped_files_are_reported_with_reasons(tmp_path, encoder):
     content = copy_examples(tmp_path, SEED_SOURCE, MATH_SOURCE)
     (content / "notes.md").write_text("no front matter here\n")

@@ -244,7 +244,7 @@ def test_reach_and_settled_work_in_blocks(monkeypatch):
     before = link_all(articles, vectors, rank_settings)
     edited, moved = nudge(articles, vectors, 8, 40, 0.1)
     whole = link_changes(articles, vectors, before, edited, moved, rank_settings)
-    monkeypatch.setattr(related, "_block", lambda columns, mib=64: 7)
+    monkeypatch.setattr(related, "rows_per_block", lambda columns, mib=64: 7)
     blocked = link_changes(articles, vectors, before, edited, moved, rank_settings)
     assert blocked.related == whole.related == link_all(edited, moved, rank_settings).related
     assert blocked.recomputed == whole.recomputed < n
@@ -292,4 +292,4 @@ def test_moved_vectors_flags_exactly_the_rows_whose_vector_differs(data):
     expected = [
         b < 0 or bool((old_vectors[b] != vectors[row]).any()) for row, b in enumerate(before)
     ]
-    assert related._moved_vectors(old_vectors, vectors, before).tolist() == expected
+    assert related.moved_vectors(old_vectors, vectors, before).tolist() == expected

@@ -1,4 +1,4 @@
-"""`recs init`: two new files, the lines to add, nothing else touched, never an overwrite."""
+"""`recs init` (recs.site_init): two new files, the lines to add, nothing else touched."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from recs.cli import main
 from recs.errors import InvalidInput
 from recs.site_init import init_site
 from recs.site_templates import PARTIALS
@@ -46,27 +45,6 @@ def test_init_writes_the_config_and_the_partial_only(tmp_path, name, partial, li
     assert configured.content_dir == site / detected.content_dir.relative_to(EXAMPLES / name)
 
 
-def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path, capsys):
-    site = tmp_path / "site"
-    shutil.copytree(EXAMPLES / "hugo-blog", site)
-    (site / "layouts" / "partials").mkdir()
-    (site / "layouts" / "partials" / "recs-related.html").write_text("mine", encoding="utf-8")
-    assert main(["init", str(site)]) == 2
-    err = capsys.readouterr().err
-    assert "recs-related.html exists already; nothing was written (--force" in err
-    assert not (site / "recs.toml").exists()
-    assert (site / "layouts" / "partials" / "recs-related.html").read_text() == "mine"
-    assert main(["init", str(site), "--force"]) == 0
-    assert "mine" not in (site / "layouts" / "partials" / "recs-related.html").read_text()
-
-
 def test_init_without_a_generator_is_one_clear_line(tmp_path):
     with pytest.raises(InvalidInput, match="no Hugo, Jekyll, Eleventy or Astro config"):
         init_site(tmp_path)
-
-
-def test_init_asks_for_a_base_url_it_cannot_find(tmp_path, capsys):
-    (tmp_path / "eleventy.config.js").write_text("export default {};\n", encoding="utf-8")
-    assert main(["init", str(tmp_path)]) == 0
-    assert "warning: no base URL in eleventy.config.js: edit base_url" in capsys.readouterr().err
-    assert 'base_url = "https://example.com/"' in (tmp_path / "recs.toml").read_text()

@@ -127,19 +127,3 @@ def test_explain_fields_names_the_rule_of_each_field():
     assert "https://platformnine.example.com/blog/2024/03/05/packing-list.html" in text
     with pytest.raises(ConfigError, match="is not inside the content folder"):
         explain_fields(open_site(root), root / "index.md")
-
-
-def test_build_explain_fields_prints_the_rules_and_builds_nothing(tmp_path, capsys):
-    from recs.cli import main
-
-    root = EXAMPLES / "hugo-blog"
-    post = root / "content" / "posts" / "baking-bread-at-high-altitude.md"
-    store_dir = tmp_path / "store"
-    assert main(["build", str(root), "--explain-fields", str(post), "--store", str(store_dir)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"Hugo site {root} (hugo.toml)")
-    assert out[1] == "posts/baking-bread-at-high-altitude.md: TOML front matter, Hugo rules"
-    assert (
-        out[3].startswith('  excerpt  "At 2,000 metres dough rises') and "key `summary`" in out[3]
-    )
-    assert not store_dir.exists()

@@ -30,29 +30,6 @@ def test_round_trip_keeps_everything(topic_corpus, tmp_path):
     assert store.store_info(tmp_path / "s")["article_count"] == "12"
 
 
-def test_a_known_article_whose_row_holds_the_same_values_is_taken_as_is(topic_corpus, tmp_path):
-    from dataclasses import replace
-
-    from recs.records import fields_text
-
-    build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings())
-    plain = store.load(tmp_path / "s")
-    same, moved, other = plain.articles[0], plain.articles[1], plain.articles[2]
-    moved = replace(moved, line=7)  # equal fields, another stored value
-    other_fields = {**other.fields, "category": "elsewhere"}
-    known = {
-        same.url: (fields_text(same.fields), same),
-        moved.url: (fields_text(moved.fields), moved),
-        other.url: (fields_text(other_fields), replace(other, fields=other_fields)),
-    }
-    loaded = store.load(tmp_path / "s", known=known)
-    assert loaded.articles[0] is same
-    assert loaded.articles[1] is not moved and loaded.articles[1].line is None
-    assert loaded.articles[2].fields["category"] == other.fields["category"] != "elsewhere"
-    assert [dict(a.fields) for a in loaded.articles] == [dict(a.fields) for a in plain.articles]
-    assert [a.text_hash for a in loaded.articles] == [a.text_hash for a in plain.articles]
-
-
 def test_missing_store_says_how_to_build(tmp_path):
     with pytest.raises(StoreNotFound, match="run `recs build"):
         store.load(tmp_path / "nothing")
@@ -132,51 +109,6 @@ def test_a_failed_final_flush_says_the_new_generation_is_live(topic_corpus, tmp_
     with pytest.raises(StoreWriteError, match="published gen-000002"):
         build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=3))
     assert store.current_generation(tmp_path / "s") == "gen-000002"
-
-
-def test_bases_round_trip_and_a_store_without_them_still_loads(topic_corpus, tmp_path):
-    built, _ = build(topic_corpus, tmp_path / "s", HashingEncoder(), RankSettings(limit=2, pool=5))
-    assert any(b is not None for b in built.bases)
-    loaded = store.load(tmp_path / "s")
-    assert loaded.bases == built.bases
-    # A store written before bases were kept has no `basis` column: no basis is known.
-    path = tmp_path / "s" / store.current_generation(tmp_path / "s") / store.DB
-    os.chmod(path, 0o644)
-    with sqlite3.connect(path) as connection:
-        connection.execute("ALTER TABLE related DROP COLUMN basis")
-    older = store.load(tmp_path / "s")
-    assert older.bases == [None] * len(older.articles)
-    assert older.related == built.related
-
-
-def _tables(path) -> dict[str, list[tuple]]:
-    with sqlite3.connect(path) as connection:
-        names = ["info", "articles", "aliases", "vectors", "related"]
-        tables = {n: sorted(connection.execute(f"SELECT * FROM {n}")) for n in names}
-    return tables
-
-
-def test_a_rebuild_writes_the_same_file_rows_as_a_whole_write(topic_corpus, tmp_path, monkeypatch):
-    """A rebuild with the same URLs copies the last generation and replaces changed rows."""
-    settings_ = RankSettings(limit=2, pool=5)
-    build(topic_corpus, tmp_path / "s", HashingEncoder(), settings_)
-    edited = topic_corpus / "space" / "0.md"
-    edited.write_text(edited.read_text().replace('title: "', 'title: "Update: ', 1))
-    moved = topic_corpus / "cooking" / "1.md"
-    moved.write_text(moved.read_text().replace("quality: 50", "quality: 70", 1))
-
-    def whole_write_refused(path, snapshot):
-        raise AssertionError("the whole file was written")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(generation, "write", whole_write_refused)
-        snapshot, report = build(topic_corpus, tmp_path / "s", HashingEncoder(), settings_)
-    assert report.published and report.embedded == 1
-    updated = tmp_path / "s" / snapshot.generation / store.DB
-    whole = tmp_path / "whole.sqlite"
-    generation.write(whole, snapshot)
-    assert _tables(updated) == _tables(whole)
-    assert store.load(tmp_path / "s").related == snapshot.related
 
 
 @pytest.mark.parametrize(

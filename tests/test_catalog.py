@@ -1,0 +1,164 @@
+"""recs/catalog.py: what ranking knows of every article (Facts, the Catalog columns and
+lookups) and of the article asking (Query)."""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recs.articles import Article
+from recs.catalog import (
+    COLUMNS,
+    Catalog,
+    Facts,
+    Query,
+    category_of,
+    is_draft,
+    tags_of,
+    title_key,
+    topics_of,
+)
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x2FFF), max_size=30))
+def test_title_key_of_any_text_is_its_nfkd_ascii_folding(title):
+    folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    expected = re.sub(r"[\W_]+", " ", folded.lower()).strip() or title.strip().lower()
+    assert title_key(title) == expected
+    assert title_key("Café — ÉTÉ") == "cafe ete" and title_key("Cafe ete!") == "cafe ete"
+
+
+def article(n: int, **fields) -> Article:
+    """Article n (https://a.example/n) with `fields` over a title and an excerpt."""
+    url = f"https://a.example/{n}"
+    data = {"title": f"Title {n}", "excerpt": "E", "webUrl": url, **fields}
+    original = fields.get("originalUrl")
+    return Article(url, data["title"], "E", data, f"{n}.md", original_url=original)
+
+
+@pytest.mark.parametrize(
+    ("provider", "name"),
+    [
+        ({"name": " BBC News ", "domain": "bbc.co.uk"}, "bbc news"),
+        ({"domain": "BBC.co.uk"}, "bbc.co.uk"),
+        ("Reuters", "reuters"),
+        ("  ", None),
+        ({"name": 5}, None),
+        (None, None),
+    ],
+)
+def test_the_provider_is_the_name_else_the_domain_lower_case(provider, name):
+    assert Facts.of(article(1, provider=provider)).provider == name
+
+
+@pytest.mark.parametrize(
+    ("quality", "read"), [(7, 7.0), (2.5, 2.5), (True, math.nan), ("high", math.nan)]
+)
+def test_quality_is_a_number_or_unknown(quality, read):
+    found = Facts.of(article(1, quality=quality)).quality
+    assert found == read or (math.isnan(read) and math.isnan(found))
+
+
+def test_topics_category_and_tags_are_compared_in_lower_case():
+    fields = {"topics": ["AI", " Space ", "", "  "], "category": " Science "}
+    facts = Facts.of(article(1, **fields))
+    assert facts.topics == topics_of(fields) == frozenset({"ai", "space"})
+    assert facts.category == category_of(fields) == "science"
+    assert facts.tags == tags_of(fields) == frozenset({"ai", "space", "category:science"})
+    assert tags_of({"category": "  "}) == frozenset() and category_of({"category": 3}) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "draft"),
+    [
+        ({}, False),
+        ({"published": False}, True),
+        ({"draft": True}, True),
+        ({"published": True, "draft": False}, False),
+        ({"draft": "yes"}, False),  # only the boolean marks a draft
+    ],
+)
+def test_a_draft_is_published_false_or_draft_true(fields, draft):
+    assert is_draft(fields) is draft
+    assert Facts.of(article(1, **fields)).draft is draft
+
+
+def catalog_of(articles: list[Article], now: float | None = None) -> Catalog:
+    vectors = np.eye(len(articles), 4, dtype=np.float32)
+    return Catalog.from_articles(articles, vectors, now)
+
+
+def test_each_row_holds_the_facts_of_its_article():
+    articles = [
+        article(0, provider={"name": "P"}, quality=3, type="video", topics=["x"]),
+        article(1, published=False, category="News", originalUrl="https://b.example/1"),
+        article(2),
+    ]
+    catalog = catalog_of(articles)
+    assert len(catalog) == 3 and catalog.urls == [a.url for a in articles]
+    for row, one in enumerate(articles):
+        got, want = catalog.fact(row), Facts.of(one)
+        assert got.quality == want.quality or (math.isnan(got.quality) and math.isnan(want.quality))
+        assert replace(got, quality=0.0, published_ts=0.0) == replace(
+            want, quality=0.0, published_ts=0.0
+        )
+    assert catalog.row_of == {a.url: row for row, a in enumerate(articles)}
+
+
+def test_a_patched_catalog_equals_one_made_from_the_new_articles():
+    articles = [article(n, topics=[f"t{n}"], quality=n) for n in range(4)]
+    catalog = catalog_of(articles, now=1_700_000_000.0)
+    replaced = article(1, topics=["new"], provider="P", published=False)
+    added = article(9, category="c", originalUrl="https://b.example/9")
+    new = [articles[0], replaced, articles[2], articles[3], added]
+    vectors = np.eye(5, 4, dtype=np.float32)
+    patched = catalog.patched(vectors, {4: added, 1: replaced})
+    whole = Catalog.from_articles(new, vectors, 1_700_000_000.0)
+    for column in COLUMNS.values():
+        got, want = getattr(patched, column), getattr(whole, column)
+        if isinstance(want, np.ndarray):
+            assert np.array_equal(got, want, equal_nan=True), column
+        else:
+            assert got == want, column
+    assert patched.now == whole.now and patched.vectors is vectors
+    assert catalog.urls[1] == replaced.url and catalog.topics[1] == {"t1"}  # the old one stays
+
+
+def test_lookups_order_urls_number_titles_and_find_rows_by_either_url():
+    articles = [
+        replace(article(2), url="https://a.example/c"),
+        replace(article(0, originalUrl="https://old.example/x"), url="https://a.example/a"),
+        replace(article(1, title="Title 2!"), url="https://a.example/b"),
+    ]
+    articles[1] = replace(articles[1], original_url="https://old.example/x")
+    catalog = catalog_of(articles)
+    assert catalog.url_order.tolist() == [2, 0, 1]  # c, a, b in URL order
+    assert catalog.title_ids.tolist() == [0, 1, 0]  # "Title 2" and "Title 2!" are one title
+    assert catalog.rows_by_original == {"https://old.example/x": [1]}
+    assert catalog.rows_of({"https://a.example/b", "https://old.example/x"}) == {1, 2}
+    assert catalog.rows_of({"https://nowhere.example/"}) == set()
+
+
+def test_a_query_is_what_ranking_needs_of_the_article_asking():
+    one = replace(
+        article(1, topics=["AI"], category="Tech", originalUrl="https://old.example/1"),
+        original_url="https://old.example/1",
+        published_ts=1_600_000_000.0,
+        pinned=("https://a.example/2",),
+        excluded=("https://a.example/3",),
+    )
+    vector = np.ones(4, dtype=np.float32)
+    query = Query.for_article(one, vector)
+    assert query.url == one.url and query.original_url == "https://old.example/1"
+    assert query.title_key == "title 1" and query.published_ts == 1_600_000_000.0
+    assert query.topics == {"ai"} and query.category == "tech"
+    assert query.tags == {"ai", "category:tech"}
+    assert (query.pinned, query.excluded) == (one.pinned, one.excluded)
+    assert Query.for_article(one, vector, key="known").title_key == "known"
