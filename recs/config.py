@@ -147,7 +147,7 @@ class Settings:
 
             detect = calibration(model_id_of(self.model)).same_language
         return ReadOptions(
-            self.pinned_key, self.excluded_key, self.max_file_bytes, detect_language=detect
+            self.pinned_key, self.excluded_key, self.max_file_bytes, detect_language=bool(detect)
         )
 
     @property

@@ -126,7 +126,7 @@ class Calibration:
 
     min_similarity: float | None = None
     relevant_similarity: float | None = None
-    same_language: bool = False
+    same_language: bool | None = None  # None: off
 
 
 CALIBRATIONS = {BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.2)}

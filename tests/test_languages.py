@@ -100,7 +100,7 @@ def test_the_filter_follows_the_models_calibration_unless_set(monkeypatch):
     assert calibration(f"{multilingual}@abc").same_language is True
     settings = Settings.from_env({})
     assert settings.rank_for(f"{multilingual}@abc").same_language is True
-    assert settings.rank_for("all-MiniLM-L6-v2@abc").same_language is False
+    assert not settings.rank_for("all-MiniLM-L6-v2@abc").same_language
     off = replace(settings, rank=RankSettings(same_language=False))
     assert off.rank_for(f"{multilingual}@abc").same_language is False
 

@@ -34,7 +34,6 @@ REACHES = {
     # cpus, onnx and index: to be fixed with the encoder work
     "tests/test_engine.py": {"_cgroup_quota"},  # recs.cpus
     "tests/test_onnx.py": {"_export"},  # recs.onnx
-    "tests/test_index.py": {"_ivf"},  # recs.index.VectorIndex
 }
 
 
