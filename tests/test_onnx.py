@@ -1,5 +1,6 @@
-"""The ONNX backend: backend choice, the export cache and its races, and the real model's
-vectors against sentence-transformers on every HuffPost text."""
+"""The ONNX backend: backend choice, the fp32 and int8 exports in the cache and their races,
+thread settings, and the real model's vectors against sentence-transformers on every
+HuffPost text."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ import pytest
 
 from recs import onnx
 from recs.articles import embed_text
-from recs.backends import BACKENDS, TorchEncoder, load_encoder
+from recs.backends import BACKENDS, TorchEncoder, load_encoder, precision_of
 from recs.encoder import HashingEncoder
 from recs.errors import ConfigError, ModelError
-from recs.models import ModelSpec
+from recs.models import ModelSpec, model_id_of, resolve_model
 from recs.onnx import OnnxEncoder, ensure_exported, exported_path, max_seq_length
 from tests.conftest import BIN, EXAMPLES, read_jsonl
 
@@ -59,18 +60,35 @@ def test_max_seq_length_follows_sentence_transformers_config(tmp_path):
 
 
 def test_backend_choice(tmp_path):
-    assert BACKENDS == ("auto", "onnx", "torch")
+    assert BACKENDS == ("auto", "onnx", "onnx-int8", "torch")
     assert isinstance(load_encoder("hashing", "onnx"), HashingEncoder)
     assert isinstance(load_encoder(None, "auto", tmp_path), OnnxEncoder)
-    assert isinstance(load_encoder(None, "onnx", tmp_path), OnnxEncoder)
+    fp32 = load_encoder(None, "onnx", tmp_path)
+    int8 = load_encoder(None, "onnx-int8", tmp_path)
+    assert isinstance(fp32, OnnxEncoder) and isinstance(int8, OnnxEncoder)
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    assert int8.model_id == fp32.model_id + "+int8" and "+" not in fp32.model_id
     assert isinstance(load_encoder(None, "torch", tmp_path), TorchEncoder)
     # A model the export cannot reproduce: auto falls back, an explicit onnx says why.
     cls = fake_model(tmp_path / "cls", pooling={"pooling_mode_cls_token": True})
     assert isinstance(load_encoder(str(cls.path), "auto"), TorchEncoder)
     with pytest.raises(ModelError, match="--backend torch"):
         load_encoder(str(cls.path), "onnx", tmp_path).encode(["a text"])
-    with pytest.raises(ConfigError, match="auto, onnx, torch"):
+    with pytest.raises(ConfigError, match="auto, onnx, onnx-int8, torch"):
         load_encoder(None, "tensorflow")
+
+
+def test_a_store_records_the_precision_it_was_built_with():
+    """model_id_of names what load_encoder would record, so a store refuses the other one."""
+    spec = resolve_model(None)
+    assert spec is not None
+    for backend in BACKENDS:
+        expected = load_encoder(None, backend).model_id
+        assert model_id_of(None, backend) == expected
+        assert expected.endswith("+int8") == (precision_of(spec, backend) == "int8")
+    assert model_id_of(None, "onnx") == model_id_of(None, "torch") == spec.model_id
+    assert model_id_of(None, "onnx-int8") == spec.model_id + "+int8"
+    assert model_id_of("hashing", "onnx-int8") == HashingEncoder().model_id
 
 
 def _slow_export(spec: ModelSpec, target: Path) -> None:
@@ -138,6 +156,102 @@ def test_a_damaged_cached_export_is_found_and_made_again(tmp_path, monkeypatch, 
     assert "damaged" in heard[0] or "once" in heard[0]
 
 
+def _fake_quantize(spec: ModelSpec, source: Path, target: Path) -> None:
+    """Stands in for the optimizer and quantizer: the source's bytes, marked."""
+    with open(target.parent / "quantized", "a", encoding="utf-8") as calls:
+        calls.write(f"{source.name}\n")
+    target.write_bytes(b"int8 of " + source.read_bytes())
+
+
+def test_the_int8_model_is_made_once_from_the_fp32_export_and_cached_beside_it(
+    tmp_path, monkeypatch
+):
+    spec = fake_model(tmp_path / "model")
+    monkeypatch.setattr(onnx, "_export", _slow_export)
+    monkeypatch.setattr(onnx, "_quantize", _fake_quantize)
+    cache = tmp_path / "cache"
+    heard: list[str] = []
+    int8 = ensure_exported(spec, cache, heard.append, precision="int8")
+    fp32 = exported_path(spec, cache)
+    assert int8 == exported_path(spec, cache, "int8") and int8.parent == fp32.parent != int8
+    assert int8.read_bytes() == b"int8 of first half;second half"
+    assert [line.split(" (")[0] for line in heard[::2]] == [
+        "exporting model to ONNX",
+        "quantising model to int8",
+    ]
+    assert ensure_exported(spec, cache, precision="int8") == int8  # cached: nothing made
+    assert ensure_exported(spec, cache) == fp32
+    assert (fp32.parent / "quantized").read_text().split() == [fp32.name]
+    assert len((fp32.parent / "calls").read_text().split()) == 1
+    # Damage to the int8 file is found by its own checksum; the fp32 export is kept.
+    int8.write_bytes(b"int8 of first half;second hal!")
+    assert ensure_exported(spec, cache, precision="int8") == int8
+    assert int8.read_bytes() == b"int8 of first half;second half"
+    assert len((fp32.parent / "quantized").read_text().split()) == 2
+    assert len((fp32.parent / "calls").read_text().split()) == 1
+    with pytest.raises(ValueError, match="fp16"):
+        ensure_exported(spec, cache, precision="fp16")
+
+
+def test_a_failed_quantisation_says_how_to_fall_back(tmp_path, monkeypatch):
+    spec = fake_model(tmp_path / "model")
+    monkeypatch.setattr(onnx, "_export", _slow_export)
+
+    def broken(spec: ModelSpec, source: Path, target: Path) -> None:
+        target.write_bytes(b"partial")
+        raise KeyError("Attention_5")
+
+    monkeypatch.setattr(onnx, "_quantize", broken)
+    with pytest.raises(ModelError, match=r"cannot quantise model to ONNX \('Attention_5'\)"):
+        ensure_exported(spec, tmp_path / "cache", precision="int8")
+    folder = exported_path(spec, tmp_path / "cache").parent
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock",
+        "calls",
+        "model-v1.onnx",
+        "model-v1.onnx.sha256",
+    ]
+
+
+@pytest.mark.parametrize("spin", [False, True])
+def test_sessions_take_the_thread_settings(tmp_path, monkeypatch, spin):
+    """Threads from the CPUs this process may use; spinning as recs.cpus.SPIN says (off)."""
+    import onnxruntime
+    import tokenizers
+
+    from recs import cpus
+
+    spec = fake_model(tmp_path / "model")
+    monkeypatch.setattr(onnx, "ensure_exported", lambda *args, **kwargs: tmp_path / "m.onnx")
+    monkeypatch.setattr(tokenizers.Tokenizer, "from_file", lambda path: _AnyTokenizer())
+    seen = {}
+
+    class Session:
+        def __init__(self, path, options, providers):
+            seen["threads"] = options.intra_op_num_threads
+            for entry in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+                seen[entry] = options.get_session_config_entry(entry)
+
+        def get_inputs(self):
+            return []
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    encoder = OnnxEncoder(spec, tmp_path, spin=spin)
+    encoder._load()
+    flag = "1" if spin else "0"
+    assert seen == {
+        "threads": cpus.cores(),
+        "session.intra_op.allow_spinning": flag,
+        "session.inter_op.allow_spinning": flag,
+    }
+    assert cpus.SPIN is False and OnnxEncoder(spec).spin is False
+
+
+class _AnyTokenizer:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
 def test_failed_export_says_how_to_fall_back_and_leaves_nothing(tmp_path, monkeypatch):
     spec = fake_model(tmp_path / "model")
 
@@ -176,7 +290,8 @@ def test_cli_help_lists_the_backends():
     )
     assert result.returncode == 0
     text = " ".join(result.stdout.replace("│", " ").split())
-    assert "auto (onnx when the model allows, else torch), onnx or torch" in text
+    assert "auto (onnx when the model allows, else torch), onnx, onnx-int8 or torch" in text
+    assert "MiniLM-L6-v2-static, multilingual-e5-small, 'hashing'" in text  # click breaks "all-"
 
 
 # --- the real model ---------------------------------------------------------------------
@@ -246,6 +361,29 @@ def test_cli_exports_once_per_machine_and_a_check_writes_nothing(tmp_path):
         [*command, "--quiet"], capture_output=True, text=True, env=env | {"RECS_BACKEND": "onnx"}
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+@pytest.mark.model
+def test_int8_gives_each_text_one_vector_close_to_fp32(model_encoder, tmp_path):
+    """Quantised from the session's fp32 export: the same vector for a text alone or among
+    others (dynamic quantisation would otherwise scale it with its batch-mates), close to
+    fp32, recorded as another model."""
+    fp32 = OnnxEncoder(model_encoder.inner.spec, cache_dir=tmp_path)
+    target = exported_path(fp32.spec, tmp_path)
+    target.parent.mkdir(parents=True)
+    exported = model_encoder.inner.model_file()
+    if "int8" in exported.name:  # the session's default is int8: take its fp32 source
+        exported = exported_path(fp32.spec, exported.parents[2])
+    shutil.copyfile(exported, target)
+    shutil.copyfile(f"{exported}.sha256", f"{target}.sha256")
+    int8 = OnnxEncoder(fp32.spec, cache_dir=tmp_path, precision="int8")
+    texts = [r["title"] for r in read_jsonl("huffpost.jsonl", limit=40)] + ["", "word " * 400]
+    together = int8.encode(texts)
+    alone = np.vstack([int8.encode([t]) for t in texts])
+    assert np.array_equal(together, alone)
+    cosines = np.sum(together * fp32.encode(texts), axis=1)
+    assert cosines.min() >= 0.97 and cosines.mean() >= 0.99, (cosines.min(), cosines.mean())
+    assert int8.model_id == fp32.model_id + "+int8"
 
 
 @pytest.mark.model
