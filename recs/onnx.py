@@ -33,12 +33,15 @@ import inspect
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +60,11 @@ PRECISIONS = ("fp32", "int8")
 # Texts per onnxruntime run. fp32: 16 beat 64 by 9-14% on 2 cores. int8: one text a run,
 # because dynamic quantisation scales each activation tensor by its own range, so a text
 # batched with others would get a vector that depends on them (cosine to itself alone
-# 0.979-1.0, mean 0.992, on 200 HuffPost texts) and a build's vectors on its batches; alone,
-# a text always gets the same vector, and it ran as fast (2.31x fp32's texts/s against
-# 2.02x for 16 a run, 600 texts, 4 interleaved rounds).
+# 0.979-1.0, mean 0.992, on 200 HuffPost texts) and a build's vectors on its batches. Alone,
+# a text always gets the same vector; the texts then run side by side, one thread each
+# (a session of one thread, run from `threads` threads at once): on 800 HuffPost texts, 5
+# interleaved rounds, 2.25x fp32's texts per CPU-second, against 1.95x for one text a run
+# on two threads and 2.23x for 16 texts a run (whose vectors depend on their batch).
 BATCH_SIZE = {"fp32": 16, "int8": 1}
 ONNX_DIR = "onnx"
 OPSET = 17
@@ -215,16 +220,29 @@ def _export(spec: ModelSpec, target: Path) -> None:
         )
 
 
-def _quantize(spec: ModelSpec, source: Path, target: Path) -> None:
-    """Write the int8 model: `source` fused by onnxruntime's transformer optimizer, then
-    dynamically quantised, weights int8 per output channel.
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How the int8 model is made from the fp32 export. The default is what ships; the
+    other values exist for bench/quantize.py, which measures the alternatives.
 
-    The recipe was measured against fp32 on both evaluation files with the default ranking
-    (bench `--part encoder`, docs/quality.md "int8"): per output channel rather than per
-    tensor (top-10 overlap with fp32 0.87 against 0.75), and every MatMul and the attention
-    quantised. Keeping the feed-forward output or the last layer in fp32 kept more of the
-    plain neighbours but gave up a third of the speed for no precision@5 on either file.
+    Measured against fp32 on both evaluation files with the default ranking (bench
+    `--part int8`, docs/quality.md "int8"): per output channel, not per tensor (the lists
+    change less at the same speed); the fused graph, where the attention runs as one
+    quantised operator; the word embeddings kept in fp32 (a lookup, no arithmetic to save).
+    Keeping the feed-forward output in fp32 kept more of the plain neighbours but gave up a
+    quarter of the speed for no precision@5 on either file.
     """
+
+    fuse: bool = True
+    per_channel: bool = True
+    operators: tuple[str, ...] | None = ("MatMul", "Attention")  # None: onnxruntime's default
+    keep: tuple[str, ...] = ()  # node name patterns (regular expressions) left in fp32
+
+
+def _quantize(
+    spec: ModelSpec, source: Path, target: Path, recipe: Int8Recipe = Int8Recipe()
+) -> None:
+    """Write the int8 model of `source` to `target` (see Int8Recipe)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
@@ -236,16 +254,24 @@ def _quantize(spec: ModelSpec, source: Path, target: Path) -> None:
         quiet = logging.getLogger("onnxruntime")
         with warnings.catch_warnings(), _quiet_logging(quiet, logging.getLogger()):
             warnings.simplefilter("ignore")
-            optimized = optimize_model(
-                str(source), model_type="bert", num_heads=heads, hidden_size=hidden
-            )
-            optimized.save_model_to_file(str(fused))
+            if recipe.fuse:
+                optimized = optimize_model(
+                    str(source), model_type="bert", num_heads=heads, hidden_size=hidden
+                )
+                optimized.save_model_to_file(str(fused))
+            graph = fused if recipe.fuse else source
+            kept = [
+                node.name
+                for node in onnx.load(str(graph)).graph.node
+                if any(re.search(pattern, node.name) for pattern in recipe.keep)
+            ]
             quantize_dynamic(
-                str(fused),
+                str(graph),
                 str(target),
-                per_channel=True,
+                per_channel=recipe.per_channel,
                 weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul", "Attention"],
+                op_types_to_quantize=list(recipe.operators) if recipe.operators else None,
+                nodes_to_exclude=kept,
                 # The fused operators are not in onnx's shape inference: their outputs are
                 # float32, as everything in this graph.
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
@@ -376,6 +402,9 @@ class OnnxEncoder:
         self.lower_case = bool(
             _read_json(spec.path / "sentence_bert_config.json").get("do_lower_case")
         )
+        # One text a run: the texts run side by side, each on one thread (see BATCH_SIZE).
+        self.across_texts = self.batch_size == 1 and self.threads > 1
+        self._pool: ThreadPoolExecutor | None = None
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: list[str] = []
@@ -435,7 +464,7 @@ class OnnxEncoder:
             tokenizer.no_padding()
             tokenizer.enable_truncation(self.max_length)
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
+            options.intra_op_num_threads = 1 if self.across_texts else self.threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
@@ -466,6 +495,7 @@ class OnnxEncoder:
         # Shortest first, ties in input order, so a batch pads little and runs are repeatable.
         order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        batches = []
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = int(lengths[rows].max())
@@ -478,7 +508,15 @@ class OnnxEncoder:
                 ids[position, :size] = encoding.ids
                 mask[position, :size] = 1
                 types[position, :size] = encoding.type_ids
-            out[rows] = self.pooled(ids, mask, types)
+            batches.append((rows, ids, mask, types))
+        if self.across_texts and len(batches) > 1:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="recs-onnx")
+            results = self._pool.map(lambda batch: self.pooled(*batch[1:]), batches)
+        else:
+            results = (self.pooled(*batch[1:]) for batch in batches)
+        for (rows, *_), pooled in zip(batches, results, strict=True):
+            out[rows] = pooled
         return normalise(out)
 
     def pooled(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None) -> Any:

@@ -245,6 +245,11 @@ def test_sessions_take_the_thread_settings(tmp_path, monkeypatch, spin):
         "session.inter_op.allow_spinning": flag,
     }
     assert cpus.SPIN is False and OnnxEncoder(spec).spin is False
+    # int8 runs one text a run, texts side by side on one thread each (one vector per text).
+    int8 = OnnxEncoder(spec, tmp_path, precision="int8", spin=spin)
+    int8._load()
+    assert int8.batch_size == 1 and int8.across_texts == (cpus.cores() > 1)
+    assert seen["threads"] == (1 if cpus.cores() > 1 else cpus.cores())
 
 
 class _AnyTokenizer:
