@@ -369,10 +369,10 @@ def run(texts_count: int, runs: int, quick: bool = False) -> None:
                     gflops / matmul_gflops if per_text else float("nan"),
                     max(r["peak_mib"] for r in cold[name]) if name in cold else float("nan"),
                     median([r["seconds"] for r in cold[name]]) if name in cold else float("nan"),
-                    h.precision if h else float("nan"),
-                    h.ndcg if h else float("nan"),
-                    u.precision if u else float("nan"),
-                    u.ndcg if u else float("nan"),
+                    f"{h.precision:.4f}" if h else "",
+                    f"{h.ndcg:.4f}" if h else "",
+                    f"{u.precision:.4f}" if u else "",
+                    f"{u.ndcg:.4f}" if u else "",
                 ]
             )
         table(
@@ -418,10 +418,10 @@ def run(texts_count: int, runs: int, quick: bool = False) -> None:
                 [
                     [
                         name,
-                        f[FILES[0]].duplicates,
+                        f"{f[FILES[0]].duplicates:.2%}",
                         f[f"{FILES[0]} top5"],
                         f[f"{FILES[0]} top10"],
-                        f[FILES[1]].duplicates,
+                        f"{f[FILES[1]].duplicates:.2%}",
                         f[f"{FILES[1]} top5"],
                         f[f"{FILES[1]} top10"],
                         f[f"{FILES[0]} s"] + f[f"{FILES[1]} s"],
@@ -432,7 +432,10 @@ def run(texts_count: int, runs: int, quick: bool = False) -> None:
                 ],
             )
             reference = vectors[base]
-            calibrations = [[name, *calibration(vectors[name], reference)] for name in vectors]
+            calibrations = [
+                [name, *(f"{value:.4f}" for value in calibration(vectors[name], reference))]
+                for name in vectors
+            ]
             table(
                 ["encoder", "duplicate cosine", "relevance floor (0.99 of random pairs)"],
                 calibrations,
@@ -446,7 +449,9 @@ def calibrated(
     encoders: dict[str, Any],
     settings: Any,
 ) -> None:
-    """Each model ranked with its own calibrated duplicate threshold, where it differs."""
+    """Each model ranked with its own calibrated duplicate threshold, where it differs, and
+    its near-duplicate rate counted at that cosine (recs.evaluate counts MiniLM's 0.95)."""
+    from recs import evaluate
     from recs.models import calibration_of
 
     rows = []
@@ -457,10 +462,16 @@ def calibrated(
             continue
         own = replace(settings, dedup_threshold=known.duplicate_cosine)
         row: list[Any] = [f"{name}, dedup_threshold={known.duplicate_cosine}"]
-        for file in FILES:
-            lookup = Lookup(model_id, file_texts(file), by_file[file])
-            scores, _ = lists_of(file, lookup, own)
-            row += [scores.precision, scores.ndcg]
+        counted = evaluate.DUPLICATE_COSINE
+        try:
+            evaluate.DUPLICATE_COSINE = known.duplicate_cosine
+            for file in FILES:
+                lookup = Lookup(model_id, file_texts(file), by_file[file])
+                scores, _ = lists_of(file, lookup, own)
+                row += [f"{scores.precision:.4f}", f"{scores.ndcg:.4f}", f"{scores.duplicates:.2%}"]
+        finally:
+            evaluate.DUPLICATE_COSINE = counted
         rows.append(row)
     if rows:
-        table(["encoder, ranking", "huffpost P@5", "nDCG@5", "uci P@5", "nDCG@5"], rows)
+        columns = ["encoder, ranking", "huffpost P@5", "nDCG@5", "near-dup"]
+        table([*columns, "uci P@5", "nDCG@5", "near-dup"], rows)

