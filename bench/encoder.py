@@ -120,6 +120,7 @@ def flops_per_text(candidate: Candidate, encoder: Any, texts: list[str]) -> floa
         layers, hidden = config["num_hidden_layers"], config["hidden_size"]
         inner = config["intermediate_size"]
         tokenizer = Tokenizer.from_file(str(spec.path / "tokenizer.json"))
+        tokenizer.no_padding()  # the file pads to 128: count the real tokens, as recs runs
         tokenizer.enable_truncation(max_seq_length(spec))
         tokens = [len(e.ids) for e in tokenizer.encode_batch(texts)]
     counts = np.array(tokens, dtype=np.float64)

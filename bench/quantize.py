@@ -1,4 +1,4 @@
-"""Benchmark: int8 recipes (recs.onnx.Int8Recipe) against the fp32 export.
+"""Benchmark: int8 recipes (recs.onnx.Int8Recipe) against the fp32 export, and full builds.
 
     python -m bench --part int8 [--texts 2000] [--runs 5]
 
@@ -10,6 +10,11 @@ interleaved with fp32 (medians of the per-run ratios). The overlap of its top-5 
 lists and of its top-10 plain cosine neighbours with fp32's shows how much the lists
 move (the earlier bar, top-10 overlap >= 0.95, judged neighbour identity, which readers
 never see).
+
+Then the build bar: `recs build --rebuild` of the 10,000 HuffPost rows written as article
+files (bench/build.py's corpus and process), `--backend onnx` and `--backend onnx-int8`
+alternating, `--runs` pairs (at most 3): wall and CPU seconds of each build process, and
+the paired ratios. The shipping bar for a default: at least 1.6x.
 """
 
 from __future__ import annotations
@@ -129,3 +134,56 @@ def run(texts_count: int, runs: int) -> None:
         for file in ("huffpost", "uci"):
             columns += [f"{file} P@5", "nDCG@5", "near-dup", "top-5 lists", "top-10 nbrs"]
         table([*columns, "texts/s vs fp32", "CPU vs fp32", "bar"], rows)
+    builds(runs)
+
+
+def builds(runs: int) -> None:
+    """Full builds with fp32 and int8, alternating (see the module docstring)."""
+    import compileall
+
+    import recs
+    from bench.build import build
+    from bench.common import DATA
+    from bench.regenerate import read_rows, write_corpus
+
+    compileall.compile_dir(Path(recs.__file__).parent, quiet=1)
+    header(
+        "Full builds: recs build --rebuild, 10,000 HuffPost article files, fp32 vs int8",
+        "wall and CPU seconds of the build process; backends alternating; paired ratios",
+    )
+    with tempfile.TemporaryDirectory(prefix="recs-bench-int8-build-") as folder:
+        work = Path(folder)
+        write_corpus(read_rows(path=DATA / "huffpost.jsonl"), work / "content")
+        backends = ("onnx", "onnx-int8")
+        for backend in backends:  # exports, quantises and embeds once, untimed
+            build(work / "content", work / backend, "--backend", backend)
+        wall: dict[str, list[float]] = {b: [] for b in backends}
+        cpu: dict[str, list[float]] = {b: [] for b in backends}
+        for number in range(min(runs, 3)):
+            for backend in backends if number % 2 == 0 else backends[::-1]:
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                before = usage.ru_utime + usage.ru_stime
+                seconds, _ = build(
+                    work / "content", work / backend, "--rebuild", "--backend", backend
+                )
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                wall[backend].append(seconds)
+                cpu[backend].append(usage.ru_utime + usage.ru_stime - before)
+        ratios = [a / b for a, b in zip(wall["onnx"], wall["onnx-int8"], strict=True)]
+        cpu_ratios = [a / b for a, b in zip(cpu["onnx"], cpu["onnx-int8"], strict=True)]
+        table(
+            ["backend", "median s", "median CPU s", "paired ratios (wall)", "paired ratios (CPU)"],
+            [
+                [
+                    backend,
+                    median(wall[backend]),
+                    median(cpu[backend]),
+                    ", ".join(f"{r:.2f}" for r in ratios) if backend != "onnx" else "",
+                    ", ".join(f"{r:.2f}" for r in cpu_ratios) if backend != "onnx" else "",
+                ]
+                for backend in backends
+            ],
+        )
+        print(
+            f"int8 against fp32: median {median(ratios):.2f}x wall, {median(cpu_ratios):.2f}x CPU"
+        )

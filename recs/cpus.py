@@ -11,10 +11,12 @@ from pathlib import Path
 # The cgroup v2 CPU limit of this process's container (absent outside one).
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
-# Whether onnxruntime's threads busy-wait ("spin") for their next piece of work. Off: on
-# the shared 2-core machine of README "Performance", paired runs gave more texts per
-# second with it off (docs/configuration.md, "Threads"), and a spinning thread takes a core
-# from whatever else runs on the host while it waits.
+# Whether onnxruntime's threads busy-wait ("spin") for their next piece of work. Off
+# (docs/configuration.md, "Threads"; interleaved runs on the shared 2-core machine): int8
+# run as 16 texts on two threads did 0.71x the texts/s with it on; the shipped int8 (one
+# thread a session) is unaffected (1.00x); fp32 on two threads did 1.05-1.07x with it on,
+# inside a run-to-run spread of 0.67-1.43x, and 0.98x per CPU-second. A spinning thread
+# holds a core that the host's other work could use.
 SPIN = False
 
 

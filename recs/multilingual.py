@@ -10,8 +10,9 @@ finding similar texts, "passage: " for documents searched with queries. Related 
 symmetric, so every text gets "query: " (the model card's advice). Vectors are
 L2-normalised by the engine and again here.
 
-Its raw cosines bunch high: two random HuffPost articles score 0.75 to 0.86, against
-about 0 to 0.3 for MiniLM, because every vector shares one large common direction. Ranking
+Its raw cosines bunch high: two random HuffPost articles score 0.75 to 0.86 (1% and 99%
+quantiles; MiniLM's 99% quantile is 0.37), because every vector shares one large common
+direction. Ranking
 multiplies a score by the freshness decay and compares it with thresholds made for MiniLM's
 scale, so with raw cosines the decay decided the lists (P@5 0.579 on HuffPost against
 MiniLM's 0.595). The encoder therefore takes that common direction out: it subtracts the
@@ -91,8 +92,7 @@ CENTRE_TEXTS = (
     "सरकार ने किसानों के लिए नई योजना की घोषणा की।",
 )
 
-# Texts per call into the engine: it parallelises over the texts of a call, and a call of a
-# few hundred keeps both cores busy while the progress bar still moves.
+# Texts per call into the engine, which spreads the texts of a call over its threads.
 BATCH = 256
 
 

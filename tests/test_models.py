@@ -26,10 +26,9 @@ def test_every_named_model_is_calibrated_and_minilm_is_the_reference():
     for calibration in CALIBRATIONS.values():
         assert 0 < calibration.relevance_floor < calibration.duplicate_cosine <= 1
         assert calibration.floor_quantile == 0.99
-    # An E5 model's cosines bunch high: its thresholds sit above MiniLM's.
-    e5 = CALIBRATIONS[MULTILINGUAL_MODEL]
-    assert e5.duplicate_cosine > minilm.duplicate_cosine
-    assert e5.relevance_floor > minilm.relevance_floor + 0.3
+    # Random pairs score higher with the static and (centred) multilingual models.
+    assert CALIBRATIONS[STATIC_MODEL].relevance_floor > minilm.relevance_floor
+    assert CALIBRATIONS[MULTILINGUAL_MODEL].relevance_floor > minilm.relevance_floor
 
 
 def test_a_store_model_id_finds_its_calibration_at_any_precision():

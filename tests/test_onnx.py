@@ -62,7 +62,8 @@ def test_max_seq_length_follows_sentence_transformers_config(tmp_path):
 def test_backend_choice(tmp_path):
     assert BACKENDS == ("auto", "onnx", "onnx-int8", "torch")
     assert isinstance(load_encoder("hashing", "onnx"), HashingEncoder)
-    assert isinstance(load_encoder(None, "auto", tmp_path), OnnxEncoder)
+    auto = load_encoder(None, "auto", tmp_path)
+    assert isinstance(auto, OnnxEncoder) and auto.precision == "int8"  # the default
     fp32 = load_encoder(None, "onnx", tmp_path)
     int8 = load_encoder(None, "onnx-int8", tmp_path)
     assert isinstance(fp32, OnnxEncoder) and isinstance(int8, OnnxEncoder)
@@ -375,7 +376,10 @@ def test_cli_exports_once_per_machine_and_a_check_writes_nothing(tmp_path):
     assert second.returncode == 0, second.stderr
     assert "ONNX" not in second.stderr  # the cached export is reused
     quiet = subprocess.run(
-        [*command, "--quiet"], capture_output=True, text=True, env=env | {"RECS_BACKEND": "onnx"}
+        [*command, "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env | {"RECS_BACKEND": "onnx-int8"},  # the default, named
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
 
