@@ -514,8 +514,9 @@ class OnnxEncoder:
                 types[position, :size] = encoding.type_ids
             batches.append((rows, ids, mask, types))
         if self.across_texts and len(batches) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="recs-onnx")
+            with self._loading:  # one pool, whichever thread (a server's requests) comes first
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="recs-onnx")
             results = self._pool.map(lambda batch: self.pooled(*batch[1:]), batches)
         else:
             results = (self.pooled(*batch[1:]) for batch in batches)
