@@ -21,7 +21,7 @@ RUN python -m venv /venv \
 ENV PATH=/venv/bin:$PATH
 # The ONNX export of the model, made once here (torch is needed only for that), so a
 # container embeds at once without exporting at start-up.
-RUN python -c "from recs.config import Settings; from recs.encoder import load_encoder; \
+RUN python -c "from recs.config import Settings; from recs.backends import load_encoder; \
 s = Settings.from_env(); load_encoder(s.model, s.backend, s.model_cache).encode(['ready'])" \
     && chmod -R a+rX /opt/recs-cache
 

@@ -26,7 +26,7 @@ $(MAIN_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 # recs with the test tools and the Ray extra.
 $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray,multilingual]'
 	touch $(STAMP) $(MAIN_STAMP)
 
 install-main: $(MAIN_STAMP)

@@ -1,8 +1,8 @@
 """The benchmark suite: `make bench` or `python -m bench [--part NAME ...] [options]`.
 
 Parts (all by default, in this order):
-  encoder     onnx vs torch throughput on HuffPost texts, cold start     (~10 min)
-  int8        dynamically quantised ONNX variants vs fp32: quality, speed (~25 min)
+  encoder     every backend and model: speed, CPU, GFLOP/s, memory, quality (~25 min)
+  int8        int8 recipes vs fp32: list quality on both files, speed       (~20 min)
   index       all-pairs top-10: exact, IVF, HNSW (reference) at --sizes (1M: ~30 min)
   build       recs build on 10,000 HuffPost files: full, unchanged, 1%    (~30 min)
   service     recs serve memory and time to ready, 100k vs 10k articles   (~15 min)
@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--texts", type=int, default=2000, help="encoder and int8 parts: texts timed per run"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="encoder part: no torch row and no quality passes"
+    )
     args = parser.parse_args(argv)
     parts = args.part or list(PARTS)
     print(f"# recs benchmarks: {', '.join(parts)}")
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         if part == "encoder":
             from bench import encoder
 
-            encoder.run(args.texts, args.runs)
+            encoder.run(args.texts, args.runs, args.quick)
         elif part == "int8":
             from bench import quantize
 

@@ -1,190 +1,189 @@
-"""Benchmark: int8 ONNX models (onnxruntime dynamic quantisation) against the fp32 export.
+"""Benchmark: int8 recipes (recs.onnx_export.Int8Recipe) against the fp32 export, and full builds.
 
     python -m bench --part int8 [--texts 2000] [--runs 5]
 
-The quality bar for shipping an int8 model: its top-10 neighbours of every HuffPost text
-overlap those of fp32 by at least 0.95 on average. For each variant, over all 10,000
-texts: mean top-10 overlap with fp32 (exact search, self excluded), precision@5 of the
-same HuffPost section (self excluded; fp32 and torch give the same figure to 3 decimals),
-mean and minimum cosine to the fp32 vector; and throughput on `--texts` texts in runs
-interleaved with fp32 (medians, ratio to fp32).
+How the shipped int8 model was chosen. Each recipe quantises the same fp32 export; each is
+judged by what readers see: precision@5 and nDCG@5 of the related lists with the default
+ranking on both shared files (the shipping bar: within 0.003 of fp32, near-duplicate rate
+0), and by speed: texts/s and texts per CPU-second on `--texts` HuffPost texts in runs
+interleaved with fp32 (medians of the per-run ratios). The overlap of its top-5 related
+lists and of its top-10 plain cosine neighbours with fp32's shows how much the lists
+move (the earlier bar, top-10 overlap >= 0.95, judged neighbour identity, which readers
+never see).
 
-Variants: weights per tensor or per output channel; all MatMuls and Gathers quantised (the
-default op types) or the weight MatMuls only; and the parts measured most sensitive kept in
-fp32: the activation-by-activation MatMuls of attention (scores and context), the
-feed-forward projections (output, then both), the attention output projection.
+Then the build bar: `recs build --rebuild` of the 10,000 HuffPost rows written as article
+files (bench/build.py's corpus and process), `--backend onnx` and `--backend onnx-int8`
+alternating, `--runs` pairs (at most 3): wall and CPU seconds of each build process, and
+the paired ratios. The shipping bar for a default: at least 1.6x.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import re
+import resource
 import tempfile
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.common import DATA, header, interleaved, median, table
-from bench.encoder import huffpost_texts
+from bench.common import header, median, table
+from bench.encoder import FILES, Lookup, file_texts, huffpost_texts, lists_of, neighbours, overlap
 
-BAR = 0.95
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    per_channel: bool
-    weights_only: bool = False  # quantise only MatMuls with a weight (initializer) input
-    keep: tuple[str, ...] = field(default=())  # node name patterns (regex) kept in fp32
+BAR = 0.003
+FFN_OUT = r"layer\.\d+/output/dense/MatMul$"
 
 
-FFN_OUT = r"layer\.\d+/output/dense/"
-FFN_IN = r"layer\.\d+/intermediate/dense/"
-ATTENTION_OUT = r"attention/output/dense/"
-VARIANTS = [
-    Variant("per-tensor, default ops", per_channel=False),
-    Variant("per-channel, default ops", per_channel=True),
-    Variant("per-channel, weight MatMuls", per_channel=True, weights_only=True),
-    Variant(
-        "per-channel, weight MatMuls, FFN output fp32",
-        per_channel=True,
-        weights_only=True,
-        keep=(FFN_OUT,),
-    ),
-    Variant(
-        "per-channel, weight MatMuls, FFN fp32",
-        per_channel=True,
-        weights_only=True,
-        keep=(FFN_OUT, FFN_IN),
-    ),
-    Variant(
-        "per-channel, Q/K/V projections only",
-        per_channel=True,
-        weights_only=True,
-        keep=(FFN_OUT, FFN_IN, ATTENTION_OUT),
-    ),
-]
+def recipes() -> dict[str, Any]:
+    from recs.onnx_export import Int8Recipe
+
+    return {
+        "shipped: per channel, MatMul + embedding lookup, graph as exported": Int8Recipe(),
+        "per tensor": Int8Recipe(per_channel=False),
+        "fused first (transformer optimizer), MatMul + attention": Int8Recipe(
+            fuse=True, operators=("MatMul", "Attention")
+        ),
+        "fused first, MatMul + attention + embedding lookup": Int8Recipe(fuse=True),
+        "feed-forward output kept in fp32": Int8Recipe(keep=(FFN_OUT,)),
+    }
 
 
-def quantize(source: Path, target: Path, variant: Variant) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load(str(source))
-    weights = {init.name for init in model.graph.initializer}
-    exclude = []
-    for node in model.graph.node:
-        if node.op_type not in ("MatMul", "Gather"):
-            continue
-        kept = any(re.search(pattern, node.name) for pattern in variant.keep)
-        has_weight = node.op_type == "MatMul" and any(i in weights for i in node.input)
-        if kept or (variant.weights_only and not has_weight):
-            exclude.append(node.name)
-    logging.getLogger().setLevel(logging.ERROR)  # its advice to pre-process: measured anyway
-    quantize_dynamic(
-        str(source),
-        str(target),
-        per_channel=variant.per_channel,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=exclude,
-        op_types_to_quantize=["MatMul"] if variant.weights_only else None,
-    )
-
-
-def neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
-    """Exact top-k other rows of every row."""
-    import faiss
-
-    _, rows = faiss.knn(vectors, vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
-    out = np.empty((len(vectors), k), dtype=np.int64)
-    for i in range(len(vectors)):
-        others = rows[i][rows[i] != i]
-        out[i] = others[:k]
-    return out
-
-
-def overlap(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean([len(set(x) & set(y)) / len(x) for x, y in zip(a, b, strict=True)]))
-
-
-def precision_at_5(top: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(labels[top[:, :5]] == labels[:, None]))
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(texts_count: int, runs: int) -> None:
+    from recs import onnx_export
     from recs.encoder import embed_all
     from recs.models import resolve_model
     from recs.onnx import OnnxEncoder
+    from recs.rank import RankSettings
 
-    rows = [json.loads(line) for line in (DATA / "huffpost.jsonl").open(encoding="utf-8")]
-    from recs.articles import embed_text
-
-    label_of: dict[str, str] = {}
-    for row in rows:
-        label_of.setdefault(embed_text(row["title"], row["excerpt"] or ""), row["label"])
-    texts = list(label_of)
-    labels = np.array([label_of[t] for t in texts])
-    sample = huffpost_texts(texts_count)
-    header(
-        "int8 ONNX (dynamic quantisation) vs fp32 ONNX",
-        f"quality over all {len(texts):,} HuffPost texts; speed on {len(sample):,} texts, "
-        f"{runs} interleaved runs, medians; shipping bar: top-10 overlap >= {BAR}",
-    )
     spec = resolve_model(None)
     assert spec is not None
+    sample = huffpost_texts(texts_count)
+    header(
+        "int8 recipes (onnxruntime dynamic quantisation) vs fp32",
+        f"quality: default ranking on all of both files; speed: {len(sample):,} HuffPost "
+        f"texts, {runs} interleaved runs, medians of per-run ratios; bar: P@5 and nDCG@5 "
+        f"within {BAR} of fp32 on both files, near-dup 0",
+    )
     with tempfile.TemporaryDirectory(prefix="recs-bench-int8-") as folder:
-        store = Path(folder)
-        fp32 = OnnxEncoder(spec, store)
+        cache = Path(folder)
+        fp32 = OnnxEncoder(spec, cache)
         source = fp32.model_file()
 
-        class FileEncoder(OnnxEncoder):
+        class RecipeEncoder(OnnxEncoder):
             def __init__(self, path: Path) -> None:
-                super().__init__(spec, store)
+                super().__init__(spec, cache, precision="int8")
                 self.path = path
 
             def model_file(self) -> Path:
                 return self.path
 
-        encoders = {"fp32": fp32}
-        for number, variant in enumerate(VARIANTS):
-            target = store / f"int8-{number}.onnx"
-            quantize(source, target, variant)
-            encoders[variant.name] = FileEncoder(target)
-        vectors = {name: embed_all(encoder, texts) for name, encoder in encoders.items()}
-        top = {name: neighbours(v, 10) for name, v in vectors.items()}
-        times = interleaved(
-            {name: (lambda e=encoder: embed_all(e, sample)) for name, encoder in encoders.items()},
-            runs,
-        )
-        base = median(times["fp32"])
-        table_rows = []
-        for name in encoders:
-            cosines = np.sum(vectors[name] * vectors["fp32"], axis=1)
-            share = overlap(top[name], top["fp32"])
-            table_rows.append(
-                [
-                    name,
-                    share,
-                    precision_at_5(top[name], labels),
-                    float(cosines.mean()),
-                    float(cosines.min()),
-                    len(sample) / median(times[name]),
-                    base / median(times[name]),
-                    "fp32" if name == "fp32" else ("passes" if share >= BAR else "fails"),
+        encoders: dict[str, OnnxEncoder] = {"fp32": fp32}
+        for number, (name, recipe) in enumerate(recipes().items()):
+            target = cache / f"recipe-{number}.onnx"
+            onnx_export.quantize_model(spec, source, target, recipe)
+            encoders[name] = RecipeEncoder(target)
+        wall: dict[str, list[float]] = {name: [] for name in encoders}
+        cpu: dict[str, list[float]] = {name: [] for name in encoders}
+        for encoder in encoders.values():
+            embed_all(encoder, sample[:64])
+        for _ in range(runs):
+            for name, encoder in encoders.items():
+                before, started = cpu_seconds(), time.perf_counter()
+                embed_all(encoder, sample)
+                wall[name].append(time.perf_counter() - started)
+                cpu[name].append(cpu_seconds() - before)
+        settings = RankSettings()
+        base_lists: dict[str, Any] = {}
+        base_top: dict[str, np.ndarray] = {}
+        base_scores: dict[str, Any] = {}
+        rows = []
+        for name, encoder in encoders.items():
+            row: list[Any] = [name]
+            passes = True
+            for file in FILES:
+                texts = file_texts(file)
+                vectors = embed_all(encoder, texts)
+                scores, lists = lists_of(file, Lookup(encoder.model_id, texts, vectors), settings)
+                top = neighbours(vectors, 10)
+                if name == "fp32":
+                    base_lists[file], base_top[file], base_scores[file] = lists, top, scores
+                reference = base_scores[file]
+                row += [
+                    f"{scores.precision:.4f}",
+                    f"{scores.ndcg:.4f}",
+                    f"{scores.duplicates:.2%}",
+                    overlap(lists, base_lists[file]),
+                    overlap(top, base_top[file]),
                 ]
-            )
+                passes &= (
+                    abs(scores.precision - reference.precision) <= BAR
+                    and abs(scores.ndcg - reference.ndcg) <= BAR
+                    and scores.duplicates == 0
+                )
+            ratios = [b / a for a, b in zip(wall[name], wall["fp32"], strict=True)]
+            cpu_ratios = [b / a for a, b in zip(cpu[name], cpu["fp32"], strict=True)]
+            verdict = "fp32" if name == "fp32" else ("passes" if passes else "fails")
+            row += [median(ratios), median(cpu_ratios), verdict]
+            rows.append(row)
+        columns = ["recipe"]
+        for file in ("huffpost", "uci"):
+            columns += [f"{file} P@5", "nDCG@5", "near-dup", "top-5 lists", "top-10 nbrs"]
+        table([*columns, "texts/s vs fp32", "CPU vs fp32", "bar"], rows)
+    builds(runs)
+
+
+def builds(runs: int) -> None:
+    """Full builds with fp32 and int8, alternating (see the module docstring)."""
+    import compileall
+
+    import recs
+    from bench.build import build
+    from bench.common import DATA
+    from bench.regenerate import read_rows, write_corpus
+
+    compileall.compile_dir(Path(recs.__file__).parent, quiet=1)
+    header(
+        "Full builds: recs build --rebuild, 10,000 HuffPost article files, fp32 vs int8",
+        "wall and CPU seconds of the build process; backends alternating; paired ratios",
+    )
+    with tempfile.TemporaryDirectory(prefix="recs-bench-int8-build-") as folder:
+        work = Path(folder)
+        write_corpus(read_rows(path=DATA / "huffpost.jsonl"), work / "content")
+        backends = ("onnx", "onnx-int8")
+        for backend in backends:  # exports, quantises and embeds once, untimed
+            build(work / "content", work / backend, "--backend", backend)
+        wall: dict[str, list[float]] = {b: [] for b in backends}
+        cpu: dict[str, list[float]] = {b: [] for b in backends}
+        for number in range(min(runs, 3)):
+            for backend in backends if number % 2 == 0 else backends[::-1]:
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                before = usage.ru_utime + usage.ru_stime
+                seconds, _ = build(
+                    work / "content", work / backend, "--rebuild", "--backend", backend
+                )
+                usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+                wall[backend].append(seconds)
+                cpu[backend].append(usage.ru_utime + usage.ru_stime - before)
+        ratios = [a / b for a, b in zip(wall["onnx"], wall["onnx-int8"], strict=True)]
+        cpu_ratios = [a / b for a, b in zip(cpu["onnx"], cpu["onnx-int8"], strict=True)]
         table(
+            ["backend", "median s", "median CPU s", "paired ratios (wall)", "paired ratios (CPU)"],
             [
-                "model",
-                "top-10 overlap with fp32",
-                "precision@5",
-                "mean cosine to fp32",
-                "min cosine",
-                "texts/s",
-                "speed vs fp32",
-                "bar",
+                [
+                    backend,
+                    median(wall[backend]),
+                    median(cpu[backend]),
+                    ", ".join(f"{r:.2f}" for r in ratios) if backend != "onnx" else "",
+                    ", ".join(f"{r:.2f}" for r in cpu_ratios) if backend != "onnx" else "",
+                ]
+                for backend in backends
             ],
-            table_rows,
+        )
+        print(
+            f"int8 against fp32: median {median(ratios):.2f}x wall, {median(cpu_ratios):.2f}x CPU"
         )

@@ -117,17 +117,19 @@ class Settings:
 
     def rank_for(self, model_id: str) -> RankSettings:
         """The ranking settings of a build with the model `model_id`: RECS_RANK_* as set,
-        and the model's calibration (recs.models.Calibration) for each setting that is not
-        (-1 turns a similarity floor off)."""
+        and the model's calibration (recs.models.Calibration) for each setting left at its
+        default (-1 turns a similarity floor off)."""
         from recs.models import calibration
 
         calibrated = calibration(model_id)
-        unset = {
+        defaults = RankSettings()
+        chosen = {
             spec.name: getattr(calibrated, spec.name)
             for spec in fields(calibrated)
-            if getattr(self.rank, spec.name) is None
+            if getattr(calibrated, spec.name) is not None
+            and getattr(self.rank, spec.name) == getattr(defaults, spec.name)
         }
-        return replace(self.rank, **unset)
+        return replace(self.rank, **chosen)
 
     @property
     def model_cache(self) -> Path:

@@ -1,4 +1,5 @@
-"""How many CPUs recs may use: every pool of threads or processes sizes itself with this."""
+"""How many CPUs recs may use, and how its threads wait: every pool of threads or processes
+sizes itself with `cores()`, never with the machine's count."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from pathlib import Path
 # The cgroup v2 CPU limit of this process's container (absent outside one).
 CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
+# Whether onnxruntime's threads busy-wait ("spin") for their next piece of work. Off
+# (docs/configuration.md, "Threads"; interleaved runs on the shared 2-core machine): int8
+# run as 16 texts on two threads did 0.71x the texts/s with it on; the shipped int8 (one
+# thread a session) is unaffected (1.00x); fp32 on two threads did 1.05-1.07x with it on,
+# inside a run-to-run spread of 0.67-1.43x, and 0.98x per CPU-second. A spinning thread
+# holds a core that the host's other work could use.
+SPIN = False
+
 
 @functools.cache
 def cores() -> int:
@@ -19,11 +28,11 @@ def cores() -> int:
         count = len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         count = os.cpu_count() or 1
-    quota = _cgroup_quota()
+    quota = cgroup_quota()
     return max(1, min(count, math.ceil(quota))) if quota else count
 
 
-def _cgroup_quota(path: Path = CPU_MAX) -> float | None:
+def cgroup_quota(path: Path = CPU_MAX) -> float | None:
     """CPUs allowed by the cgroup v2 quota ("200000 100000" is 2), None when unlimited."""
     try:
         quota, period = path.read_text().split()[:2]

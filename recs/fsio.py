@@ -15,9 +15,12 @@ import contextlib
 import fcntl
 import os
 import secrets
+import shutil
 import sqlite3
 import stat
+import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -127,3 +130,11 @@ def sqlite_reader(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
     """
     flags = "mode=ro" if os.access(path.parent, os.W_OK) else "mode=ro&immutable=1"
     return sqlite3.connect(f"file:{path}?{flags}", uri=True, timeout=timeout)
+
+
+def scratch_folder(owner: object, prefix: str) -> Path:
+    """A new temporary folder that is removed when `owner` is garbage-collected (or when
+    the interpreter exits), for files an object makes for itself alone."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    weakref.finalize(owner, shutil.rmtree, path, ignore_errors=True)
+    return path

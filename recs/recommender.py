@@ -62,7 +62,9 @@ class Recommender:
         """
         settings = settings or Settings()
         path = Path(store_dir) if store_dir is not None else settings.store
-        snapshot = store.load(path, model_id=model_id_of(settings.model) if check_model else None)
+        snapshot = store.load(
+            path, model_id=model_id_of(settings.model, settings.backend) if check_model else None
+        )
         snapshot = journal.fold(snapshot, journal.read_changes(path, snapshot.generation))
         return cls(snapshot, settings)
 

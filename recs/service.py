@@ -67,7 +67,11 @@ class Service:
 
     def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
         self.settings = settings
-        self.model_id = encoder.model_id if encoder is not None else model_id_of(settings.model)
+        self.model_id = (
+            encoder.model_id
+            if encoder is not None
+            else model_id_of(settings.model, settings.backend)
+        )
         self._encoder = encoder
         self._state: _State | None = None
         self._poll_lock = threading.Lock()

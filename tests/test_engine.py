@@ -13,7 +13,7 @@ import pytest
 from recs.backends import EncoderSettings
 from recs.catalog import Catalog
 from recs.cli import main
-from recs.encoder import HashingEncoder, embed_all, embedding_groups
+from recs.encoder import HashingEncoder, embed_all
 from recs.engine import LOCAL, LocalEngine, can_fork, open_engine
 from recs.errors import ConfigError, EngineError, InvalidInput
 from recs.index import VectorIndex
@@ -22,29 +22,6 @@ from recs.rank_settings import RankSettings
 from recs.related import RankJob, link_all
 from tests.test_rank import make_articles
 from tests.test_related import clustered_vectors
-
-
-class GroupRecorder(HashingEncoder):
-    """The hashing encoder, remembering the texts of every encode call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[list[str]] = []
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return super().encode(texts)
-
-
-def test_embed_all_encodes_exactly_the_embedding_groups():
-    # Remote engines rely on this to batch every text with the same texts as locally.
-    texts = [f"text {'word ' * (i % 37)} {i}" for i in range(700)]
-    recorder = GroupRecorder()
-    embed_all(recorder, texts)
-    groups = embedding_groups(texts)
-    assert recorder.calls == [[texts[i] for i in group] for group in groups]
-    assert sorted(i for group in groups for i in group) == list(range(700))
-    assert [len(group) for group in groups] == [256, 256, 188]
 
 
 def test_local_engine_is_embed_all_and_the_job_itself():
@@ -200,23 +177,3 @@ def test_encoder_settings_travel_with_absolute_paths(tmp_path, monkeypatch):
     assert EncoderSettings.portable("hashing").model == "hashing"
     assert EncoderSettings.portable(None).model is None
     assert EncoderSettings.portable("hashing").load().model_id == HashingEncoder().model_id
-
-
-def test_cores_follow_a_cgroup_quota(tmp_path, monkeypatch):
-    from recs import cpus
-
-    limits = tmp_path / "cpu.max"
-    for text, expected in [("max 100000\n", None), ("150000 100000\n", 1.5), ("garbage", None)]:
-        limits.write_text(text)
-        assert cpus._cgroup_quota(limits) == expected
-    assert cpus._cgroup_quota(tmp_path / "missing") is None
-    try:
-        monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 1.5)
-        cpus.cores.cache_clear()
-        assert cpus.cores() == min(2, len(os.sched_getaffinity(0)))
-        monkeypatch.setattr(cpus, "_cgroup_quota", lambda: 0.2)
-        cpus.cores.cache_clear()
-        assert cpus.cores() == 1
-    finally:
-        monkeypatch.undo()
-        cpus.cores.cache_clear()  # the real count for the tests after this one

@@ -110,11 +110,24 @@ def test_every_calibrated_setting_is_a_ranking_setting():
     from dataclasses import fields
 
     assert {f.name for f in fields(Calibration)} <= {f.name for f in fields(RankSettings)}
-    for spec in fields(Calibration):
-        assert RankSettings.__dataclass_fields__[spec.name].default is None, spec.name
 
 
 def test_files_are_read_detecting_languages_when_the_lists_keep_to_them():
     assert Settings.from_env({"RECS_MODEL": "hashing"}).read_options.detect_language is False
     on = Settings.from_env({"RECS_MODEL": "hashing", "RECS_RANK_SAME_LANGUAGE": "true"})
     assert on.read_options.detect_language is True
+
+
+def test_the_languages_of_real_headlines_are_detected():
+    """tests/data/multilingual_stories.jsonl: 111 real headlines and lead sentences in 15
+    languages, each with its page's language. Measured: 108 detected right (a Dutch
+    headline of five words read as Danish, a Spanish one as Italian, an English one as
+    Nigerian Pidgin)."""
+    import json
+
+    from tests.conftest import ROOT
+
+    text = (ROOT / "tests" / "data" / "multilingual_stories.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    right = sum(detect(f"{r['title']}. {r['excerpt']}") == r["language"] for r in rows)
+    assert len(rows) == 111 and right >= 105

@@ -39,13 +39,14 @@ store_option = click.option(
 )
 model_option = click.option(
     "--model",
-    help="A sentence-transformers model directory, 'hashing', or unset for the bundled "
-    "all-MiniLM-L6-v2 [env: RECS_MODEL]",
+    help="A sentence-transformers model directory, all-MiniLM-L6-v2-static, "
+    "multilingual-e5-small, 'hashing', or unset for the bundled all-MiniLM-L6-v2 "
+    "[env: RECS_MODEL]",
 )
 backend_option = click.option(
     "--backend",
-    help="Encoder backend: auto (onnx when the model allows, else torch), onnx or torch "
-    "[env: RECS_BACKEND; default: auto]",
+    help="Encoder backend: auto (onnx-int8 when the model allows, else torch), onnx, "
+    "onnx-int8 or torch [env: RECS_BACKEND; default: auto]",
 )
 
 

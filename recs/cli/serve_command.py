@@ -51,7 +51,9 @@ def serve(
 
     settings = settings_from(store=store, model=model, backend=backend)
     info = stores.store_info(settings.store)  # fails with one line when there is no store
-    stores.check_model(settings.store, info["model_id"], model_id_of(settings.model))
+    stores.check_model(
+        settings.store, info["model_id"], model_id_of(settings.model, settings.backend)
+    )
     if settings.events:
         from recs.events import check_writable
 
