@@ -97,6 +97,7 @@ class Facts:
     topics: frozenset[str]
     tags: frozenset[str]
     original: str | None  # originalUrl, when another
+    references: tuple[str, ...]  # the URLs the article pins or excludes
 
     @classmethod
     def of(cls, article: Article) -> Facts:
@@ -115,6 +116,7 @@ class Facts:
             topics=topics_of(fields_),
             tags=tags_of(fields_),
             original=article.original_url,
+            references=article.pinned + article.excluded,
         )
 
 
@@ -132,6 +134,7 @@ COLUMNS = {
     "topics": "topics",
     "tags": "tags",
     "original": "originals",
+    "references": "references",
 }
 ARRAYS = frozenset({"published_ts", "quality"})  # float64 numpy columns (NaN: unknown)
 
@@ -154,6 +157,7 @@ class Catalog:
     topics: list[frozenset[str]]
     tags: list[frozenset[str]]
     originals: list[str | None]
+    references: list[tuple[str, ...]]
     # The moment ranking judges dates by (a build's start): an article dated after it is
     # not recommended yet, and `max_age_days` counts back from it. None: no such rule.
     now: float | None = None
@@ -190,19 +194,38 @@ class Catalog:
 
     def patched(self, vectors: np.ndarray, rows: Mapping[int, Article]) -> Catalog:
         """This catalog with the articles of `rows` at their rows (replacing one, or added
-        at the end) and `vectors` (all rows): the columns are copied and patched, so an API
-        write does not work out the facts of every article again."""
+        at the end) and `vectors` (all rows): the columns and the lookups are copied and
+        patched, so an API write does not work out every article's facts again (in a
+        20,000-article store, doing so took longer than ranking the lists it changed)."""
         columns: dict[str, Any] = {c: list(getattr(self, c)) for c in COLUMNS.values()}
+        title_id_of = dict(self.title_id_of)
+        title_ids = list(self.title_ids.tolist())
+        url_order = self.url_order.copy()
         for row, article in sorted(rows.items()):
             fact = Facts.of(article)
+            added = row == len(columns["urls"])
             for name, column in COLUMNS.items():
-                if row == len(columns[column]):
+                if added:
                     columns[column].append(getattr(fact, name))
                 else:
                     columns[column][row] = getattr(fact, name)
+            title = title_id_of.setdefault(fact.title_key, len(title_id_of))
+            if added:
+                title_ids.append(title)
+                place = sum(url < fact.url for url in columns["urls"])  # its place by URL
+                url_order[url_order >= place] += 1
+                url_order = np.append(url_order, place)
+            else:
+                title_ids[row] = title  # a replaced article keeps its URL and its place
         for name in ARRAYS:
             columns[COLUMNS[name]] = np.array(columns[COLUMNS[name]], dtype=np.float64)
-        return type(self)(vectors=vectors, now=self.now, **columns).prepare()
+        catalog = type(self)(vectors=vectors, now=self.now, **columns)
+        catalog.__dict__.update(
+            title_id_of=title_id_of,
+            title_ids=np.array(title_ids, dtype=np.int64),
+            url_order=url_order,
+        )
+        return catalog.prepare()
 
     def __len__(self) -> int:
         return len(self.urls)
@@ -235,6 +258,11 @@ class Catalog:
             if original is not None:
                 rows.setdefault(original, []).append(row)
         return rows
+
+    @cached_property
+    def curated(self) -> list[int]:
+        """Rows of the articles that pin or exclude other articles."""
+        return [row for row, urls in enumerate(self.references) if urls]
 
     def prepare(self) -> Catalog:
         """Compute the lookups ranking uses now (before forking workers that share them)."""

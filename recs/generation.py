@@ -89,7 +89,10 @@ class Snapshot:
     _catalog: Catalog | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.row_of = {a.url: i for i, a in enumerate(self.articles)}
+        if self._catalog is not None:  # the same map, made already
+            self.row_of = self._catalog.row_of
+        else:
+            self.row_of = {a.url: i for i, a in enumerate(self.articles)}
 
     def __len__(self) -> int:
         return len(self.articles)

@@ -221,6 +221,7 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
         previous.settings,
         changed=touched,
         catalog=catalog,
+        old_catalog=previous.catalog,
         now=previous.ranked_at,
         old_now=previous.ranked_at,
     )
@@ -240,6 +241,6 @@ def fold(previous: Snapshot, changes: Sequence[Change]) -> Snapshot:
         journal_seq=previous.journal_seq,
         made=previous.made,
         ranked_at=previous.ranked_at,
+        _catalog=catalog,
     )
-    snapshot._catalog = catalog
     return snapshot

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recs.articles import Article
@@ -129,6 +129,41 @@ def test_a_patched_catalog_equals_one_made_from_the_new_articles():
             assert got == want, column
     assert patched.now == whole.now and patched.vectors is vectors
     assert catalog.urls[1] == replaced.url and catalog.topics[1] == {"t1"}  # the old one stays
+    # The lookups, carried and patched rather than made again, are the whole one's.
+    assert patched.url_order.tolist() == whole.url_order.tolist()
+    assert patched.rows_by_original == whole.rows_by_original
+    assert patched.curated == whole.curated
+
+
+@given(
+    st.lists(st.integers(0, 30), min_size=1, max_size=12, unique=True),
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 5)), max_size=8),
+)
+@settings(max_examples=200, deadline=None)
+def test_patching_rows_in_any_order_keeps_every_lookup_right(numbers, writes):
+    """Replacing and appending articles (URLs in any order, titles shared or not) gives
+    the URL order, title classes and curated rows of a catalog made from scratch."""
+    articles = [article(n, title=f"T{n % 4}") for n in numbers]
+    catalog = catalog_of(articles)
+    rows: dict[int, object] = {}
+    current = list(articles)
+    for number, title in writes:
+        new = replace(
+            article(number, title=f"T{title}"), pinned=(f"https://a.example/{title}",) * (title % 2)
+        )
+        row = next((i for i, a in enumerate(current) if a.url == new.url), len(current))
+        if row == len(current):
+            current.append(new)
+        else:
+            current[row] = new
+        rows[row] = new
+    vectors = np.zeros((len(current), 4), dtype=np.float32)
+    patched = catalog.patched(vectors, rows)
+    whole = Catalog.from_articles(current, vectors)
+    assert patched.url_order.tolist() == whole.url_order.tolist()
+    assert patched.curated == whole.curated
+    same = patched.title_ids[:, None] == patched.title_ids[None, :]
+    assert np.array_equal(same, whole.title_ids[:, None] == whole.title_ids[None, :])
 
 
 def test_lookups_order_urls_number_titles_and_find_rows_by_either_url():
