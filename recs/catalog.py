@@ -12,7 +12,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -161,9 +161,11 @@ class Catalog:
     # The moment ranking judges dates by (a build's start): an article dated after it is
     # not recommended yet, and `max_age_days` counts back from it. None: no such rule.
     now: float | None = None
+    row_of: dict[str, int] = field(default_factory=dict, repr=False)  # URL -> row
 
     def __post_init__(self) -> None:
-        self.row_of = {url: row for row, url in enumerate(self.urls)}
+        if not self.row_of:
+            self.row_of = {url: row for row, url in enumerate(self.urls)}
         self.masks: dict[tuple[Any, ...], np.ndarray] = {}  # recs.scoring.eligible
 
     @classmethod
@@ -219,13 +221,32 @@ class Catalog:
                 title_ids[row] = title  # a replaced article keeps its URL and its place
         for name in ARRAYS:
             columns[COLUMNS[name]] = np.array(columns[COLUMNS[name]], dtype=np.float64)
-        catalog = type(self)(vectors=vectors, now=self.now, **columns)
+        row_of = dict(self.row_of)
+        row_of.update((article.url, row) for row, article in rows.items())
+        curated = sorted(
+            {r for r in self.curated if r not in rows}
+            | {r for r in rows if columns["references"][r]}
+        )
+        by_original: dict[str, list[int]] = {}
+        for original, found in self.rows_by_original.items():
+            kept = [r for r in found if r not in rows]
+            if kept:
+                by_original[original] = kept
+        for row in sorted(rows):
+            original = columns["originals"][row]
+            if original is not None:
+                by_original.setdefault(original, []).append(row)
+        for found in by_original.values():
+            found.sort()
+        catalog = type(self)(vectors=vectors, now=self.now, row_of=row_of, **columns)
         catalog.__dict__.update(
             title_id_of=title_id_of,
             title_ids=np.array(title_ids, dtype=np.int64),
             url_order=url_order,
+            curated=curated,
+            rows_by_original=by_original,
         )
-        return catalog.prepare()
+        return catalog
 
     def __len__(self) -> int:
         return len(self.urls)

@@ -273,29 +273,32 @@ def link_changes(
     edited = sorted(u for u in changed_urls if u in new_row and u in old_row)
     others = [u for u in changed_urls if u not in new_row or u not in old_row]
 
-    def reaching(probes: list[np.ndarray]) -> np.ndarray:
-        """Lists with a cosine to one of `probes` at or above their floor."""
-        found = np.zeros(len(articles), dtype=bool)
+    def reaching(*groups: list[np.ndarray]) -> list[np.ndarray]:
+        """For each group of probes, the lists with a cosine to one of them at or above
+        their floor: one pass over the vectors for all groups."""
+        found = [np.zeros(len(articles), dtype=bool) for _ in groups]
+        probes = [probe for group in groups for probe in group]
         if not probes:
             return found
         matrix = np.asarray(probes, dtype=np.float32).T
+        ends = np.cumsum([len(group) for group in groups])
         step = rows_per_block(len(probes))  # bounded memory: 1M lists x 20k probes would be 80 GB
         for start in range(0, len(articles), step):
             sims = vectors[start : start + step] @ matrix
             # A -inf floor: that list looked at every article, so any change reaches it.
-            found[start : start + step] = (
-                sims.max(axis=1) >= floors[start : start + step] - FLOOR_MARGIN
-            )
+            bar = floors[start : start + step] - FLOOR_MARGIN
+            for mask, end, size in zip(found, ends, map(len, groups), strict=True):
+                if size:
+                    mask[start : start + step] = sims[:, end - size : end].max(axis=1) >= bar
         return found
 
     # Every changed article, before and after, and lists an added or removed one reaches.
-    by_others = reaching(
+    by_others, by_edits = reaching(
         [vectors[new_row[u]] for u in others if u in new_row]
-        + [old_vectors[old_row[u]] for u in others if u in old_row]
+        + [old_vectors[old_row[u]] for u in others if u in old_row],
+        [vectors[new_row[u]] for u in edited] + [old_vectors[old_row[u]] for u in edited],
     )
-    reach = by_others | reaching(
-        [vectors[new_row[u]] for u in edited] + [old_vectors[old_row[u]] for u in edited]
-    )
+    reach = by_others | by_edits
     affected = set(fresh)
     affected.update(
         row for row in catalog.curated if changed_urls.intersection(catalog.references[row])

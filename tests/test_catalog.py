@@ -143,13 +143,16 @@ def test_a_patched_catalog_equals_one_made_from_the_new_articles():
 def test_patching_rows_in_any_order_keeps_every_lookup_right(numbers, writes):
     """Replacing and appending articles (URLs in any order, titles shared or not) gives
     the URL order, title classes and curated rows of a catalog made from scratch."""
-    articles = [article(n, title=f"T{n % 4}") for n in numbers]
+    articles = [
+        article(n, title=f"T{n % 4}", originalUrl=f"https://o.example/{n % 3}") for n in numbers
+    ]
     catalog = catalog_of(articles)
     rows: dict[int, object] = {}
     current = list(articles)
     for number, title in writes:
         new = replace(
-            article(number, title=f"T{title}"), pinned=(f"https://a.example/{title}",) * (title % 2)
+            article(number, title=f"T{title}", originalUrl=f"https://o.example/{title % 3}"),
+            pinned=(f"https://a.example/{title}",) * (title % 2),
         )
         row = next((i for i, a in enumerate(current) if a.url == new.url), len(current))
         if row == len(current):
@@ -162,6 +165,8 @@ def test_patching_rows_in_any_order_keeps_every_lookup_right(numbers, writes):
     whole = Catalog.from_articles(current, vectors)
     assert patched.url_order.tolist() == whole.url_order.tolist()
     assert patched.curated == whole.curated
+    assert patched.row_of == whole.row_of
+    assert patched.rows_by_original == whole.rows_by_original
     same = patched.title_ids[:, None] == patched.title_ids[None, :]
     assert np.array_equal(same, whole.title_ids[:, None] == whole.title_ids[None, :])
 
