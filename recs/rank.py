@@ -47,6 +47,7 @@ from recs.scoring import (
 from recs.select import select_items
 
 SEARCH_MARGIN = 8
+POOL_GROWTH = 4  # a list not filled from its pool looks again at this many times as many
 
 
 def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings) -> Ranked:
@@ -81,7 +82,7 @@ def rank(query: Query, catalog: Catalog, search: Search, settings: RankSettings)
         searches += 1
         if len(chosen) >= want or everything or _below_floor(cosines, settings):
             break
-        k = min(n, k * 4)
+        k = min(n, k * POOL_GROWTH)
     floor = -math.inf if everything or not len(cosines) else float(cosines[-1])
     basis = None
     if bar is not None and searches == 1 and not everything and not pinned_rows:
