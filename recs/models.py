@@ -77,7 +77,7 @@ class Calibration:
 # Measured with `python -m bench --part encoder` and `python -m bench.editor`
 # (docs/quality.md); MiniLM's int8 vectors measured within the spread of its fp32 values.
 CALIBRATIONS: dict[str, Calibration] = {
-    BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.2, dedup_threshold=0.95),
+    BUNDLED_MODEL: Calibration(min_similarity=0.1, relevant_similarity=0.25, dedup_threshold=0.95),
     STATIC_MODEL: Calibration(
         min_similarity=0.282, relevant_similarity=0.382, dedup_threshold=0.9488
     ),
