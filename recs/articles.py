@@ -100,8 +100,11 @@ class Article:
         return text_hash(self.text)
 
     def with_text_hash(self, value: str) -> Article:
-        """This article, with the text hash stored beside it (not computed again)."""
-        self.__dict__["text_hash"] = value
+        """This article, with `value` as its text hash unless it has one already: for a
+        reader that stored the hash of the same text (a generation's row). `text_hash` is
+        a cached_property, which keeps its value in the instance's __dict__; the article
+        itself is not changed."""
+        self.__dict__.setdefault("text_hash", value)
         return self
 
     @property

@@ -65,8 +65,25 @@ def article_from_record(values: Mapping[str, Any] | Sequence[Any], fields: Any) 
 
 
 def urls_text(urls: tuple[str, ...]) -> str:
-    """Pinned or excluded URLs as a generation's `articles` table keeps them."""
-    return json.dumps(list(urls))
+    """Pinned or excluded URLs as a generation's `articles` table keeps them. Most
+    articles have none: "[]" is written without json.dumps, which took 22 ms of the 20,000
+    calls that loading a 10,000-article store makes (about 1.5% of a 1% rebuild; with
+    `stored_record`'s tuple, 34 ms, 2.3%)."""
+    return json.dumps(list(urls)) if urls else "[]"
+
+
+def stored_record(article: Article) -> tuple[Any, ...]:
+    """An article's record as a generation's `articles` table keeps it: `record`'s values
+    in RECORD_KEYS order, pinned and excluded as `urls_text`."""
+    return (
+        article.url,
+        article.source,
+        article.line,
+        article.original_url,
+        article.published_ts,
+        urls_text(article.pinned),
+        urls_text(article.excluded),
+    )
 
 
 # Articles already in memory, by URL, each with its fields as `fields_text` gives them.
@@ -74,8 +91,8 @@ Known = Mapping[str, tuple[str, Article]]
 
 
 def known_article(values: Sequence[Any], fields: str, known: Known) -> Article | None:
-    """The Article of `known` whose record is `values` (RECORD_KEYS order, pinned and
-    excluded as `urls_text`) and whose fields text is `fields`, or None.
+    """The Article of `known` whose record is `values` (as `stored_record` gives it) and
+    whose fields text is `fields`, or None.
 
     A build has most of a store's articles in memory already (read through the parse
     cache); taking those instead of parsing each stored row's fields again was measured to
@@ -85,8 +102,4 @@ def known_article(values: Sequence[Any], fields: str, known: Known) -> Article |
     hit = known.get(values[0])
     if hit is None or hit[0] != fields:
         return None
-    article = hit[1]
-    mine = record(article)
-    mine["pinned"], mine["excluded"] = urls_text(article.pinned), urls_text(article.excluded)
-    same = all(mine[key] == value for key, value in zip(RECORD_KEYS, values, strict=True))
-    return article if same else None
+    return hit[1] if tuple(values) == stored_record(hit[1]) else None

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recs import articles
-from recs.articles import ENTRY_FIELDS, ArticleError, embed_text
+from recs.articles import ENTRY_FIELDS, Article, ArticleError, embed_text, text_hash
 from recs.corpus import parse_article_text, read_corpus, read_front_matter
 from tests.conftest import SEED
 
@@ -228,3 +228,11 @@ def test_image_urls_must_be_http_or_https(url):
     for fine in ("https://a.example/i.png", "HTTP://a.example/i.png?w=2", " http://a.example/ "):
         data["images"][1]["url"] = fine
         assert articles.article_from_data(data, "x.md").fields["images"][1]["url"] == fine
+
+
+def test_a_text_hash_given_by_a_reader_never_replaces_one_computed():
+    article = Article(url="https://a.example/x", title="T", excerpt="E", fields={}, source="x.md")
+    assert article.with_text_hash("from a row").text_hash == "from a row"
+    computed = Article(url="https://a.example/y", title="T", excerpt="E", fields={}, source="y.md")
+    expected = computed.text_hash
+    assert computed.with_text_hash("stale").text_hash == expected == text_hash(embed_text("T", "E"))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from recs import generation, store
+from recs.articles import text_hash
 from recs.encoder import HashingEncoder
 from recs.errors import StoreIncompatible
 from recs.pipeline import build
@@ -99,6 +100,8 @@ def test_a_written_generation_reads_back_as_it_was(tmp_path):
     generation.write(path, snapshot)
     loaded = generation.read(path, "gen-000004", known={})
     assert loaded.articles == [replace(a, body="") for a in snapshot.articles]
+    # The text hash comes from the row: it must be the one the article's text gives.
+    assert [a.text_hash for a in loaded.articles] == [text_hash(a.text) for a in loaded.articles]
     assert np.array_equal(loaded.vectors, snapshot.vectors) and loaded.vectors.dtype == np.float32
     assert loaded.related == snapshot.related
     assert np.array_equal(loaded.floors, snapshot.floors)

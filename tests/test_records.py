@@ -70,6 +70,15 @@ def test_fields_text_keeps_the_key_order_and_the_characters_as_written():
     assert text == '{"title": "Café", "excerpt": "E", "a": [1, 2]}'
     assert records.fields_text({"b": 1, "a": 2}) != records.fields_text({"a": 2, "b": 1})
     assert records.urls_text(("https://a.example/p",)) == '["https://a.example/p"]'
+    assert records.urls_text(()) == json.dumps([])
+
+
+@pytest.mark.parametrize("pinned", [(), ("https://a.example/p", "https://b.example/q")])
+def test_the_stored_record_is_the_record_in_its_key_order(pinned):
+    article = replace(an_article(), pinned=pinned, excluded=pinned[:1])
+    expected = [records.record(article)[key] for key in records.RECORD_KEYS]
+    expected[5], expected[6] = json.dumps(expected[5]), json.dumps(expected[6])
+    assert list(records.stored_record(article)) == expected
 
 
 @pytest.mark.parametrize(
@@ -89,8 +98,7 @@ def test_a_record_recs_did_not_write_is_an_error_readers_can_catch(values, field
 def test_a_known_article_is_taken_only_when_record_and_fields_are_the_same():
     article = an_article()
     fields = records.fields_text(article.fields)
-    values = [records.record(article)[key] for key in records.RECORD_KEYS]
-    values[5], values[6] = records.urls_text(article.pinned), records.urls_text(article.excluded)
+    values = list(records.stored_record(article))
     known = {article.url: (fields, article)}
     assert records.known_article(values, fields, known) is article
     assert records.known_article(values, fields.replace("Café", "Cafe"), known) is None
