@@ -239,13 +239,12 @@ class Catalog:
         for found in by_original.values():
             found.sort()
         catalog = type(self)(vectors=vectors, now=self.now, row_of=row_of, **columns)
-        catalog.__dict__.update(
-            title_id_of=title_id_of,
-            title_ids=np.array(title_ids, dtype=np.int64),
-            url_order=url_order,
-            curated=curated,
-            rows_by_original=by_original,
-        )
+        # Set, the cached properties are not computed again from every row.
+        catalog.title_id_of = title_id_of
+        catalog.title_ids = np.array(title_ids, dtype=np.int64)
+        catalog.url_order = url_order
+        catalog.curated = curated
+        catalog.rows_by_original = by_original
         return catalog
 
     def __len__(self) -> int:

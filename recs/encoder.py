@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import threading
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,6 +34,15 @@ class Encoder(Protocol):
     dim: int
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Warming(Protocol):
+    """An encoder that can load its model in the background while a build reads files."""
+
+    def warm_up(self) -> threading.Thread | None:
+        """Start loading (a thread to join before the model is needed), or None if loaded."""
+        ...
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:

@@ -132,9 +132,7 @@ def _rank_forked(
     ranked: dict[int, Ranked] = {}
     progress("ranking", 0, len(rows))
     # Work every worker would otherwise repeat (building the search index) is done once here.
-    shared = getattr(job, "share", None)
-    if shared is not None:
-        shared()
+    job.share()
     _FORKED_JOB = job
     pool = ProcessPoolExecutor(
         workers,

@@ -25,7 +25,7 @@ import numpy as np
 from recs import filecache, journal, store
 from recs.articles import Article, alias_map, ignored_originals
 from recs.corpus import JSONL_SUFFIX, Corpus, dedupe, read_corpus
-from recs.encoder import Encoder
+from recs.encoder import Encoder, Warming
 from recs.engine import LOCAL, Engine
 from recs.errors import (
     CorpusError,
@@ -309,8 +309,7 @@ def build(
     started = time.monotonic()
     publish = options.publish
     # The model loads while the folder is read; joined before ranking, which may fork.
-    warm_up = getattr(encoder, "warm_up", None)
-    warming = warm_up() if warm_up is not None else None
+    warming = encoder.warm_up() if isinstance(encoder, Warming) else None
     signature = filecache.signature(read)
     known: dict[str, filecache.Cached] | None = None
     cached = parsed_with

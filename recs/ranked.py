@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
-from recs.progress import Progress
+from recs.progress import Progress, no_progress
 
 PINNED = -1  # the `step` of a pinned item
 
@@ -82,5 +83,14 @@ class Ranked:
 
 Search = Callable[[int], np.ndarray]  # k -> up to k candidate rows, best first (may hold -1)
 
-# (rows, progress) -> their related lists; see related.RankJob. Picklable for remote engines.
-RankJob = Callable[[Sequence[int], Progress], dict[int, "Ranked"]]
+
+class RankJob(Protocol):
+    """The ranking of some rows: (rows, progress) -> their lists. Picklable, so an engine
+    can run it in another process or on another machine (recs.related.CorpusJob)."""
+
+    def __call__(
+        self, rows: Sequence[int], progress: Progress = no_progress
+    ) -> dict[int, Ranked]: ...
+
+    def share(self) -> None:
+        """Build, before an engine forks its workers, what each would build again."""

@@ -10,7 +10,7 @@ with their positions and are put in place here.
 Ranking runs as Ray tasks over shards of the query rows: the job (articles, vectors,
 catalog, index, settings) goes to the object store once, and each task ranks a contiguous
 slice of rows against the full index with the same code the local engine runs
-(`related.RankJob`). Shards are taken over the queries, not over the index, because in an
+(`related.CorpusJob`). Shards are taken over the queries, not over the index, because in an
 all-pairs search the queries are the index: every task needs the whole matrix either way,
 while query shards need no top-k merge (each row's candidates come from one exact search
 of the full index, as on the local engine) and also split the ranking itself, which costs

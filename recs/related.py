@@ -50,7 +50,7 @@ class Lists:
         return Ranked(self.related[row], float(self.floors[row]), basis)
 
 
-def _rank_rows(job: RankJob, rows: Sequence[int], progress: Progress) -> dict[int, Ranked]:
+def _rank_rows(job: CorpusJob, rows: Sequence[int], progress: Progress) -> dict[int, Ranked]:
     articles, vectors, catalog, index, settings = (
         job.articles,
         job.vectors,
@@ -93,7 +93,7 @@ def _rank_rows(job: RankJob, rows: Sequence[int], progress: Progress) -> dict[in
 
 
 @dataclass
-class RankJob:
+class CorpusJob:
     """The ranking of some rows of one corpus: picklable, so an engine can run it anywhere."""
 
     articles: Sequence[Article]
@@ -128,7 +128,7 @@ def link_all(
     """Rank every article against all others, judging dates at `now` (recs.catalog)."""
     catalog = Catalog.from_articles(articles, vectors, now)
     index = VectorIndex(vectors, index_settings)
-    job = RankJob(articles, vectors, catalog, index, settings)
+    job = CorpusJob(articles, vectors, catalog, index, settings)
     ranked = engine.rank(job, range(len(articles)), progress)
     return _lists(ranked, len(articles), len(articles))
 
@@ -333,7 +333,7 @@ def link_changes(
         )
         kept.update((row, previous.pop(row)) for row, ok in zip(chunk, proved, strict=True) if ok)
     affected |= reached - kept.keys()
-    job = RankJob(articles, vectors, catalog, index, settings, previous, set(fresh))
+    job = CorpusJob(articles, vectors, catalog, index, settings, previous, set(fresh))
     ranked = engine.rank(job, sorted(affected), progress)
     recomputed = len(affected) - sum(r.kept for r in ranked.values())
     ranked.update((row, list_) for row, list_ in kept.items() if row not in ranked)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recs.encoder import HashingEncoder, embed_all, embedding_groups, normalise
+from recs.encoder import HashingEncoder, Warming, embed_all, embedding_groups, normalise
 from recs.errors import ModelError
 
 
@@ -83,3 +83,7 @@ def test_embed_all_keeps_the_order_of_the_texts_and_reports_progress():
     out = embed_all(HashingEncoder(), texts, chunk=3, progress=lambda *a: seen.append(a))
     assert np.array_equal(out, HashingEncoder().encode(texts))
     assert seen[0] == ("embedding", 0, 10) and seen[-1] == ("embedding", 10, 10)
+
+
+def test_an_encoder_without_a_model_to_load_is_not_warmed():
+    assert not isinstance(HashingEncoder(), Warming)

@@ -19,7 +19,7 @@ from recs.errors import ConfigError, EngineError, InvalidInput
 from recs.index import VectorIndex
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
-from recs.related import RankJob, link_all
+from recs.related import CorpusJob, link_all
 from tests.test_rank import make_articles
 from tests.test_related import clustered_vectors
 
@@ -33,7 +33,7 @@ def test_local_engine_is_embed_all_and_the_job_itself():
     vectors = clustered_vectors(40, 3)
     lists = link_all(articles, vectors, RankSettings(limit=3))
     catalog = Catalog.from_articles(articles, vectors)
-    job = RankJob(articles, vectors, catalog, VectorIndex(vectors), RankSettings(limit=3))
+    job = CorpusJob(articles, vectors, catalog, VectorIndex(vectors), RankSettings(limit=3))
     ranked = LocalEngine().rank(job, [5, 17])
     assert sorted(ranked) == [5, 17]
     assert ranked[5].items == lists.related[5] and ranked[17].items == lists.related[17]
@@ -62,12 +62,12 @@ def test_build_takes_an_engine_and_reports_its_progress(topic_corpus, tmp_path):
 forking = pytest.mark.skipif(not can_fork(), reason="ranking in processes needs fork")
 
 
-def corpus_job(n: int) -> tuple[RankJob, list]:
+def corpus_job(n: int) -> tuple[CorpusJob, list]:
     articles = make_articles(n)
     vectors = clustered_vectors(n, 11)
     settings = RankSettings(limit=4)
     catalog = Catalog.from_articles(articles, vectors)
-    return RankJob(articles, vectors, catalog, VectorIndex(vectors), settings), articles
+    return CorpusJob(articles, vectors, catalog, VectorIndex(vectors), settings), articles
 
 
 @forking
@@ -104,6 +104,9 @@ class Recording:
         if self.kill_on in rows:
             os.kill(os.getpid(), signal.SIGKILL)
         return {row: os.getpid() for row in rows}
+
+    def share(self):
+        pass  # nothing to build before the workers fork
 
 
 @forking

@@ -12,6 +12,7 @@ import pytest
 from recs import onnx
 from recs.articles import embed_text
 from recs.backends import TorchEncoder
+from recs.encoder import Warming
 from recs.onnx import OnnxEncoder
 from recs.onnx_export import exported_path
 from tests.conftest import read_jsonl
@@ -123,6 +124,7 @@ def test_int8_gives_each_text_one_vector_close_to_fp32(model_encoder, tmp_path):
 @pytest.mark.model
 def test_warm_up_loads_in_the_background_and_changes_no_vector(model_encoder, tmp_path):
     spec = model_encoder.inner.spec
+    assert isinstance(OnnxEncoder(spec), Warming), "a build starts the load through Warming"
     assert OnnxEncoder(spec).warm_up() is None, "no store to hold an export: nothing to warm"
     assert OnnxEncoder(spec, cache_dir=tmp_path).warm_up() is None, "not exported yet"
     target = exported_path(spec, tmp_path)

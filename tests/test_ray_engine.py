@@ -104,6 +104,9 @@ class FailingJob:
     def __call__(self, rows, progress):
         raise self.error
 
+    def share(self):
+        pass
+
 
 @pytest.mark.e2e
 @pytest.mark.model
