@@ -137,6 +137,7 @@ COLUMNS = {
     "references": "references",
 }
 ARRAYS = frozenset({"published_ts", "quality"})  # float64 numpy columns (NaN: unknown)
+LISTS = {fact: column for fact, column in COLUMNS.items() if fact not in ARRAYS}
 
 
 @dataclass
@@ -199,28 +200,29 @@ class Catalog:
         at the end) and `vectors` (all rows): the columns and the lookups are copied and
         patched, so an API write does not work out every article's facts again (in a
         20,000-article store, doing so took longer than ranking the lists it changed)."""
-        columns: dict[str, Any] = {c: list(getattr(self, c)) for c in COLUMNS.values()}
+        columns: dict[str, Any] = {c: list(getattr(self, c)) for c in LISTS.values()}
+        grown = sum(row >= len(self.urls) for row in rows)
+        for name in ARRAYS:  # numpy columns stay arrays: copied once, with room for new rows
+            columns[COLUMNS[name]] = np.concatenate(
+                [getattr(self, COLUMNS[name]), np.full(grown, np.nan)]
+            )
         title_id_of = dict(self.title_id_of)
-        title_ids = list(self.title_ids.tolist())
+        title_ids = np.concatenate([self.title_ids, np.zeros(grown, dtype=np.int64)])
         url_order = self.url_order.copy()
         for row, article in sorted(rows.items()):
             fact = Facts.of(article)
-            added = row == len(columns["urls"])
-            for name, column in COLUMNS.items():
-                if added:
-                    columns[column].append(getattr(fact, name))
-                else:
-                    columns[column][row] = getattr(fact, name)
-            title = title_id_of.setdefault(fact.title_key, len(title_id_of))
-            if added:
-                title_ids.append(title)
+            if row == len(columns["urls"]):  # added at the end
                 place = sum(url < fact.url for url in columns["urls"])  # its place by URL
                 url_order[url_order >= place] += 1
                 url_order = np.append(url_order, place)
-            else:
-                title_ids[row] = title  # a replaced article keeps its URL and its place
-        for name in ARRAYS:
-            columns[COLUMNS[name]] = np.array(columns[COLUMNS[name]], dtype=np.float64)
+                for name, column in LISTS.items():
+                    columns[column].append(getattr(fact, name))
+            else:  # a replaced article keeps its URL and its place
+                for name, column in LISTS.items():
+                    columns[column][row] = getattr(fact, name)
+            for name in ARRAYS:
+                columns[COLUMNS[name]][row] = getattr(fact, name)
+            title_ids[row] = title_id_of.setdefault(fact.title_key, len(title_id_of))
         row_of = dict(self.row_of)
         row_of.update((article.url, row) for row, article in rows.items())
         curated = sorted(
@@ -241,7 +243,7 @@ class Catalog:
         catalog = type(self)(vectors=vectors, now=self.now, row_of=row_of, **columns)
         # Set, the cached properties are not computed again from every row.
         catalog.title_id_of = title_id_of
-        catalog.title_ids = np.array(title_ids, dtype=np.int64)
+        catalog.title_ids = title_ids
         catalog.url_order = url_order
         catalog.curated = curated
         catalog.rows_by_original = by_original

@@ -87,7 +87,7 @@ class _Candidates:
         return bool(sims.max() >= s.dedup_threshold)
 
     def duplicate_matrix(self, items: list[int], s: RankSettings) -> np.ndarray:
-        """[p, j]: whether candidate j duplicates candidate items[p]."""
+        """[p, j]: whether candidate j duplicates candidate items[p] (j != items[p])."""
         found = np.zeros((len(items), len(self.rows)), dtype=bool)
         if s.dedup_titles:
             found |= self.titles[None, :] == self.titles[items][:, None]
@@ -96,9 +96,13 @@ class _Candidates:
             # exact float64 sums are not needed.
             rough = self.vectors[items] @ self.vectors.T
             rough[np.arange(len(items)), items] = -1.0
-            if rough.max() >= s.dedup_threshold - ROUGH_MARGIN:
-                products = self.vectors[None, :, :] * self.vectors[items][:, None, :]
-                found |= np.add.reduce(products, axis=2) >= s.dedup_threshold
+            # The exact sums only for the pairs near the threshold: every other pair's
+            # verdict is already certain.
+            near_items, near = np.nonzero(rough >= s.dedup_threshold - ROUGH_MARGIN)
+            if len(near):
+                products = self.vectors[np.asarray(items)[near_items]] * self.vectors[near]
+                found[near_items, near] |= np.add.reduce(products, axis=1) >= s.dedup_threshold
+        found[np.arange(len(items)), items] = False  # an item is no duplicate of itself
         return found
 
 
