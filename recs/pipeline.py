@@ -7,23 +7,21 @@ content folder, the store lock, the previous generation as a cache, and publishi
 from __future__ import annotations
 
 import contextlib
-import functools
-import gc
 import hashlib
 import json
 import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import numpy as np
 
 from recs import filecache, journal, store
 from recs.articles import Article, alias_map, ignored_originals
+from recs.collector import collector_paused
 from recs.corpus import JSONL_SUFFIX, Corpus, dedupe, read_corpus
 from recs.encoder import Encoder, Warming
 from recs.engine import LOCAL, Engine
@@ -221,32 +219,6 @@ def prepare(
         ranked_at=now,
     )
     return snapshot, report
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def collector_paused(function: Callable[P, R]) -> Callable[P, R]:
-    """Run `function` with Python's cyclic garbage collector paused.
-
-    A build makes about ten long-lived objects per article (parsed fields, lists) and
-    almost no reference cycles; the collector would scan them again and again as they
-    pile up: a third of a 1% rebuild of 10,000 articles. Reference counting still frees
-    everything else at once, and the collector runs again afterwards.
-    """
-
-    @functools.wraps(function)
-    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return paused
 
 
 def shrink_refusal(before: int, after: int, gone: int, content_dir: Path) -> str | None:

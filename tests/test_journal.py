@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recs import journal
 from recs.articles import alias_map
 from recs.encoder import normalise
 from recs.generation import Snapshot
-from recs.journal import Change, fold
+from recs.journal import Change, fold, grown
 from recs.rank_settings import RankSettings
 from recs.related import link_all
 from tests.test_rank import make_articles
@@ -95,3 +97,55 @@ def test_folded_writes_give_the_lists_of_a_full_build(n, seed, writes, limit, po
     assert by_url(folded) == by_url(full)
     assert folded.revision == len(writes) and folded.generation == before.generation
     assert folded.catalog.urls == [a.url for a in folded.articles]
+
+
+def test_a_fold_runs_with_the_garbage_collector_paused(monkeypatch):
+    rank = RankSettings(limit=3, pool=8)
+    articles, vectors = make_articles(40), clustered_vectors(40, 1)
+    before = snapshot_of(articles, vectors, rank)
+    seen: list[bool] = []
+    real = journal.link_changes
+
+    def watching(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(journal, "link_changes", watching)
+    edited = replace(articles[3], excerpt=articles[3].excerpt + " again")
+    fold(before, [Change(1, "upsert", edited.url, edited, vectors[5])])
+    assert seen == [False] and gc.isenabled()
+
+
+def _rows(n: int, seed: int) -> np.ndarray:
+    return normalise(np.random.default_rng(seed).normal(size=(n, 8))).astype(np.float32)
+
+
+def test_rows_appended_to_the_newest_matrix_go_into_its_free_rows_and_nothing_else_changes():
+    loaded = _rows(5, 1)
+    kept = loaded.copy()
+    first = grown(loaded, {}, list(_rows(2, 2)))  # a loaded matrix has no free rows: copied
+    assert not np.shares_memory(first, loaded) and np.array_equal(loaded, kept)
+    second = grown(first, {}, list(_rows(1, 3)))
+    assert np.shares_memory(second, first), "appended into the free rows, not copied"
+    assert np.array_equal(second[:7], first) and np.array_equal(second[7], _rows(1, 3)[0])
+    assert len(first) == 7, "the earlier view still holds its own rows only"
+
+
+def test_a_matrix_that_is_not_the_newest_view_of_its_buffer_is_copied_not_overwritten():
+    base = grown(_rows(4, 1), {}, list(_rows(1, 2)))
+    newer = grown(base, {}, list(_rows(1, 3)))
+    branch = grown(base, {}, list(_rows(1, 4)))  # the rows after `base` belong to `newer`
+    assert np.array_equal(newer[5], _rows(1, 3)[0]), "the newer view's row is untouched"
+    assert np.array_equal(branch[5], _rows(1, 4)[0]) and not np.shares_memory(branch, newer)
+
+
+def test_a_replaced_row_or_a_full_buffer_gives_a_copy(monkeypatch):
+    base = grown(_rows(4, 1), {}, list(_rows(1, 2)))
+    before = base.copy()
+    replaced = grown(base, {2: _rows(1, 5)[0]}, [])
+    assert np.array_equal(base, before) and np.array_equal(replaced[2], _rows(1, 5)[0])
+    assert not np.shares_memory(replaced, base)
+    monkeypatch.setattr(journal, "SPARE_ROWS", 1)
+    small = grown(_rows(3, 1), {}, list(_rows(1, 2)))
+    full = grown(small, {}, list(_rows(2, 3)))  # two rows, one free
+    assert not np.shares_memory(full, small) and np.array_equal(full[:4], small)
