@@ -202,13 +202,13 @@ class Catalog:
         patched, so an API write does not work out every article's facts again (in a
         20,000-article store, doing so took longer than ranking the lists it changed)."""
         columns: dict[str, Any] = {c: list(getattr(self, c)) for c in LISTS.values()}
-        grown = sum(row >= len(self.urls) for row in rows)
+        appended = sum(row >= len(self.urls) for row in rows)
         for name in ARRAYS:  # numpy columns stay arrays: copied once, with room for new rows
             columns[COLUMNS[name]] = np.concatenate(
-                [getattr(self, COLUMNS[name]), np.full(grown, np.nan)]
+                [getattr(self, COLUMNS[name]), np.full(appended, np.nan)]
             )
         title_id_of = dict(self.title_id_of)
-        title_ids = np.concatenate([self.title_ids, np.zeros(grown, dtype=np.int64)])
+        title_ids = np.concatenate([self.title_ids, np.zeros(appended, dtype=np.int64)])
         url_order = self.url_order.copy()
         urls_sorted = list(self.urls_sorted)
         for row, article in sorted(rows.items()):
