@@ -166,7 +166,12 @@ def service(tmp_path_factory, page_base) -> Iterator[dict]:
     (content / "technology" / "face-scanners.md").write_text(HOSTILE, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECS_")}
     model = os.environ.get("RECS_SCREENSHOT_MODEL", "hashing")  # see screenshot()
-    env.update(RECS_MODEL=model, RECS_STORE=str(root / "store"), RECS_CORS_ORIGINS=page_base)
+    env.update(
+        RECS_MODEL=model,
+        RECS_STORE=str(root / "store"),
+        RECS_CORS_ORIGINS=page_base,
+        RECS_EVENTS="on",  # for the widget's `events` attribute
+    )
     recs("build", str(content), env=env)
     port = free_port()
     log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
@@ -283,6 +288,48 @@ def test_widget_shows_the_related_titles_as_links_and_hostile_text_as_text(
         "'recs-related b, recs-related script, recs-related svg, img[src=\"x\"]').length]"
     )
     assert found == [None, [], 0]
+
+
+def test_widget_with_events_reports_the_items_in_view_and_the_one_followed(
+    browser, service, page_folder, page_base
+):
+    """Impressions only for the list a reader scrolled to (half of it in view), a click for
+    the item followed; `recs report` counts them by position."""
+    from selenium.webdriver.common.by import By
+
+    api = service["base"]
+    # The page stops the link from leaving it (the item is on the internet): the widget's
+    # own click handler still runs.
+    stay = "<script>addEventListener('click', e => e.preventDefault(), true)</script>"
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>events</title>{ERRORS_SCRIPT}{stay}
+<script src="{api}/widget.js" defer></script></head><body>
+<recs-related id="counted" url="{SEED_URL}" api="{api}" limit="3" events></recs-related>
+<recs-related id="quiet" url="{SEED_URL}" api="{api}" limit="3"></recs-related>
+<div style="height: 4000px"></div>
+<recs-related id="below" url="{SEED_URL}" api="{api}" limit="3" events loading="eager">
+</recs-related></body></html>"""
+    (page_folder / "events.html").write_text(page, encoding="utf-8")
+    browser.set_window_size(1200, 900)
+    browser.get(page_base + "/events.html")
+    wait(browser, lambda b: state(b, "counted") == state(b, "below") == "loaded", "the lists")
+    links = browser.find_elements(By.CSS_SELECTOR, "#counted a.recs-link")
+    links[1].click()
+
+    reports: list[dict] = []
+
+    def clicked() -> bool:  # the server writes its events about once a second
+        reports.append(json.loads(recs("report", "--json", env=service["env"])))
+        return reports[-1]["total"]["clicks"] >= 1
+
+    wait_until(clicked, 15, "the events to be written")
+    report = reports[-1]
+    positions = {p["position"]: (p["impressions"], p["clicks"]) for p in report["positions"]}
+    # One list was in view: one impression per position; the list below the fold and the
+    # list without `events` sent none. The click was on the second item.
+    assert positions == {1: (1, 0), 2: (1, 1), 3: (1, 0)}
+    assert [entry["article"] for entry in report["lists"]] == [SEED_URL]
+    assert browser.execute_script("return window.__errors") == []
 
 
 def test_widget_from_an_origin_that_is_not_allowed_shows_the_fallback(

@@ -1,6 +1,7 @@
 /* <recs-related>: the related articles of a page, from recs (docs/api.md, "The widget").
  *   <recs-related url="ARTICLE_URL" api="https://recs.example.com"></recs-related>
  *   <recs-related url="ARTICLE_URL" src="/related"></recs-related>  (a per-article export)
+ *   events: report the items shown and followed to POST /events of `api` or of its value
  * No dependencies. Renders into the light DOM; never throws: on any failure the element
  * keeps what the page put inside it (its fallback content). */
 (() => {
@@ -100,6 +101,15 @@
     const path = Object.prototype.hasOwnProperty.call(manifest, url) ? manifest[url] : null;
     if (typeof path !== "string") throw new Error(url + " is not in " + base + "_manifest.json");
     return json(base + path);
+  };
+
+  // Reader events (POST /events): fire and forget; keepalive lets a click's request
+  // outlive the page it leaves. A refused or failed request changes nothing on the page.
+  const report = (endpoint, events) => {
+    try {
+      const body = JSON.stringify(events.length === 1 ? events[0] : { events });
+      fetch(endpoint, { method: "POST", keepalive: true, credentials: "omit", headers: { "Content-Type": "application/json" }, body }).catch(() => {});
+    } catch (e) {}
   };
 
   const imageOf = (item) => (Array.isArray(item.images) ? item.images.find((i) => i && web(i.url)) : null);
@@ -202,7 +212,30 @@
       }
       this.replaceChildren(section);
       this.setAttribute("state", items.length ? "loaded" : "empty");
+      this.count(section, data, items);
       this.dispatchEvent(new CustomEvent("recs-related:load", { bubbles: true, detail: { count: items.length } }));
+    }
+
+    // With `events`: one batch of impressions when half the list is in view, and a click
+    // event when a reader follows an item. Only items with an http(s) URL count.
+    count(section, data, items) {
+      const base = this.getAttribute("events") || (this.hasAttribute("events") && this.getAttribute("api"));
+      if (!base || typeof data.url !== "string") return;
+      const endpoint = base.replace(/\/*$/, "") + "/events";
+      const links = section.querySelectorAll(".recs-link");
+      const shown = [];
+      items.forEach((item, i) => {
+        const event = { type: "impression", article: data.url, item: web(item.webUrl), position: i + 1 };
+        if (!event.item) return;
+        shown.push(event);
+        links[i].addEventListener("click", () => report(endpoint, [{ ...event, type: "click" }]));
+      });
+      if (!shown.length) return;
+      if (!window.IntersectionObserver) return report(endpoint, shown);
+      const seen = new IntersectionObserver((entries) => {
+        if (entries.some((entry) => entry.isIntersecting)) seen.disconnect(), report(endpoint, shown);
+      }, { threshold: 0.5 });
+      seen.observe(section);
     }
 
     card(item, level, lang, thumbs) {
