@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -43,3 +46,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started with start_new_session=True: SIGTERM (a graceful shutdown),
+    then, after 30 s, SIGKILL to its whole process group (the workers too)."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

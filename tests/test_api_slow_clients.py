@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import select
-import signal
 import socket
 import subprocess
 import time
@@ -24,7 +23,7 @@ from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.service import Service
 from tests.conftest import BIN, EXAMPLES
-from tests.servers import free_port, request, wait_until
+from tests.servers import free_port, request, stop, wait_until
 
 SEED_URL = (
     "https://www.sixthtone.com/news/1009712/"
@@ -78,12 +77,7 @@ def server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
         wait_until(lambda: request(base, "GET", "/readyz")[0] == 200, 60, "the server")
         yield base, log_path
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop(process)
 
 
 @pytest.mark.e2e

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -25,7 +24,7 @@ import pytest
 
 from recs.export import article_path
 from tests.conftest import BIN, EXAMPLES, ROOT
-from tests.servers import free_port, request, wait_until
+from tests.servers import free_port, request, stop, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -187,12 +186,7 @@ def service(tmp_path_factory, page_base) -> Iterator[dict]:
         wait_until(lambda: request(base, "GET", "/readyz")[0] == 200, 60, "recs serve")
         yield {"base": base, "content": content, "env": env}
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+        stop(process)
         log.close()
 
 

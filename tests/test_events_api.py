@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -23,7 +22,7 @@ from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.service import Service
 from tests.conftest import BIN
-from tests.servers import free_port, wait_until
+from tests.servers import free_port, stop, wait_until
 
 SPACE0, SPACE1, SPACE2 = (f"https://example.com/space/{n}" for n in range(3))
 ORIGIN = "https://widget.example"
@@ -285,9 +284,4 @@ def test_events_from_every_worker_reach_the_report(topic_corpus, tmp_path):
     finally:
         for connection in connections.values():
             connection.close()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
+        stop(server)

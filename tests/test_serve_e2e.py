@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN
-from tests.servers import free_port, request, wait_until
+from tests.servers import free_port, request, stop, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -70,13 +70,7 @@ def server(topic_corpus, tmp_path) -> Iterator[tuple[str, subprocess.Popen, Path
         wait_until(lambda: len(worker_states(base, attempts=40)) == 2, 60, "both workers")
         yield base, process, topic_corpus, env
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        stop(process)
         log.close()
 
 
