@@ -14,6 +14,7 @@ from recs.errors import InvalidInput
 from recs.evaluate import evaluate, random_lists, read_labelled, score, tfidf_lists
 from recs.rank_settings import RankSettings
 from tests.conftest import write_rows
+from tests.test_pipeline import CountingEncoder
 
 
 def test_labelled_rows_map_to_article_fields(tmp_path):
@@ -170,16 +171,6 @@ def test_labels_do_not_change_the_lists(topics_file, tmp_path, monkeypatch):
     assert lists[0] == lists[1]
 
 
-class CountingEncoder(HashingEncoder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts = 0
-
-    def encode(self, texts):
-        self.texts += len(texts)
-        return super().encode(texts)
-
-
 def test_variants_are_scored_on_one_embedding(topics_file):
     encoder = CountingEncoder()
     base = RankSettings(limit=3)
@@ -190,7 +181,7 @@ def test_variants_are_scored_on_one_embedding(topics_file):
         baselines=False,
         variants={"mmr": base.with_options(mmr_lambda=0.2), "plain": base.with_options(pool=2)},
     )
-    assert encoder.texts == 12
+    assert len(encoder.texts) == 12
     assert list(result.methods) == ["recs", "recs mmr", "recs plain"]
     assert result.variants == {"recs mmr": {"mmr_lambda": 0.2}, "recs plain": {"pool": 2}}
     with pytest.raises(InvalidInput, match="variant 'x' has limit 5, not 3"):

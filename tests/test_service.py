@@ -14,18 +14,9 @@ from recs.errors import ArticleNotFound, StoreNotFound
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.service import Service
+from tests.test_pipeline import CountingEncoder
 
 SPACE0 = "https://example.com/space/0"
-
-
-class CountingEncoder(HashingEncoder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def encode(self, texts):
-        self.texts.extend(texts)
-        return super().encode(texts)
 
 
 @pytest.fixture
