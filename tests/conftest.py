@@ -184,6 +184,18 @@ def topics_file(tmp_path) -> Path:
     return write_rows(tmp_path / "topics.jsonl", rows)
 
 
+@pytest.fixture
+def built(topic_corpus, tmp_path) -> Path:
+    """A store of the topic corpus (hashing encoder, lists of 3), for the API tests."""
+    from recs.encoder import HashingEncoder
+    from recs.pipeline import build
+    from recs.rank_settings import RankSettings
+
+    store_dir = tmp_path / "store"
+    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=3))
+    return store_dir
+
+
 class _MemoEncoder:
     """Wraps the default encoder; remembers every text's vector for the whole test session.
 

@@ -29,13 +29,6 @@ def make_client(store_dir: Path, **options) -> TestClient:
 
 
 @pytest.fixture
-def built(topic_corpus, tmp_path) -> Path:
-    store_dir = tmp_path / "store"
-    build(topic_corpus, store_dir, HashingEncoder(), Settings().rank.with_options(limit=3))
-    return store_dir
-
-
-@pytest.fixture
 def client(built) -> TestClient:
     with make_client(built) as client:
         yield client

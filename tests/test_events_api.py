@@ -12,17 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from recs import events
-from recs.api import create_app
-from recs.config import Settings
-from recs.encoder import HashingEncoder
-from recs.pipeline import build
-from recs.rank_settings import RankSettings
-from recs.service import Service
 from tests.conftest import BIN
 from tests.servers import free_port, stop, wait_until
+from tests.test_api import make_client
 
 SPACE0, SPACE1, SPACE2 = (f"https://example.com/space/{n}" for n in range(3))
 ORIGIN = "https://widget.example"
@@ -30,20 +24,6 @@ ORIGIN = "https://widget.example"
 
 def impression(article: str = SPACE0, item: str = SPACE1, position: int = 1) -> dict:
     return {"type": "impression", "article": article, "item": item, "position": position}
-
-
-@pytest.fixture
-def built(topic_corpus, tmp_path) -> Path:
-    store_dir = tmp_path / "store"
-    build(topic_corpus, store_dir, HashingEncoder(), RankSettings(limit=3))
-    return store_dir
-
-
-def make_client(store_dir: Path, **options) -> TestClient:
-    settings = Settings(store=store_dir, model="hashing", **options)
-    service = Service(settings)
-    service.poll()
-    return TestClient(create_app(settings, service))
 
 
 def report(store_dir: Path) -> events.Report:

@@ -6,21 +6,16 @@ from __future__ import annotations
 import gzip
 import re
 from importlib import resources
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from recs.api import create_app
-from recs.config import Settings
 from recs.draft import block_entries
-from recs.encoder import HashingEncoder
 from recs.frontmatter import load_yaml
-from recs.pipeline import build
 from recs.rank_settings import REQUEST_FILTERS
 from recs.rewrite import render_block
-from recs.service import Service
 from recs.web import PREVIEW_FILES
+from tests.test_api import make_client
 
 STATIC = resources.files("recs").joinpath("static")
 SITE = "https://www.site.example"
@@ -28,20 +23,6 @@ DRAFT = {
     "title": "Space rocket launch to the space station",
     "excerpt": "The crewed space rocket launch to the station in orbit.",
 }
-
-
-def make_client(store_dir: Path, **options) -> TestClient:
-    settings = Settings(store=store_dir, model="hashing", **options)
-    service = Service(settings)
-    service.poll()
-    return TestClient(create_app(settings, service))
-
-
-@pytest.fixture
-def built(topic_corpus, tmp_path) -> Path:
-    store_dir = tmp_path / "store"
-    build(topic_corpus, store_dir, HashingEncoder(), Settings().rank.with_options(limit=3))
-    return store_dir
 
 
 @pytest.fixture
