@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -182,6 +184,23 @@ def topics_file(tmp_path) -> Path:
         for i, (title, excerpt) in enumerate(items)
     ]
     return write_rows(tmp_path / "topics.jsonl", rows)
+
+
+@contextlib.contextmanager
+def read_only_mount(source: Path, mount: Path) -> Iterator[Path]:
+    """`source` seen read-only at `mount` (a bind mount); skips the test where this
+    machine cannot mount."""
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ read-only reading."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import threading
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from recs import events
 from recs.config import Settings
 from recs.errors import ConfigError, InvalidInput
 from recs.events import DAY, Event, make_event
+from tests.conftest import read_only_mount
 
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
 A, B, C, D = (f"https://example.com/{name}" for name in "abcd")
@@ -220,18 +220,8 @@ def read_only_events(tmp_path):
     source = tmp_path / "store"
     source.mkdir()
     record(source, [(NOW, e) for e in shown(A, [B, C])])
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
+    with read_only_mount(source, tmp_path / "mnt") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_the_report_reads_a_read_only_store(read_only_events):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +12,7 @@ from recs.encoder import HashingEncoder
 from recs.pipeline import build
 from recs.rank_settings import RankSettings
 from recs.recommender import Recommender
+from tests.conftest import read_only_mount
 
 
 @pytest.fixture
@@ -28,18 +28,8 @@ def read_only_copy(topic_corpus, tmp_path):
     )
     with store.locked(source):
         journal.append_changes(source, snapshot.generation, [change])
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "--bind", str(source), str(mount)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount here: {done.stderr.strip()}")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], check=True)
+    with read_only_mount(source, tmp_path / "mnt") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=False)
 
 
 def test_a_read_only_store_opens_with_its_journal(read_only_copy):
