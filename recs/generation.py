@@ -251,11 +251,14 @@ def _stored(a: Article) -> tuple[Any, ...]:
     return (a.url, *fields, tuple(a.pinned), tuple(a.excluded))
 
 
-def _related_row(row: int, items: list[Item], floor: float, basis: Basis | None) -> tuple[Any, ...]:
+def _related_row(
+    row: int, items: list[Item], floor: float | None, basis: Basis | None
+) -> tuple[Any, ...]:
+    """A related table row; `floor` as `_stored_floors` gives it."""
     return (
         row,
         json.dumps([_item_values(item) for item in items]),
-        _stored_floor(floor),
+        floor,
         None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
     )
 
@@ -273,9 +276,10 @@ def _item(values: Any) -> Item:
     return Item(int(row), float(score), float(similarity), int(step), tuple(map(int, story)))
 
 
-def _stored_floor(floor: float) -> float | None:
-    """A floor as the related table keeps it: NULL (read back as -inf) unless finite."""
-    return None if not np.isfinite(floor) or floor < -1e300 else float(floor)
+def _stored_floors(floors: np.ndarray) -> list[float | None]:
+    """Floors as the related table keeps them: NULL (read back as -inf) unless finite."""
+    kept = (np.isfinite(floors) & (floors >= -1e300)).tolist()
+    return [floor if keep else None for floor, keep in zip(floors.tolist(), kept, strict=True)]
 
 
 def _bases(snapshot: Snapshot) -> list[Basis | None]:
@@ -312,7 +316,12 @@ def write(path: Path, snapshot: Snapshot) -> None:
             (
                 _related_row(row, items, floor, basis)
                 for row, (items, floor, basis) in enumerate(
-                    zip(snapshot.related, snapshot.floors, _bases(snapshot), strict=True)
+                    zip(
+                        snapshot.related,
+                        _stored_floors(snapshot.floors),
+                        _bases(snapshot),
+                        strict=True,
+                    )
                 )
             ),
         )
@@ -372,13 +381,14 @@ def update(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> bool
             ),
         )
         old_bases, new_bases = _bases(base), _bases(snapshot)
+        old_floors, new_floors = _stored_floors(base.floors), _stored_floors(snapshot.floors)
         connection.executemany(
             "INSERT OR REPLACE INTO related VALUES (?, ?, ?, ?)",
             (
-                _related_row(row, snapshot.related[row], snapshot.floors[row], new_bases[row])
+                _related_row(row, snapshot.related[row], new_floors[row], new_bases[row])
                 for row in range(len(snapshot.related))
                 if snapshot.related[row] != base.related[row]
-                or _stored_floor(snapshot.floors[row]) != _stored_floor(base.floors[row])
+                or new_floors[row] != old_floors[row]
                 or new_bases[row] != old_bases[row]
             ),
         )

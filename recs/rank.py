@@ -28,7 +28,6 @@ The steps, for one article:
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
@@ -114,7 +113,7 @@ def scored(items: list[Item]) -> list[Item]:
     for place in range(len(items) - 2, -1, -1):
         if items[place].step == PINNED:
             shown[place] = max(shown[place], shown[place + 1])
-    return [replace(item, score=round(score, 6)) for item, score in zip(items, shown, strict=True)]
+    return [item._replace(score=round(score, 6)) for item, score in zip(items, shown, strict=True)]
 
 
 def candidate_pool(

@@ -265,7 +265,7 @@ def test_settled_leaves_lists_with_fewer_neighbours_to_still():
     catalog = Catalog.from_articles(edited, moved)
     whole = settled(catalog, queries, lists, rows, vectors[rows], rank_settings)
     short = replace(
-        lists[0], basis=replace(lists[0].basis, neighbours=lists[0].basis.neighbours[:2])
+        lists[0], basis=lists[0].basis._replace(neighbours=lists[0].basis.neighbours[:2])
     )
     mixed = settled(catalog, queries, [short, *lists[1:]], rows, vectors[rows], rank_settings)
     assert not mixed[0] and list(mixed[1:]) == list(whole[1:]) and whole[1:].any()
