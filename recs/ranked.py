@@ -24,9 +24,9 @@ class Item(NamedTuple):
 
     Items and bases are named tuples, not frozen dataclasses: loading a 10,000-article
     store builds 50,000 items, and publishing compares every list with the one before;
-    as named tuples loading the lists took 49 ms instead of 71, comparing them 2 ms
-    instead of 8 (9% less CPU for a 1% rebuild with `Facts` and the lists' one JSON parse:
-    docs/performance.md).
+    as named tuples decoding the lists took 55 ms instead of 80, comparing them 2 ms
+    instead of 8, and with `recs.catalog.Facts` a 1% rebuild took 0.95x the time
+    (docs/performance.md).
     """
 
     row: int
