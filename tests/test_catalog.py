@@ -112,6 +112,14 @@ def test_each_row_holds_the_facts_of_its_article():
     assert catalog.row_of == {a.url: row for row, a in enumerate(articles)}
 
 
+def test_a_catalog_of_no_articles_has_every_column_empty():
+    catalog = Catalog.from_articles([], np.zeros((0, 4), dtype=np.float32))
+    assert len(catalog) == 0 and catalog.row_of == {}
+    for column in COLUMNS.values():
+        assert len(getattr(catalog, column)) == 0
+    assert catalog.published_ts.dtype == catalog.quality.dtype == np.float64
+
+
 def test_a_patched_catalog_equals_one_made_from_the_new_articles():
     articles = [article(n, topics=[f"t{n}"], quality=n) for n in range(4)]
     catalog = catalog_of(articles, now=1_700_000_000.0)
