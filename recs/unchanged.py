@@ -140,15 +140,13 @@ def settled(
         # Moved queries only for the lists a pair still leaves open (one `moved_query` per
         # list: for all 10,000 lists of a 1% rebuild that took 60 ms); a pair already
         # decided scores 0, and its verdict stays.
-        open_lists = np.unique(li[ok])
+        open_lists, of_pair = np.unique(li[ok], return_inverse=True)
         score = np.zeros(len(li))
         if len(open_lists):
             moved = np.array(
                 [moved_query(vectors[rows[i]], catalog, neighbours[i], s) for i in open_lists]
             )
-            place = np.zeros(len(lists), dtype=np.int64)
-            place[open_lists] = np.arange(len(open_lists))
-            score[ok] = (moved @ new.T.astype(np.float64))[place[li[ok]], ei[ok]]
+            score[ok] = (moved @ new.T.astype(np.float64))[of_pair, ei[ok]]
     ok &= ~(named[li] == changed[ei][:, None]).any(axis=1)
     # An edited article collapsed into an item: that item's group may change.
     stories = {
