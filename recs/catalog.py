@@ -326,13 +326,30 @@ class Query:
     original_url: str | None = None
 
     @classmethod
-    def for_article(cls, article: Article, vector: np.ndarray, key: str | None = None) -> Query:
-        """The query of a stored article; `key` is its title_key when already known."""
+    def for_row(cls, catalog: Catalog, row: int, article: Article) -> Query:
+        """The query of stored row `row` (`article`), with the facts its catalog holds."""
+        return cls(
+            vector=catalog.vectors[row],
+            url=article.url,
+            original_url=article.original_url,
+            title_key=catalog.title_keys[row],
+            published_ts=article.published_ts,
+            tags=catalog.tags[row],
+            topics=catalog.topics[row],
+            category=catalog.categories[row],
+            language=catalog.languages[row],
+            pinned=article.pinned,
+            excluded=article.excluded,
+        )
+
+    @classmethod
+    def for_article(cls, article: Article, vector: np.ndarray) -> Query:
+        """The query of an article (stored or a draft) and its vector."""
         return cls(
             vector=vector,
             url=article.url,
             original_url=article.original_url,
-            title_key=title_key(article.title) if key is None else key,
+            title_key=title_key(article.title),
             published_ts=article.published_ts,
             tags=tags_of(article.fields),
             topics=topics_of(article.fields),

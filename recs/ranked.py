@@ -83,7 +83,7 @@ class Ranked:
         return Ranked(items, self.floor, basis, self.kept)
 
 
-Search = Callable[[int], np.ndarray]  # k -> up to k candidate rows, best first (may hold -1)
+Search = Callable[[int], np.ndarray]  # k -> up to k distinct rows, best first (may hold -1)
 
 
 class RankJob(Protocol):

@@ -142,9 +142,8 @@ class Recommender:
             and replace(settings, limit=built_with.limit) == built_with
         ):
             return self.snapshot.related[row][: settings.limit]
-        article = self.snapshot.articles[row]
-        vector = self.snapshot.vectors[row]
-        return self._rank(Query.for_article(article, vector), settings)
+        query = Query.for_row(self.snapshot.catalog, row, self.snapshot.articles[row])
+        return self._rank(query, settings)
 
     def _search(self, query: Query) -> Search:
         def search(k: int) -> np.ndarray:
@@ -170,7 +169,7 @@ class Recommender:
         settings = self.rank_settings(limit, **filters)
         items = self.related_items(row, settings)
         article = self.snapshot.articles[row]
-        query = Query.for_article(article, self.snapshot.vectors[row])
+        query = Query.for_row(self.snapshot.catalog, row, article)
         parts = explain(query, self.snapshot.catalog, self._search(query), settings, items)
         return [(self.entry(item, article), part) for item, part in zip(items, parts, strict=True)]
 

@@ -81,7 +81,7 @@ def _rank_rows(job: CorpusJob, rows: Sequence[int], progress: Progress) -> dict[
                     return cached[:k]
                 return np.asarray(index.search(vectors[row : row + 1], k)[0][0], dtype=np.int64)
 
-            query = Query.for_article(articles[row], vectors[row], catalog.title_keys[row])
+            query = Query.for_row(catalog, row, articles[row])
             before = job.before.get(row)
             kept = None
             if before is not None:

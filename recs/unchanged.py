@@ -82,7 +82,15 @@ PROOF_COVERS = frozenset(
 
 def vouches_for(s: RankSettings) -> bool:
     """Whether the proof knows every ranking setting of `s` (its class's fields)."""
-    return {f.name for f in fields(s)} <= PROOF_COVERS and s.mmr_lambda >= 1.0
+    key = (type(s), PROOF_COVERS)
+    if key not in _KNOWN:
+        _KNOWN[key] = {f.name for f in fields(s)} <= PROOF_COVERS
+    return _KNOWN[key] and s.mmr_lambda >= 1.0
+
+
+# `vouches_for` by settings class and PROOF_COVERS: `fields` for each list `still` checks
+# took 3% of ranking.
+_KNOWN: dict[tuple[type, frozenset[str]], bool] = {}
 
 
 def settled(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -209,4 +209,21 @@ def test_a_query_is_what_ranking_needs_of_the_article_asking():
     assert query.topics == {"ai"} and query.category == "tech"
     assert query.tags == {"ai", "category:tech"}
     assert (query.pinned, query.excluded) == (one.pinned, one.excluded)
-    assert Query.for_article(one, vector, key="known").title_key == "known"
+
+
+def test_a_stored_rows_query_reads_the_catalog_and_says_what_the_article_says():
+    """`for_row` takes the facts from the catalog's columns (a build asks for thousands of
+    queries); every field is the one `for_article` works out from the article itself."""
+    draft = replace(article(2, topics=["Space"], language="de"), published_ts=None)
+    stored = [article(0), article(1, topics=["AI"], category="Tech"), draft]
+    vectors = np.eye(3, 4, dtype=np.float32)
+    catalog = Catalog.from_articles(stored, vectors)
+    for row, one in enumerate(stored):
+        from_row = Query.for_row(catalog, row, one)
+        from_article = Query.for_article(one, vectors[row])
+        for name in (f.name for f in fields(Query)):
+            mine, theirs = getattr(from_row, name), getattr(from_article, name)
+            if name == "vector":
+                assert np.array_equal(mine, theirs)
+            else:
+                assert mine == theirs, name
