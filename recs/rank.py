@@ -121,7 +121,7 @@ def candidate_pool(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows by exact cosine (equal cosines in URL order), and their cosines."""
     rows = search(min(len(catalog), k + SEARCH_MARGIN))
-    rows = rows[rows >= 0]
+    rows = rows[rows >= 0]  # distinct rows (Search); by_score's order does not depend on theirs
     cosines = exact_scores(catalog.vectors, query.vector, rows)
     order = by_score(catalog, rows, cosines)[:k]
     return rows[order], cosines[order]

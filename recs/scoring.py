@@ -63,7 +63,7 @@ def moved_query(
     """A query `vector` moved towards the mean of its `neighbours` (rows), by
     `expand_weight`, float64 and unit length: what `expand_neighbours` scores against."""
     picked = np.asarray(catalog.vectors[list(neighbours)], dtype=np.float64)
-    centre = np.add.reduce(picked, axis=0) / len(picked)  # np.mean's sum and division
+    centre = np.mean(picked, axis=0)
     moved = np.asarray(vector, dtype=np.float64) + s.expand_weight * centre
     norm = float(np.linalg.norm(moved))
     return np.asarray(vector, dtype=np.float64) if norm == 0.0 else moved / norm

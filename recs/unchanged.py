@@ -89,7 +89,7 @@ def vouches_for(s: RankSettings) -> bool:
 
 
 # `vouches_for` by settings class and PROOF_COVERS: `fields` for each list `still` checks
-# took 3% of ranking.
+# took 2.2% of ranking a 1% rebuild's 4,683 lists.
 _KNOWN: dict[tuple[type, frozenset[str]], bool] = {}
 
 
