@@ -50,66 +50,46 @@ class Lists:
         return Ranked(self.related[row], float(self.floors[row]), basis)
 
 
-class _NeedsDeeperSearch(Exception):
-    """A list must look at more candidates than its row's search found (`_rank_rows`)."""
-
-
 def _rank_rows(job: CorpusJob, rows: Sequence[int], progress: Progress) -> dict[int, Ranked]:
-    """The lists of `rows`: each block of rows searched at once, as deep as a list asks
-    for (its pool, with room for 16 blocked rows); the few lists that must look at a grown
-    pool (rank.POOL_GROWTH) are searched again together, deep enough to grow it once.
-
-    Measured: searching every row as deep as a grown pool took 1.3 times the CPU of this
-    search (25 us a list: 6% of ranking a 1% rebuild's 4,683 lists), and no list of the
-    shared data (HuffPost, UCI stories; the bundled model, default settings) needed a
-    second search. Lists that all do pay for it: 60 lists of near-identical articles took
-    1.4 times the CPU of one deep search (62 -> 88 ms), still far below searching again
-    one list at a time (an API write whose article reached 51 such lists: 75 ms of
-    searches, where a batch took 10).
-    """
-    n = len(job.articles)
-    room = job.settings.pool + 1 + 16
-    depths = [min(n, room + SEARCH_MARGIN), min(n, room * POOL_GROWTH + SEARCH_MARGIN)]
+    articles, vectors, catalog, index, settings = (
+        job.articles,
+        job.vectors,
+        job.catalog,
+        job.index,
+        job.settings,
+    )
+    n = len(articles)
+    # One search for the whole chunk, deep enough for a list that must look at a grown
+    # pool once (rank.POOL_GROWTH; 16: room for blocked rows). A deeper first search costs
+    # little: all-pairs top-300 of 20,000 vectors took 1.12 times top-75's time, where a
+    # list needing the grown pool searched again alone: an API write whose new article
+    # reached 51 lists of near-duplicates took 75 ms in those searches, 10 ms in this one.
+    first_k = min(n, (settings.pool + 1 + 16) * POOL_GROWTH + SEARCH_MARGIN)
     results: dict[int, Ranked] = {}
-    pending = list(rows)
-    total, block = len(pending), 2048
-    progress("ranking", 0, total)
-    for depth in depths:
-        deepest = depth == depths[-1]
-        deeper: list[int] = []
-        for start in range(0, len(pending), block):
-            chunk = pending[start : start + block]
-            found, _ = job.index.search(job.vectors[chunk], depth)
-            for row, cached in zip(chunk, found, strict=True):
-                try:
-                    results[row] = _rank_row(job, row, cached, deepest)
-                except _NeedsDeeperSearch:
-                    deeper.append(row)
-            progress("ranking", len(results), total)
-        pending = deeper
-        if not pending:
-            break
+    rows = list(rows)
+    block = 2048
+    done = 0
+    progress("ranking", 0, len(rows))
+    for start in range(0, len(rows), block):
+        chunk = rows[start : start + block]
+        found, _ = index.search(vectors[chunk], first_k)
+        for position, row in enumerate(chunk):
+            cached = found[position]
+
+            def search(k: int, row: int = row, cached: np.ndarray = cached) -> np.ndarray:
+                if k <= len(cached):
+                    return cached[:k]
+                return np.asarray(index.search(vectors[row : row + 1], k)[0][0], dtype=np.int64)
+
+            query = Query.for_row(catalog, row, articles[row])
+            before = job.before.get(row)
+            kept = None
+            if before is not None:
+                kept = still(query, catalog, search, before, job.changed, settings)
+            results[row] = kept or rank(query, catalog, search, settings)
+        done += len(chunk)
+        progress("ranking", done, len(rows))
     return results
-
-
-def _rank_row(job: CorpusJob, row: int, cached: np.ndarray, deepest: bool) -> Ranked:
-    """The list of `row`, with `cached` its search's rows (nearest first); a list asking
-    for more searches again alone after the deepest batch search, else is sent back."""
-
-    def search(k: int) -> np.ndarray:
-        if k <= len(cached):
-            return cached[:k]
-        if not deepest:
-            raise _NeedsDeeperSearch
-        return np.asarray(job.index.search(job.vectors[row : row + 1], k)[0][0], dtype=np.int64)
-
-    catalog, settings = job.catalog, job.settings
-    query = Query.for_row(catalog, row, job.articles[row])
-    before = job.before.get(row)
-    kept = None
-    if before is not None:
-        kept = still(query, catalog, search, before, job.changed, settings)
-    return kept or rank(query, catalog, search, settings)
 
 
 @dataclass
