@@ -144,3 +144,17 @@ def test_build_with_the_ivf_index_from_the_cli(tmp_path):
         timeout=60,
     )
     assert bad.returncode == 2 and "RECS_INDEX must be one of auto, exact, ivf" in bad.stderr
+
+
+@pytest.mark.parametrize("kind", ["exact", "ivf"])
+def test_a_search_names_each_row_once(clustered, kind):
+    """Ranking relies on it (recs.ranked.Search): the candidate pool takes the rows as they
+    come, without removing repeats. Deep searches too, where IVF answers short lists
+    exactly, and past the end of the store, where rows are padded with -1."""
+    vectors = clustered[:3_000]
+    index = VectorIndex(vectors, IndexSettings(kind))
+    for k in (10, 276, 3_100):
+        rows, _ = index.search(vectors[:40], k)
+        for found in rows:
+            found = found[found >= 0]
+            assert len(found) == len(set(found.tolist())) == min(k, len(vectors))
