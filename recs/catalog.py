@@ -57,12 +57,8 @@ def language_of(fields_: Any) -> str | None:
     return language if isinstance(language, str) and language else None
 
 
-def tags_of(fields_: Any) -> frozenset[str]:
-    """Topics and category (as `category:NAME`): what the taxonomy boost compares."""
-    return _tags(topics_of(fields_), category_of(fields_))
-
-
 def _tags(topics: frozenset[str], category: str | None) -> frozenset[str]:
+    """Topics and category (as `category:NAME`): what the taxonomy boost compares."""
     return topics | {f"category:{category}"} if category else topics
 
 
@@ -347,17 +343,8 @@ class Query:
 
     @classmethod
     def for_article(cls, article: Article, vector: np.ndarray) -> Query:
-        """The query of an article (stored or a draft) and its vector."""
-        return cls(
-            vector=vector,
-            url=article.url,
-            original_url=article.original_url,
-            title_key=title_key(article.title),
-            published_ts=article.published_ts,
-            tags=tags_of(article.fields),
-            topics=topics_of(article.fields),
-            category=category_of(article.fields),
-            language=language_of(article.fields),
-            pinned=article.pinned,
-            excluded=article.excluded,
+        """The query of an article (stored or a draft) and its vector: its facts worked out
+        as a catalog works them out, so the two never differ."""
+        return cls.for_row(
+            Catalog.from_articles([article], np.asarray(vector)[None, :]), 0, article
         )
