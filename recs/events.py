@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from recs.errors import ConfigError, InvalidInput, StoreIncompatible, StoreWriteError
-from recs.fsio import sqlite_reader
+from recs.fsio import sqlite_reader, sqlite_writer
 from recs.urls import canonical_url
 
 EVENTS = "events.sqlite"
@@ -111,8 +111,8 @@ def connect(store_dir: Path) -> sqlite3.Connection:
     front, waiting up to BUSY_SECONDS, instead of failing half-way through.
     """
     try:
-        connection = sqlite3.connect(store_dir / EVENTS, timeout=BUSY_SECONDS, isolation_level=None)
-        connection.execute("PRAGMA journal_mode = WAL")
+        connection = sqlite_writer(store_dir / EVENTS, timeout=BUSY_SECONDS)
+        connection.isolation_level = None
         # NORMAL: a commit survives the process; an OS crash may lose the last second of
         # events, which is not worth an fsync per batch.
         connection.execute("PRAGMA synchronous = NORMAL")

@@ -26,7 +26,7 @@ from recs.articles import Article, alias_map
 from recs.catalog import Catalog
 from recs.collector import collector_paused
 from recs.errors import StoreIncompatible, StoreWriteError
-from recs.fsio import sqlite_reader
+from recs.fsio import sqlite_reader, sqlite_writer
 from recs.generation import Snapshot
 from recs.records import article_from_record, record
 from recs.related import Lists, link_changes
@@ -67,8 +67,7 @@ def _article_of(text: str) -> Article:
 
 
 def _journal(store_dir: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(store_dir / JOURNAL, timeout=10.0)
-    connection.execute("PRAGMA journal_mode = WAL")
+    connection = sqlite_writer(store_dir / JOURNAL, timeout=10.0)
     connection.execute("PRAGMA synchronous = FULL")
     connection.executescript(JOURNAL_SCHEMA)
     return connection

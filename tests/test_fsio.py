@@ -1,5 +1,6 @@
 """recs/fsio.py: atomic writes (modes, symlinks, no temp file left), clean-up of what a
-killed writer left, locks with a deadline, read-only SQLite readers."""
+killed writer left, locks with a deadline, SQLite writers in WAL mode and read-only
+readers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import time
 import pytest
 
 from recs.errors import RecsError
-from recs.fsio import TEMP_PREFIX, clean_temp_files, flocked, sqlite_reader, write_atomic
+from recs.fsio import (
+    TEMP_PREFIX,
+    clean_temp_files,
+    flocked,
+    sqlite_reader,
+    sqlite_writer,
+    write_atomic,
+)
 
 
 def test_write_atomic_keeps_mode_follows_symlinks_and_leaves_no_temp(tmp_path):
@@ -147,3 +155,43 @@ def test_a_reader_cannot_write_and_sees_what_writers_commit(tmp_path):
     finally:
         reader.close()
         writer.close()
+
+
+def _new_file_held(path):
+    """A new SQLite file in rollback-journal mode with a write transaction open: SQLite
+    refuses to switch it to WAL at once, without waiting out any busy timeout."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_a_writer_waits_for_the_switch_to_wal(tmp_path):
+    """Two connections opening a new journal or event file at once: the second waits for
+    the first instead of failing with "database is locked" (a flaky failure of the
+    event tests, and a first API write that could fail the same way)."""
+    path = tmp_path / "new.sqlite"
+    holder = _new_file_held(path)
+    release = threading.Timer(0.3, holder.execute, ("COMMIT",))
+    release.start()
+    started = time.monotonic()
+    connection = sqlite_writer(path, timeout=10.0)
+    release.join()
+    try:
+        assert time.monotonic() - started >= 0.25  # it waited for the other connection
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        connection.execute("INSERT INTO t VALUES (1)")
+        connection.commit()
+    finally:
+        connection.close()
+        holder.close()
+
+
+def test_a_writer_gives_up_at_its_deadline(tmp_path):
+    path = tmp_path / "new.sqlite"
+    holder = _new_file_held(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            sqlite_writer(path, timeout=0.2)
+    finally:
+        holder.close()
