@@ -27,8 +27,10 @@ from recs.rank_settings import RankSettings
 from recs.ranked import Basis, Item
 from recs.records import Known, article_from_record, fields_text, known_article, urls_text
 
-FORMAT_VERSION = 2  # 2: items with score, similarity, step and same story; new filter names
-READABLE = (1, FORMAT_VERSION)  # format 1 is read (its settings translated), never written
+# 2: items with score, similarity, step and same story; new filter names.
+# 3: items as packed binary records (ITEM), their same-story rows apart (JSON, or NULL).
+FORMAT_VERSION = 3
+READABLE = (1, 2, FORMAT_VERSION)  # older formats are read (settings translated), never written
 # Format 1's names of ranking options, and what its lists were ranked without.
 _FORMAT_1_NAMES = {
     "types": "type",
@@ -60,10 +62,22 @@ CREATE TABLE vectors (
     vector BLOB NOT NULL,
     PRIMARY KEY (model_id, text_hash)
 );
-CREATE TABLE related (row INTEGER PRIMARY KEY, items TEXT NOT NULL, floor REAL, basis TEXT);
+CREATE TABLE related (
+    row INTEGER PRIMARY KEY,
+    items BLOB NOT NULL,
+    stories TEXT,
+    floor REAL,
+    basis TEXT
+);
 """
-# `related.basis` (JSON [bar, [neighbour rows]] or NULL) came later within format 1: a store
-# without the column reads as "no basis known", and older recs ignore the column.
+# `related.items`: one ITEM record per item; `stories`: NULL when no item collapsed
+# duplicates, else a JSON list of each item's same-story rows; `basis`: JSON [bar,
+# [neighbour rows]] or NULL. Formats 1 and 2 kept items as JSON ([row, cosine] in format 1;
+# [row, score, similarity, step, [same story rows]] in 2) and no `stories`; `basis` came
+# later within format 1, and a store without it reads as "no basis known".
+# Binary items because decoding the JSON of a 10,000-article store's 50,000 items took
+# 75 ms, 5% of a 1% rebuild; one array over every list's records takes 20.
+ITEM = np.dtype([("row", "<i4"), ("score", "<f8"), ("similarity", "<f8"), ("step", "<i2")])
 
 
 @dataclass
@@ -167,18 +181,7 @@ def read(path: Path, generation: str, known: Known) -> Snapshot:
         )
         vectors = np.frombuffer(b"".join(blobs[row[-1]] for row in rows), dtype=np.float32)
         vectors = vectors.reshape(len(articles), dim).copy()
-        related: list[list[Item]] = [[] for _ in articles]
-        floors = np.full(len(articles), -np.inf)
-        bases: list[Basis | None] = [None] * len(articles)
-        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
-        basis_column = "basis" if "basis" in columns else "NULL"
-        lists = connection.execute(f"SELECT row, items, floor, {basis_column} FROM related")
-        for row, items, floor, basis in lists:
-            related[row] = [_item(values) for values in json.loads(items)]
-            floors[row] = -np.inf if floor is None else floor
-            if basis is not None:
-                bar, neighbours = json.loads(basis)
-                bases[row] = Basis(tuple(neighbours), float(bar))
+        related, floors, bases = _read_lists(connection, version, len(articles))
         aliases = dict(connection.execute("SELECT alias, url FROM aliases"))
     finally:
         connection.close()
@@ -199,6 +202,54 @@ def read(path: Path, generation: str, known: Known) -> Snapshot:
         journal_seq=int(info.get("journal_seq", "0")),
         ranked_at=float(info["ranked_at"]) if info.get("ranked_at") else None,
     )
+
+
+def _read_lists(
+    connection: sqlite3.Connection, version: int, n: int
+) -> tuple[list[list[Item]], np.ndarray, list[Basis | None]]:
+    """The related table: each row's list, floor and basis."""
+    related: list[list[Item]] = [[] for _ in range(n)]
+    floors = np.full(n, -np.inf)
+    bases: list[Basis | None] = [None] * n
+    if version >= 3:
+        lists = connection.execute("SELECT row, items, stories, floor, basis FROM related")
+        rows = lists.fetchall()
+        for (row, _, _, _, _), items in zip(rows, _decoded_items(rows), strict=True):
+            related[row] = items
+    else:
+        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
+        basis_column = "basis" if "basis" in columns else "NULL"
+        lists = connection.execute(f"SELECT row, items, NULL, floor, {basis_column} FROM related")
+        rows = lists.fetchall()
+        for row, items, *_ in rows:
+            related[row] = [_json_item(values) for values in json.loads(items)]
+    for row, _, _, floor, basis in rows:
+        floors[row] = -np.inf if floor is None else floor
+        if basis is not None:
+            bar, neighbours = json.loads(basis)
+            bases[row] = Basis(tuple(neighbours), float(bar))
+    return related, floors, bases
+
+
+def _decoded_items(rows: list[tuple[Any, ...]]) -> list[list[Item]]:
+    """The items of format-3 related rows (row, items, stories, ...), decoded together."""
+    records = np.frombuffer(b"".join(items for _, items, *_ in rows), dtype=ITEM)
+    sizes = [len(items) // ITEM.itemsize for _, items, *_ in rows]
+    stories: list[tuple[int, ...]] = []
+    for (_, _, story, *_), size in zip(rows, sizes, strict=True):
+        stories.extend([()] * size if story is None else map(tuple, json.loads(story)))
+    decoded = list(
+        map(
+            Item,
+            records["row"].tolist(),
+            records["score"].tolist(),
+            records["similarity"].tolist(),
+            records["step"].tolist(),
+            stories,
+        )
+    )
+    ends = np.cumsum(sizes).tolist()
+    return [decoded[end - size : end] for end, size in zip(ends, sizes, strict=True)]
 
 
 def _settings(stored: dict[str, Any], version: int) -> RankSettings:
@@ -251,25 +302,36 @@ def _stored(a: Article) -> tuple[Any, ...]:
     return (a.url, *fields, tuple(a.pinned), tuple(a.excluded))
 
 
-def _related_row(
-    row: int, items: list[Item], floor: float | None, basis: Basis | None
-) -> tuple[Any, ...]:
-    """A related table row; `floor` as `_stored_floors` gives it."""
-    return (
-        row,
-        json.dumps([_item_values(item) for item in items]),
-        floor,
-        None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
+def _related_rows(
+    rows: list[int],
+    lists: list[list[Item]],
+    floors: list[float | None],
+    bases: list[Basis | None],
+) -> list[tuple[Any, ...]]:
+    """Related table rows; `floors` as `_stored_floors` gives them. The items of every
+    list are packed in one array: per list, numpy's overhead cost more than the packing."""
+    records = np.array(
+        [(i.row, i.score, i.similarity, i.step) for items in lists for i in items], dtype=ITEM
     )
+    data, size = records.tobytes(), ITEM.itemsize
+    ends = np.cumsum([len(items) * size for items in lists]).tolist()
+    return [
+        (
+            row,
+            data[end - len(items) * size : end],
+            json.dumps([list(i.same_story) for i in items])
+            if any(i.same_story for i in items)
+            else None,
+            floor,
+            None if basis is None else json.dumps([basis.bar, list(basis.neighbours)]),
+        )
+        for row, items, end, floor, basis in zip(rows, lists, ends, floors, bases, strict=True)
+    ]
 
 
-def _item_values(item: Item) -> list[Any]:
-    """An item as a generation keeps it: [row, score, similarity, step, [same story rows]]."""
-    return [item.row, item.score, item.similarity, item.step, list(item.same_story)]
-
-
-def _item(values: Any) -> Item:
-    """The inverse of `_item_values`; format 1 kept [row, cosine] (the cosine was the score)."""
+def _json_item(values: Any) -> Item:
+    """An item as formats 1 and 2 kept it: [row, cosine] in format 1 (the cosine was the
+    score), [row, score, similarity, step, [same story rows]] in format 2."""
     if len(values) == 2:
         return Item(int(values[0]), float(values[1]), float(values[1]))
     row, score, similarity, step, story = values
@@ -311,18 +373,11 @@ def write(path: Path, snapshot: Snapshot) -> None:
             "INSERT OR IGNORE INTO vectors VALUES (?, ?, ?)",
             (_vector_row(snapshot, row) for row in range(len(snapshot.articles))),
         )
+        rows = list(range(len(snapshot.related)))
         connection.executemany(
-            "INSERT INTO related VALUES (?, ?, ?, ?)",
-            (
-                _related_row(row, items, floor, basis)
-                for row, (items, floor, basis) in enumerate(
-                    zip(
-                        snapshot.related,
-                        _stored_floors(snapshot.floors),
-                        _bases(snapshot),
-                        strict=True,
-                    )
-                )
+            "INSERT INTO related VALUES (?, ?, ?, ?, ?)",
+            _related_rows(
+                rows, snapshot.related, _stored_floors(snapshot.floors), _bases(snapshot)
             ),
         )
         _insert_aliases(connection, snapshot)
@@ -348,13 +403,12 @@ def update(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> bool
     differ replaced: the same rows as `write` (tests/test_generation.py compares every
     table). A rebuild that changed 1% of 10,000 articles then writes a few hundred rows
     instead of all (it publishes in 0.11-0.2 s: README, "Performance"). False when
-    `source` predates a column this version writes: write it whole instead."""
+    `source` has another format than this version writes: write it whole instead."""
+    if read_info(source).get("format_version") != str(FORMAT_VERSION):
+        return False
     shutil.copyfile(source, path)
     connection = sqlite3.connect(path)
     try:
-        columns = {name for _, name, *_ in connection.execute("PRAGMA table_info(related)")}
-        if "basis" not in columns:
-            return False
         connection.execute("PRAGMA journal_mode = OFF")
         connection.execute("PRAGMA synchronous = OFF")
         connection.executemany(
@@ -382,14 +436,20 @@ def update(source: Path, path: Path, base: Snapshot, snapshot: Snapshot) -> bool
         )
         old_bases, new_bases = _bases(base), _bases(snapshot)
         old_floors, new_floors = _stored_floors(base.floors), _stored_floors(snapshot.floors)
+        rows = [
+            row
+            for row in range(len(snapshot.related))
+            if snapshot.related[row] != base.related[row]
+            or new_floors[row] != old_floors[row]
+            or new_bases[row] != old_bases[row]
+        ]
         connection.executemany(
-            "INSERT OR REPLACE INTO related VALUES (?, ?, ?, ?)",
-            (
-                _related_row(row, snapshot.related[row], new_floors[row], new_bases[row])
-                for row in range(len(snapshot.related))
-                if snapshot.related[row] != base.related[row]
-                or new_floors[row] != old_floors[row]
-                or new_bases[row] != old_bases[row]
+            "INSERT OR REPLACE INTO related VALUES (?, ?, ?, ?, ?)",
+            _related_rows(
+                rows,
+                [snapshot.related[row] for row in rows],
+                [new_floors[row] for row in rows],
+                [new_bases[row] for row in rows],
             ),
         )
         if snapshot.aliases != base.aliases:

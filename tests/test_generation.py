@@ -29,11 +29,57 @@ def test_bases_round_trip_and_a_store_without_them_still_loads(topic_corpus, tmp
     # A store written before bases were kept has no `basis` column: no basis is known.
     path = tmp_path / "s" / store.current_generation(tmp_path / "s") / store.DB
     os.chmod(path, 0o644)
+    _as_format(path, 1)
     with sqlite3.connect(path) as connection:
         connection.execute("ALTER TABLE related DROP COLUMN basis")
     older = store.load(tmp_path / "s")
     assert older.bases == [None] * len(older.articles)
     assert older.related == built.related
+
+
+def _as_format(path, version: int) -> None:
+    """Rewrite the generation file at `path` the way format `version` (1 or 2) kept its
+    lists: items as JSON, [row, score, similarity, step, [same story rows]], and no
+    `stories` column."""
+    lists = generation.read(path, "gen", known={}).related
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "UPDATE info SET value = ? WHERE key = 'format_version'", (str(version),)
+        )
+        connection.execute("ALTER TABLE related DROP COLUMN stories")
+        connection.executemany(
+            "UPDATE related SET items = ? WHERE row = ?",
+            [
+                (
+                    json.dumps(
+                        [[i.row, i.score, i.similarity, i.step, list(i.same_story)] for i in items]
+                    ),
+                    row,
+                )
+                for row, items in enumerate(lists)
+            ],
+        )
+
+
+def test_a_format_2_generation_reads_back_and_is_published_whole(topic_corpus, tmp_path):
+    """A store of the last format reads as it was; the next build writes its generation
+    whole (an update copies the file it updates, whose lists are in the old format)."""
+    settings_ = RankSettings(limit=2, pool=5)
+    built, _ = build(topic_corpus, tmp_path / "s", HashingEncoder(), settings_)
+    path = tmp_path / "s" / built.generation / store.DB
+    os.chmod(path, 0o644)
+    _as_format(path, 2)
+    older = store.load(tmp_path / "s")
+    assert older.related == built.related and older.bases == built.bases
+    edited = topic_corpus / "space" / "0.md"
+    edited.write_text(edited.read_text().replace('title: "', 'title: "Update: ', 1))
+    snapshot, report = build(topic_corpus, tmp_path / "s", HashingEncoder(), settings_)
+    assert report.published
+    written = tmp_path / "s" / snapshot.generation / store.DB
+    assert generation.read_info(written)["format_version"] == str(generation.FORMAT_VERSION)
+    whole = tmp_path / "whole.sqlite"
+    generation.write(whole, snapshot)
+    assert _tables(written) == _tables(whole)
 
 
 def _tables(path) -> dict[str, list[tuple]]:
@@ -111,7 +157,7 @@ def test_a_written_generation_reads_back_as_it_was(tmp_path):
         assert getattr(loaded, name) == getattr(snapshot, name), name
     assert loaded.ranked_at == 1_700_000_000.5 and loaded.revision == 0
     info = generation.read_info(path)
-    assert info["article_count"] == "3" and info["format_version"] == "2"
+    assert info["article_count"] == "3" and info["format_version"] == "3"
     assert info["settings"] == snapshot.settings.fingerprint()
 
 
@@ -136,6 +182,7 @@ def test_only_a_snapshot_of_the_same_rows_model_and_settings_is_written_as_an_up
 def test_a_format_1_generation_is_read_with_todays_names_and_rules(tmp_path):
     path = tmp_path / "meta.sqlite"
     generation.write(path, a_snapshot())
+    _as_format(path, 1)
     old_settings = {
         "limit": 2,
         "types": ["article"],
@@ -164,5 +211,5 @@ def test_a_generation_of_an_unknown_format_says_to_rebuild(tmp_path):
     generation.write(path, a_snapshot())
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE info SET value = '9' WHERE key = 'format_version'")
-    with pytest.raises(StoreIncompatible, match="has format 9; this recs reads format 2: rebuild"):
+    with pytest.raises(StoreIncompatible, match="has format 9; this recs reads format 3: rebuild"):
         generation.read(path, "gen-000004", known={})
