@@ -21,6 +21,7 @@ import numpy as np
 
 from recs.articles import Article, same_urls
 from recs.catalog import Catalog
+from recs.collector import collector_paused
 from recs.errors import StoreIncompatible
 from recs.fsio import fsync_file
 from recs.rank_settings import RankSettings
@@ -147,6 +148,7 @@ def read_info(path: Path) -> dict[str, str]:
         connection.close()
 
 
+@collector_paused
 def read(path: Path, generation: str, known: Known) -> Snapshot:
     """The generation file at `path` (named `generation`). `known`: articles in memory
     that a stored row may be (recs.records.known_article). A file recs did not write that
