@@ -31,8 +31,11 @@ MAX_URL_LENGTH = 4096
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 # Characters allowed unescaped in a path or query component (RFC 3986 pchar + "/" + "?").
 _ALLOWED = _UNRESERVED | frozenset("!$&'()*+,;=:@/?")
+_PATH = _ALLOWED - {"?"}
+_QUERY_PAIR = _ALLOWED - {"&"}
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _HOST = re.compile(r"^[a-z0-9._~\-\[\]:%!$&'()*+,;=]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _normalise_component(text: str, allowed: frozenset[str]) -> str:
@@ -95,7 +98,7 @@ def canonical_url(url: str) -> str:
         raise InvalidInput(
             f"the article URL is {len(text)} characters long; at most {MAX_URL_LENGTH}"
         )
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
         raise InvalidInput(f"the article URL {text[:80]!r} contains control characters")
     try:
         parts = urlsplit(text)
@@ -124,7 +127,7 @@ def canonical_url(url: str) -> str:
     if port is not None and port not in (80, 443):
         netloc += f":{port}"
 
-    path = _normalise_component(parts.path, _ALLOWED - {"?"})
+    path = _normalise_component(parts.path, _PATH)
     path = _remove_dot_segments(path) if path else "/"
     if not path.startswith("/"):
         path = "/" + path
@@ -132,7 +135,7 @@ def canonical_url(url: str) -> str:
         path = path.rstrip("/") or "/"
 
     kept = [
-        _normalise_component(pair, _ALLOWED - {"&"})
+        _normalise_component(pair, _QUERY_PAIR)
         for pair in parts.query.split("&")
         if pair and not _is_tracking(pair.split("=", 1)[0])
     ]

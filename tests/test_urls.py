@@ -122,6 +122,19 @@ def test_non_urls_are_rejected_with_a_reason(bad):
     assert str(error.value)
 
 
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F])
+def test_a_control_character_within_a_url_is_rejected(code):
+    """Anywhere but at the ends, where blanks (tab, newline, ...) are stripped."""
+    c = chr(code)
+    for url in (f"https://a.com/a{c}b", f"https://a.com/?q={c}&r=1", f"https://a{c}b.com/"):
+        with pytest.raises(InvalidInput, match="control characters"):
+            canonical_url(url)
+
+
+def test_characters_past_ascii_are_escaped_not_rejected():
+    assert canonical_url("https://a.com/\x80\u00e9") == "https://a.com/%C2%80%C3%A9"
+
+
 def test_very_long_urls_are_rejected():
     with pytest.raises(InvalidInput, match="characters long"):
         canonical_url("https://a.com/" + "x" * 5000)
