@@ -39,7 +39,8 @@ def record(article: Article) -> dict[str, Any]:
 
 def record_text(article: Article) -> str:
     """An article's record as JSON text (the parse cache's column)."""
-    return json.dumps([record(article)[key] for key in RECORD_KEYS], ensure_ascii=False)
+    values = record(article)
+    return json.dumps([values[key] for key in RECORD_KEYS], ensure_ascii=False)
 
 
 def article_from_record(values: Mapping[str, Any] | Sequence[Any], fields: Any) -> Article:
