@@ -50,9 +50,17 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     rows = np.asarray(matrix, dtype=np.float32)
     if rows.ndim != 2:
         raise ValueError(f"expected a 2-D matrix, got shape {rows.shape}")
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if not rows.size:
+        return np.ascontiguousarray(rows)
+    # Each row is first scaled by a power of two that brings its largest value into
+    # [0.5, 1): exact, and the float32 sum of squares then neither underflows (a row of
+    # values near 1e-22 came out 0.9966 long) nor overflows (near 1e20: all zeros). On
+    # embeddings and word counts the result is the same, bit for bit, as without it.
+    _, exponent = np.frexp(np.max(np.abs(rows), axis=1, keepdims=True))
+    scaled = np.ldexp(rows, -exponent)
+    norms = np.linalg.norm(scaled, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return np.ascontiguousarray(rows / norms, dtype=np.float32)
+    return np.ascontiguousarray(scaled / norms, dtype=np.float32)
 
 
 # --- the hashing encoder ----------------------------------------------------------------
