@@ -12,6 +12,7 @@ limits and filters rank live with the same function the build uses.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -40,12 +41,19 @@ class Recommender:
     """Related lists from one loaded generation of a store."""
 
     def __init__(
-        self, snapshot: Snapshot, settings: Settings | None = None, encoder: Encoder | None = None
+        self,
+        snapshot: Snapshot,
+        settings: Settings | None = None,
+        encoder: Encoder | None = None,
+        reading: journal.Guard = contextlib.nullcontext,
     ) -> None:
+        """`reading`: held around every use of the snapshot's vectors (a server's
+        `journal.SharedLock.shared`, as its folds may overwrite rows of them)."""
         self.snapshot = snapshot
         self.settings = settings or Settings()
         self._encoder = encoder
         self._index: VectorIndex | None = None
+        self._reading = reading
 
     @classmethod
     def open(
@@ -142,8 +150,9 @@ class Recommender:
             and replace(settings, limit=built_with.limit) == built_with
         ):
             return self.snapshot.related[row][: settings.limit]
-        query = Query.for_row(self.snapshot.catalog, row, self.snapshot.articles[row])
-        return self._rank(query, settings)
+        with self._reading():
+            query = Query.for_row(self.snapshot.catalog, row, self.snapshot.articles[row])
+            return self._rank(query, settings)
 
     def _search(self, query: Query) -> Search:
         def search(k: int) -> np.ndarray:
@@ -169,8 +178,9 @@ class Recommender:
         settings = self.rank_settings(limit, **filters)
         items = self.related_items(row, settings)
         article = self.snapshot.articles[row]
-        query = Query.for_row(self.snapshot.catalog, row, article)
-        parts = explain(query, self.snapshot.catalog, self._search(query), settings, items)
+        with self._reading():
+            query = Query.for_row(self.snapshot.catalog, row, article)
+            parts = explain(query, self.snapshot.catalog, self._search(query), settings, items)
         return [(self.entry(item, article), part) for item, part in zip(items, parts, strict=True)]
 
     def related_map(self, limit: int | None = None) -> dict[str, list[dict[str, Any]]]:
@@ -197,5 +207,7 @@ class Recommender:
         url = None if article.url == "https://draft.invalid/" else article.url
         vector = (encoder or self.encoder).encode([article.text])[0]
         query = Query.for_article(article, vector)
-        items = self._rank(query, self.rank_settings(limit, **filters))
+        settings = self.rank_settings(limit, **filters)
+        with self._reading():
+            items = self._rank(query, settings)
         return url, [self.entry(item, article) for item in items]

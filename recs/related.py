@@ -203,11 +203,14 @@ def link_changes(
     old_catalog: Catalog | None = None,
     now: float | None = None,
     old_now: float | None = None,
+    overwritten: Mapping[int, np.ndarray] | None = None,
 ) -> Lists:
     """The lists of `articles`, recomputing only those the differences from old can change.
 
     `changed`: the URLs that differ, when the caller knows them (API writes); otherwise
-    every article is compared with its old version. `catalog`, `old_catalog`: those of
+    every article is compared with its old version. `overwritten`, with `changed`: the
+    old vectors of rows whose `old_vectors` row the caller has overwritten since (an API
+    write folded into a server's shared matrix). `catalog`, `old_catalog`: those of
     `articles` and `old_articles`, when the caller has them. Old articles that keep their
     row (rows only appended after them, or replaced in place) keep their lists as they
     are, without renumbering. Dates are
@@ -228,6 +231,13 @@ def link_changes(
         old_of = np.concatenate([np.arange(n_old), np.array(tail, dtype=np.int64)])
     else:
         old_of = np.array([old_row.get(a.url, -1) for a in articles], dtype=np.int64)
+    overwritten = overwritten or {}
+    if overwritten and changed is None:
+        raise ValueError("overwritten old vectors need the changed URLs")
+
+    def old_vector(row: int) -> np.ndarray:
+        return overwritten[row] if row in overwritten else old_vectors[row]
+
     if changed is None:
         moved = moved_vectors(old_vectors, vectors, old_of.tolist())
         changed_urls = {
@@ -300,8 +310,8 @@ def link_changes(
     # Every changed article, before and after, and lists an added or removed one reaches.
     by_others, by_edits = reaching(
         [vectors[new_row[u]] for u in others if u in new_row]
-        + [old_vectors[old_row[u]] for u in others if u in old_row],
-        [vectors[new_row[u]] for u in edited] + [old_vectors[old_row[u]] for u in edited],
+        + [old_vector(old_row[u]) for u in others if u in old_row],
+        [vectors[new_row[u]] for u in edited] + [old_vector(old_row[u]) for u in edited],
     )
     reach = by_others | by_edits
     affected = set(fresh)
@@ -324,7 +334,9 @@ def link_changes(
     kept: dict[int, Ranked] = {}
     candidates = [row for row in sorted(previous) if not by_others[row]]
     edited_rows = [new_row[u] for u in edited]
-    edited_before = old_vectors[[old_row[u] for u in edited]]
+    edited_before = np.array([old_vector(old_row[u]) for u in edited], dtype=np.float32).reshape(
+        len(edited), vectors.shape[1]
+    )
     step = rows_per_block(len(edited))
     for start in range(0, len(candidates) if edited else 0, step):
         chunk = candidates[start : start + step]

@@ -32,7 +32,7 @@ from recs.config import Settings
 from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, RecsError, StoreNotFound
 from recs.index import set_threads
-from recs.journal import API_SOURCE, Change, append_changes, fold, read_changes
+from recs.journal import API_SOURCE, Change, SharedLock, append_changes, fold, read_changes
 from recs.models import model_id_of
 from recs.recommender import Recommender
 from recs.store import Snapshot
@@ -76,6 +76,8 @@ class Service:
         self._encoder = encoder
         self._state: _State | None = None
         self._poll_lock = threading.Lock()
+        # Folds write replaced articles' vectors in place; readers of vectors hold this.
+        self._vectors = SharedLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,8 +130,8 @@ class Service:
                 changes = read_changes(directory, generation, after=state.snapshot.revision)
                 if not changes:
                     return False
-                snapshot = fold(state.snapshot, changes)
-            self._state = _State(Recommender(snapshot, self.settings))
+                snapshot = fold(state.snapshot, changes, overwrite=self._vectors.exclusive)
+            self._state = _State(Recommender(snapshot, self.settings, reading=self._vectors.shared))
             log.info("serving %s (%d articles)", snapshot.version, len(snapshot))
         if self.on_change is not None:
             self.on_change()
@@ -229,12 +231,14 @@ class Service:
     def upsert(self, fields: Mapping[str, Any]) -> tuple[str, bool, int]:
         """Store one article (insert or replace). Returns (url, created, revision)."""
         article = article_from_request(fields, API_SOURCE, self.settings.read_options)
-        snapshot = self.snapshot
-        row = snapshot.row_of.get(article.url)
+        vector = None
+        with self._poll_lock:  # no fold meanwhile: the snapshot's rows are its articles'
+            snapshot = self.snapshot
+            row = snapshot.row_of.get(article.url)
+            if row is not None and snapshot.articles[row].text_hash == article.text_hash:
+                vector = snapshot.vectors[row].copy()  # the same text: no need for the model
         created = row is None
-        if row is not None and snapshot.articles[row].text_hash == article.text_hash:
-            vector = snapshot.vectors[row]  # the same text: no need for the model
-        else:
+        if vector is None:
             vector = self.encoder.encode([article.text])[0]
         change = Change(0, "upsert", article.url, article, np.asarray(vector))
         revision = self._append([change])

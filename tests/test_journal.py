@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -13,7 +15,7 @@ from recs import journal
 from recs.articles import alias_map
 from recs.encoder import normalise
 from recs.generation import Snapshot
-from recs.journal import Change, fold, grown
+from recs.journal import Change, SharedLock, fold, grown
 from recs.rank_settings import RankSettings
 from recs.related import link_all
 from tests.test_rank import make_articles
@@ -58,14 +60,18 @@ def by_url(snapshot: Snapshot) -> dict[str, tuple[list[tuple], float]]:
     writes=st.lists(st.sampled_from(["new", "replace", "same", "delete"]), min_size=1, max_size=6),
     limit=st.integers(1, 5),
     pool=st.integers(4, 25),
+    in_place=st.booleans(),
 )
-def test_folded_writes_give_the_lists_of_a_full_build(n, seed, writes, limit, pool):
+def test_folded_writes_give_the_lists_of_a_full_build(n, seed, writes, limit, pool, in_place):
     """Writes folded in (rows kept, appended, or renumbered by a deletion) leave every list
-    as ranking all articles again gives it."""
+    as ranking all articles again gives it; with `overwrite`, replaced vectors are written
+    into the matrix the snapshot had (as a server folds), with the same lists."""
     rank = RankSettings(limit=limit, pool=pool)
     rng = np.random.default_rng(seed)
     articles = make_articles(n)
     vectors = clustered_vectors(n, seed)
+    if in_place:  # a matrix with free rows after it, as a server's folded one
+        vectors = grown(vectors, {}, [])
     before = snapshot_of(articles, vectors, rank)
     current = {a.url: (a, vectors[i]) for i, a in enumerate(articles)}
     changes = []
@@ -91,7 +97,9 @@ def test_folded_writes_give_the_lists_of_a_full_build(n, seed, writes, limit, po
             vector = current[url][1]
         current[url] = (article, vector)
         changes.append(Change(number, "upsert", url, article, vector))
-    folded = fold(before, changes)
+    folded = fold(before, changes, SharedLock().exclusive if in_place else None)
+    if in_place and "delete" not in writes:
+        assert np.shares_memory(folded.vectors, vectors), "written in place, not copied"
     urls = sorted(current)
     full = snapshot_of([current[u][0] for u in urls], np.array([current[u][1] for u in urls]), rank)
     assert by_url(folded) == by_url(full)
@@ -149,3 +157,86 @@ def test_a_replaced_row_or_a_full_buffer_gives_a_copy(monkeypatch):
     small = grown(_rows(3, 1), {}, list(_rows(1, 2)))
     full = grown(small, {}, list(_rows(2, 3)))  # two rows, one free
     assert not np.shares_memory(full, small) and np.array_equal(full[:4], small)
+
+
+def test_a_replaced_row_is_written_in_place_inside_the_overwrite_lock():
+    base = grown(_rows(4, 1), {}, list(_rows(1, 2)))
+    held: list[bool] = []
+    lock = SharedLock()
+
+    def overwrite():
+        held.append(True)
+        return lock.exclusive()
+
+    replaced = grown(base, {2: _rows(1, 5)[0]}, list(_rows(1, 6)), overwrite)
+    assert held == [True] and np.shares_memory(replaced, base)
+    assert np.array_equal(replaced[2], _rows(1, 5)[0]) and np.array_equal(base[2], replaced[2])
+    assert np.array_equal(replaced[5], _rows(1, 6)[0]) and len(replaced) == 6
+    # Not the newest view of its buffer: copied, lock or not.
+    again = grown(base, {1: _rows(1, 7)[0]}, [], overwrite)
+    assert not np.shares_memory(again, base) and held == [True]
+
+
+def _in_thread(target) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_readers_share_the_lock_and_a_writer_has_it_alone():
+    lock = SharedLock()
+    entered = threading.Event()
+
+    def read_once() -> None:
+        with lock.shared():
+            entered.set()
+
+    with lock.shared():
+        _in_thread(read_once)
+        assert entered.wait(timeout=5), "two readers at once"
+    events: list[str] = []
+    reading = lock.shared()
+    reading.__enter__()
+
+    def write() -> None:
+        with lock.exclusive():
+            events.append("write")
+
+    writer = _in_thread(write)
+    time.sleep(0.1)
+    assert events == [], "the writer waits for the reader"
+
+    def read() -> None:
+        with lock.shared():
+            events.append("read")
+
+    late = _in_thread(read)
+    time.sleep(0.1)
+    assert events == [], "a reader arriving while a writer waits waits too"
+    reading.__exit__(None, None, None)
+    writer.join(timeout=5)
+    late.join(timeout=5)
+    assert events == ["write", "read"]
+
+
+def test_writers_have_the_lock_one_at_a_time():
+    lock = SharedLock()
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def write() -> None:
+        nonlocal inside, most
+        for _ in range(50):
+            with lock.exclusive():
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.0005)
+                with guard:
+                    inside -= 1
+
+    threads = [_in_thread(write) for _ in range(4)]
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most == 1 and inside == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
+import numpy as np
 import pytest
 
 from recs.config import Settings
@@ -104,3 +106,58 @@ def test_a_draft_is_answered_without_being_stored(service):
     )
     assert body["url"] is None and len(body["related"]) == 2
     assert len(service.snapshot) == 12
+
+
+def _answers(service: Service) -> dict[str, tuple[bytes, bytes]]:
+    """Every article's plain and filtered (ranked live) answer bodies."""
+    answers = {}
+    for article in service.snapshot.articles:
+        plain = service.related(article.url, None, {}, "k").body
+        live = service.related(article.url, 5, {"exclude_url": (SPACE0,)}, "k").body
+        answers[article.url] = (plain, live)
+    return answers
+
+
+def test_a_replacing_write_overwrites_the_served_vectors_and_answers_as_a_fresh_load(service):
+    url = "https://example.com/space/new"
+    service.upsert({"title": "Space crew", "excerpt": "Astronauts in orbit.", "webUrl": url})
+    served = service.snapshot  # the loaded matrix had no free rows: the append copied it
+    service.upsert({"title": "Space crew", "excerpt": "Astronauts land.", "webUrl": url})
+    service.upsert({**dict(service.snapshot.articles[0].fields), "excerpt": "Rewritten."})
+    assert np.shares_memory(service.snapshot.vectors, served.vectors), "written in place"
+    fresh = Service(Settings(store=service.settings.store, model="hashing"), CountingEncoder())
+    assert fresh.poll()  # the journal folded into a freshly loaded store: copies only
+    assert not np.shares_memory(fresh.snapshot.vectors, service.snapshot.vectors)
+    assert np.array_equal(fresh.snapshot.vectors, service.snapshot.vectors)
+    assert _answers(service) == _answers(fresh)
+
+
+def test_readers_ranking_live_while_writes_overwrite_rows_lose_nothing(service):
+    """Live rankings and drafts in other threads while replacing writes fold in place:
+    none fails, and the answers end as a fresh load of the store gives them."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                related(service, SPACE0, exclude_url=("https://example.com/space/1",))
+                service.draft({"title": "Rocket launch", "excerpt": "A space rocket."}, 3, {})
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+                return
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for n in range(20):
+            service.upsert({"title": f"Space take {n}", "excerpt": f"Orbit {n}.", "webUrl": SPACE0})
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(timeout=30)
+    assert failures == []
+    fresh = Service(Settings(store=service.settings.store, model="hashing"), CountingEncoder())
+    assert fresh.poll()
+    assert _answers(service) == _answers(fresh)
