@@ -195,22 +195,20 @@ def test_readers_share_the_lock_and_a_writer_has_it_alone():
         _in_thread(read_once)
         assert entered.wait(timeout=5), "two readers at once"
     events: list[str] = []
+
+    def holding(hold, name: str):
+        def run() -> None:
+            with hold():
+                events.append(name)
+
+        return run
+
     reading = lock.shared()
     reading.__enter__()
-
-    def write() -> None:
-        with lock.exclusive():
-            events.append("write")
-
-    writer = _in_thread(write)
+    writer = _in_thread(holding(lock.exclusive, "write"))
     time.sleep(0.1)
     assert events == [], "the writer waits for the reader"
-
-    def read() -> None:
-        with lock.shared():
-            events.append("read")
-
-    late = _in_thread(read)
+    late = _in_thread(holding(lock.shared, "read"))
     time.sleep(0.1)
     assert events == [], "a reader arriving while a writer waits waits too"
     reading.__exit__(None, None, None)
