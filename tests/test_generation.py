@@ -204,6 +204,23 @@ def test_a_format_1_generation_is_read_with_todays_names_and_rules(tmp_path):
     assert loaded.related[0] == [Item(2, 0.5, 0.5)]  # [row, cosine]: the cosine was the score
 
 
+@pytest.mark.parametrize(
+    ("items", "stories"),
+    [
+        ("CAST(substr(items, 1, length(items) - 3) AS BLOB)", "stories"),  # a record cut short
+        ("items", "'[[1], [2]]'"),  # more same-story entries than items
+        ("CAST(items || items AS BLOB)", "stories"),  # fewer
+    ],
+)
+def test_a_damaged_list_is_refused_not_misread(tmp_path, items, stories):
+    path = tmp_path / "meta.sqlite"
+    generation.write(path, a_snapshot())
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"UPDATE related SET items = {items}, stories = {stories} WHERE row = 0")
+    with pytest.raises(ValueError, match=r"related row 0: .* do not match"):
+        generation.read(path, "gen-000004", known={})
+
+
 def test_a_generation_of_an_unknown_format_says_to_rebuild(tmp_path):
     folder = tmp_path / "store" / "gen-000004"
     folder.mkdir(parents=True)
