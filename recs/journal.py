@@ -30,10 +30,12 @@ from recs.collector import collector_paused
 from recs.errors import StoreIncompatible, StoreWriteError
 from recs.fsio import sqlite_reader, sqlite_writer
 from recs.generation import Snapshot
+from recs.options import IndexSettings
 from recs.records import article_from_record, record
 from recs.related import Lists, link_changes
 
 API_SOURCE = "api"  # the `source` of an article written through the API (it has no file)
+EXACT = IndexSettings(kind="exact")
 
 JOURNAL = "journal.sqlite"
 JOURNAL_SCHEMA = """
@@ -348,6 +350,10 @@ def fold(previous: Snapshot, changes: Sequence[Change], overwrite: Guard | None 
         now=previous.ranked_at,
         old_now=previous.ranked_at,
         overwritten=before,
+        # A write searches the pools of a few lists: exactly, whatever the store's size.
+        # Past EXACT_MAX rows "auto" would build an inverted file for them on every
+        # write: 2.4 s at 60,000 rows, where an exact search of 3-60 queries took 26-54 ms.
+        index_settings=EXACT,
     )
     snapshot = Snapshot(
         model_id=previous.model_id,

@@ -238,3 +238,26 @@ def test_writers_have_the_lock_one_at_a_time():
     for thread in threads:
         thread.join(timeout=30)
     assert most == 1 and inside == 0
+
+
+def test_a_fold_searches_exactly_whatever_the_stores_size(monkeypatch):
+    """Past EXACT_MAX rows "auto" means an inverted file, which a write would build again
+    for the few lists it ranks (seconds at 60,000 rows): a fold asks for exact search."""
+    from recs import related
+
+    kinds: list[str] = []
+    real = related.VectorIndex
+
+    def spying(vectors, settings=None):
+        index = real(vectors, settings)
+        kinds.append(settings.kind if settings is not None else "auto")
+        return index
+
+    monkeypatch.setattr(related, "VectorIndex", spying)
+    rank = RankSettings(limit=3, pool=8)
+    articles, vectors = make_articles(60), clustered_vectors(60, 2)
+    before = snapshot_of(articles, vectors, rank)
+    kinds.clear()
+    edited = replace(articles[3], excerpt=articles[3].excerpt + " again")
+    fold(before, [Change(1, "upsert", edited.url, edited, vectors[7])])
+    assert kinds == ["exact"]
