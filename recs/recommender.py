@@ -29,12 +29,16 @@ from recs.encoder import Encoder
 from recs.errors import ArticleNotFound, InvalidInput
 from recs.index import VectorIndex
 from recs.models import model_id_of
+from recs.options import LIVE_EXACT_MAX, IndexSettings
 from recs.rank import explain, rank
 from recs.rank_settings import RankSettings
 from recs.ranked import PINNED, Item, Search
 from recs.select import LADDER
 from recs.store import Snapshot
 from recs.urls import canonical_url
+
+# The index live rankings search: exact up to LIVE_EXACT_MAX rows, an inverted file above.
+LIVE_INDEX = IndexSettings(exact_max=LIVE_EXACT_MAX)
 
 
 class Recommender:
@@ -88,7 +92,7 @@ class Recommender:
     @property
     def index(self) -> VectorIndex:
         if self._index is None:
-            self._index = VectorIndex(self.snapshot.vectors)
+            self._index = VectorIndex(self.snapshot.vectors, LIVE_INDEX)
         return self._index
 
     def row(self, url: str) -> int:

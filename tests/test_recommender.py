@@ -5,12 +5,15 @@ every list at once, a draft's list, and the parts of each score."""
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from recs.config import Settings
 from recs.encoder import HashingEncoder
 from recs.errors import ArticleNotFound, InvalidInput, StoreIncompatible
+from recs.options import EXACT_MAX, LIVE_EXACT_MAX
 from recs.ranked import PINNED, Item
 from recs.recommender import Recommender
 from recs.select import LADDER
@@ -131,3 +134,18 @@ def test_open_refuses_a_store_of_another_model_only_when_asked(recommender, tmp_
         Recommender.open(settings=other, check_model=True)
     hashing = Recommender.open(store_dir, Settings(model="hashing"), check_model=True)
     assert hashing.related(SPACE0) == recommender.related(SPACE0)
+
+
+def test_a_live_ranking_searches_exactly_up_to_live_exact_max_rows():
+    """Past EXACT_MAX a build uses an inverted file; a live ranking's few queries do not
+    pay for building one (a server would build it again after every write), up to
+    LIVE_EXACT_MAX rows."""
+
+    def index_of(rows: int):
+        vectors = np.zeros((rows, 2), dtype=np.float32)
+        return Recommender(SimpleNamespace(vectors=vectors)).index
+
+    assert LIVE_EXACT_MAX > EXACT_MAX
+    assert index_of(EXACT_MAX + 1).kind == "exact"
+    assert index_of(LIVE_EXACT_MAX).kind == "exact"
+    assert index_of(LIVE_EXACT_MAX + 1).kind == "ivf"
